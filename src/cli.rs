@@ -1,0 +1,131 @@
+//! The command line: subcommands, flags and their help texts (clap derive).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes of `check`:
+  0   every daemon checked answered (busy counts as alive)
+  1   a daemon failed its probe; every restart asked for was accepted (or none was asked for)
+  2   a restart command failed
+  3   the inventory could not be read (ceph missing, failing, hanging, or printing garbage),
+      or the state directory is unusable; nothing was restarted
+  4   another `ceph-warden check` holds the lock; nothing was checked or restarted
+  64  bad command line; 70 internal error; 78 bad configuration file";
+
+/// Health sidecar for Ceph RADOS Gateways.
+#[derive(Debug, Parser)]
+#[command(name = "ceph-warden", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Log more on stderr: -v info, -vv debug (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe the rgw and node-exporter daemons of `ceph orch ps` once, restart the ones that do
+    /// not answer (the 5-minute cron job, done right).
+    Check(CheckArgs),
+    /// Validate a configuration file and exit (0 when valid, 78 otherwise).
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Configuration file [default: /etc/ceph-warden/ceph-warden.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Daemon type to check; repeat for more [default: rgw, node-exporter].
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Only daemons on this host (passed to `ceph orch ps HOST`) [default: every host].
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Per-probe timeout, e.g. 5s or 500ms [default: 5s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub timeout: Option<Duration>,
+    /// Probe and report, restart nothing (the exit code still says unhealthy).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Restart at most this many daemons in this run [default: 3].
+    #[arg(long, value_name = "N")]
+    pub max_restarts: Option<u32>,
+    /// The ceph CLI to run [default: ceph, from PATH].
+    #[arg(long, value_name = "PATH")]
+    pub ceph: Option<String>,
+    /// An argument for every ceph call, put before the command, after the config's
+    /// `ceph.args`; repeat for more (e.g. --ceph-arg=--conf=/etc/ceph/ceph.conf).
+    #[arg(long = "ceph-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub ceph_args: Vec<String>,
+    /// Directory for the lock file [default: /var/lib/ceph-warden].
+    #[arg(long, value_name = "DIR")]
+    pub state_directory: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+fn parse_duration_arg(text: &str) -> Result<Duration, String> {
+    crate::config::parse_duration(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn check_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ceph-warden",
+            "check",
+            "--type",
+            "rgw",
+            "--type",
+            "mgr",
+            "--timeout",
+            "500ms",
+            "--ceph-arg",
+            "--conf",
+            "--ceph-arg",
+            "/etc/ceph/ceph.conf",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .unwrap();
+        let Command::Check(args) = cli.command else {
+            panic!("not check");
+        };
+        assert_eq!(args.types, ["rgw", "mgr"]);
+        assert_eq!(args.timeout, Some(Duration::from_millis(500)));
+        assert_eq!(args.ceph_args, ["--conf", "/etc/ceph/ceph.conf"]);
+        assert!(args.dry_run);
+        assert_eq!(args.format, Format::Json);
+    }
+
+    #[test]
+    fn a_duration_without_unit_is_refused() {
+        let err = Cli::try_parse_from(["ceph-warden", "check", "--timeout", "5"]).unwrap_err();
+        assert!(err.to_string().contains("like \"5s\""), "{err}");
+    }
+}

@@ -1,0 +1,23 @@
+//! ceph-warden: a health sidecar for Ceph RADOS Gateways.
+//!
+//! The pieces, in reading order:
+//! - [`cli`] and [`config`]: what the operator asked for, parsed then validated.
+//! - [`subprocess`] and [`ceph`]: every external command runs from an argv, under a timeout,
+//!   with its whole process group killed when the time is up.
+//! - [`inventory`]: `ceph orch ps --format json` parsed tolerantly into [`inventory::Daemon`]s.
+//! - [`probe`]: HTTP probes that classify what a daemon answered (ok, busy, timeout, ...).
+//! - [`orchestrate`]: the one narrow side-effect trait, `Orchestrator::restart`.
+//! - [`lock`]: the flock that keeps two overlapping `check` runs from both restarting.
+//! - [`check`]: the one-shot `ceph-warden check`, the 5-minute cron job done right.
+//! - [`exitcode`]: the documented process exit codes.
+
+pub mod ceph;
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod exitcode;
+pub mod inventory;
+pub mod lock;
+pub mod orchestrate;
+pub mod probe;
+pub mod subprocess;

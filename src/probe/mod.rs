@@ -1,0 +1,80 @@
+//! Probes: ask a daemon whether it serves, and classify the answer.
+//!
+//! A probe yields `Result<Verdict, ProbeError>`: `Ok` means the daemon is alive (serving, or
+//! busy and saying so), `Err` says how it failed. Only failures ever lead to a restart.
+
+pub mod http;
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// A daemon that answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// It answered with an accepted status (200 by default).
+    Ok,
+    /// It answered 503 with an S3/Swift throttling or "service unavailable" error body (the
+    /// code is kept). RGW produced that answer itself, so it is alive: restarting or draining
+    /// a busy RGW only moves its load onto the others (Rook's lesson, facts/ceph-and-peers.md §4).
+    Busy { code: String },
+}
+
+/// A daemon that did not answer as a healthy one does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("http {0}")]
+    Http(u16),
+    #[error("timeout")]
+    Timeout,
+    #[error("refused")]
+    Refused,
+    #[error("dns: {0}")]
+    Dns(String),
+    #[error("other: {0}")]
+    Other(String),
+}
+
+/// The one-word class of a probe outcome, for tables, JSON and metrics labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeClass {
+    Ok,
+    Busy,
+    Http,
+    Timeout,
+    Refused,
+    Dns,
+    Other,
+}
+
+impl ProbeClass {
+    pub fn of(result: &Result<Verdict, ProbeError>) -> Self {
+        match result {
+            Ok(Verdict::Ok) => Self::Ok,
+            Ok(Verdict::Busy { .. }) => Self::Busy,
+            Err(ProbeError::Http(_)) => Self::Http,
+            Err(ProbeError::Timeout) => Self::Timeout,
+            Err(ProbeError::Refused) => Self::Refused,
+            Err(ProbeError::Dns(_)) => Self::Dns,
+            Err(ProbeError::Other(_)) => Self::Other,
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ok => f.write_str("ok"),
+            Self::Busy { code } => write!(f, "busy ({code})"),
+        }
+    }
+}
+
+/// `ok`, `busy (SlowDown)`, `http 500`, `timeout`, ... : what a table cell shows.
+pub fn describe(result: &Result<Verdict, ProbeError>) -> String {
+    match result {
+        Ok(verdict) => verdict.to_string(),
+        Err(err) => err.to_string(),
+    }
+}
