@@ -431,7 +431,7 @@ impl Report {
         let s = &self.summary;
         let _ = writeln!(
             out,
-            "{} checked ({} in the inventory): {} ok, {} busy, {} failed, {} skipped; {}{} restarts requested, {} failed; exit {}",
+            "{} checked ({} in the inventory): {} ok, {} busy, {} failed, {} skipped; restarts: {}{} requested, {} failed; exit {}",
             s.checked,
             self.inventory,
             s.ok,

@@ -30,6 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Probe the rgw and node-exporter daemons of `ceph orch ps` once, restart the ones that do
     /// not answer (the 5-minute cron job, done right).
+    #[command(after_help = EXIT_CODES)]
     Check(CheckArgs),
     /// Validate a configuration file and exit (0 when valid, 78 otherwise).
     CheckConfig {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what ceph-warden's tests and demo need on a Debian 12 machine, as root: HAProxy and
+# the Ceph packages of the lab (mon, mgr, osd, radosgw, CLI). Idempotent. The Rust toolchain
+# (rustup's cargo with clippy and rustfmt) is expected to be there already.
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps.sh: must run as root (apt-get install; the lab runs Ceph daemons)" >&2
+  exit 1
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "install-deps.sh: cargo not found; install Rust with rustup (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+packages=(haproxy ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl procps iproute2 python3 shellcheck)
+echo "install-deps: apt-get update && apt-get install ${packages[*]}" >&2
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "install-deps: $(haproxy -v | head -1); $(ceph --version)" >&2

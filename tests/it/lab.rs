@@ -1,0 +1,123 @@
+//! A real single-host Ceph lab (tests/lab/up.sh): mon, mgr, osd and real `radosgw` daemons on
+//! loopback ports of its own, torn down (tests/lab/down.sh, by its own pid files) when dropped.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::*;
+
+pub struct Lab {
+    pub dir: PathBuf,
+    pub ids: Vec<String>,
+    env: HashMap<String, String>,
+}
+
+/// A random port in 20000..32000 (below Linux's ephemeral range, so outgoing connections do
+/// not take it meanwhile) such that it and the `extra` ports after it are free right now.
+fn free_port_run(extra: u16) -> u16 {
+    for _ in 0..200 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        let port = 20000 + u16::try_from(hasher.finish() % 12000).unwrap_or(0);
+        if (0..=extra).all(|i| TcpListener::bind(("127.0.0.1", port + i)).is_ok()) {
+            return port;
+        }
+    }
+    panic!("no free loopback port found");
+}
+
+impl Lab {
+    /// Brings up a lab with RGWs `a`, `b`, `c`... (`count` of them). Panics, with the log
+    /// location, when it does not come up.
+    pub fn up(tag: &str, count: usize) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("ceph-warden-lab-{tag}-{}", std::process::id()));
+        let ids: Vec<String> = "abcdefgh".chars().take(count).map(String::from).collect();
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < count {
+            let port = free_port_run(0);
+            if !ports.contains(&port) {
+                ports.push(port);
+            }
+        }
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        let status = Command::new("bash")
+            .arg(repo_path("tests/lab/up.sh"))
+            .arg(&dir)
+            .env("CEPH_LAB_RGW_IDS", ids.join(","))
+            .env("CEPH_LAB_RGW_PORTS", ports.join(","))
+            .env("CEPH_LAB_MON_PORT", free_port_run(1).to_string())
+            .env("CEPH_LAB_NO_INSTALL", "1")
+            .status()
+            .expect("run tests/lab/up.sh");
+        // Construct first, so a failed bring-up is still torn down by Drop.
+        let mut lab = Self {
+            dir,
+            ids,
+            env: HashMap::new(),
+        };
+        assert!(
+            status.success(),
+            "tests/lab/up.sh failed; logs in {}/log",
+            lab.dir.display()
+        );
+        let text = std::fs::read_to_string(lab.dir.join("lab.env")).expect("lab.env");
+        lab.env = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        lab
+    }
+
+    fn key(&self, id: &str, what: &str) -> String {
+        let var = format!("CEPH_LAB_RGW_{}_{what}", id.to_uppercase());
+        self.env
+            .get(&var)
+            .cloned()
+            .unwrap_or_else(|| panic!("{var} not in lab.env"))
+    }
+
+    pub fn port(&self, id: &str) -> u16 {
+        self.key(id, "PORT").parse().expect("port")
+    }
+
+    /// The current pid of `client.rgw.<id>` (the pid file is rewritten on every restart).
+    pub fn pid(&self, id: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join(format!("run/client.rgw.{id}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// `tests/lab/rgw-ctl.sh -d DIR <command> <id>` (freeze, thaw, hc-off, ...).
+    pub fn ctl(&self, command: &str, id: &str) {
+        let status = Command::new("bash")
+            .arg(repo_path("tests/lab/rgw-ctl.sh"))
+            .arg("-d")
+            .arg(&self.dir)
+            .args([command, id])
+            .status()
+            .expect("run rgw-ctl.sh");
+        assert!(status.success(), "rgw-ctl.sh {command} {id} failed");
+    }
+
+    pub fn answers_200(&self, id: &str) -> bool {
+        http_status(self.port(id), "/", Duration::from_secs(2)) == Some(200)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(repo_path("tests/lab/down.sh"))
+            .arg(&self.dir)
+            .status();
+    }
+}

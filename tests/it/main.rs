@@ -1,0 +1,18 @@
+//! Integration tests: the real `ceph-warden` binary, driven the way an operator or cron does.
+//!
+//! Stand-in, named as the house rules ask: `tests/lab/fake-ceph` replaces only the `ceph` CLI's
+//! orchestrator commands (no cephadm can run here). It prints real-format `ceph orch ps` JSON
+//! (a fixture file, or the live lab's daemons), records its argv, and performs
+//! `orch daemon restart` on the lab asynchronously, as cephadm does. Every other `ceph`
+//! command it passes to the real `ceph`. The radosgw daemons of `lab` tests are real.
+
+// Tests drive the binary synchronously (std::process) and measure wall time with std's clock.
+#![allow(clippy::disallowed_methods)]
+
+mod check_bad_input;
+mod check_concurrency;
+mod check_lab;
+mod check_samples;
+mod config_files;
+mod lab;
+mod support;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# ceph-warden test lab, down.sh: stops exactly the processes up.sh started (by their pid files,
+# and only while the pid still belongs to a ceph process of this lab), then removes the lab dir.
+#
+# Usage: down.sh [DIR]        (default: $CEPH_LAB_DIR or /tmp/ceph-warden-lab)
+#   CEPH_LAB_KEEP=1   stop the daemons but keep the directory (logs) for a post-mortem
+# Safe to run twice and on a missing directory; refuses a directory without the lab marker.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$HERE/lib.sh"
+
+T0=$SECONDS
+set_paths "${1:-${CEPH_LAB_DIR:-/tmp/ceph-warden-lab}}"
+if [ ! -e "$LAB" ]; then
+  [ "${CEPH_LAB_QUIET:-0}" = 1 ] || log "$LAB does not exist; nothing to do"
+  exit 0
+fi
+[ -e "$MARKER" ] || die "$LAB has no lab marker; refusing to touch it"
+
+if [ -d "$RUN" ]; then
+  # Clients first (RGWs), then mgr, osd, and the mon last; then anything else with a pid file.
+  for f in "$RUN"/client.*.pid; do
+    if [ -e "$f" ]; then terminate "$(basename "$f" .pid)" 10; fi
+  done
+  for name in mgr.x osd.0 mon.a; do terminate "$name" 15; done
+  for f in "$RUN"/*.pid; do
+    if [ -e "$f" ]; then terminate "$(basename "$f" .pid)" 10; fi
+  done
+fi
+
+if [ "${CEPH_LAB_KEEP:-0}" = 1 ]; then
+  rm -f "$ENV_FILE"
+  log "daemons stopped; kept $LAB"
+else
+  rm -rf --one-file-system "$LAB"
+  [ "${CEPH_LAB_QUIET:-0}" = 1 ] || log "lab $LAB stopped and removed ($((SECONDS - T0))s)"
+fi
