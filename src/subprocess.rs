@@ -194,13 +194,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_hanging_command_is_killed_at_the_deadline() {
-        let argv = ["sleep", "30"].map(String::from);
-        let err = run(&argv, Duration::from_millis(200)).await.unwrap_err();
+    async fn a_hanging_command_is_killed_at_the_deadline_and_reaped() {
+        let pidfile = std::env::temp_dir().join(format!("ceph-warden-hang-{}", std::process::id()));
+        let script = format!("echo $$ > {}; exec sleep 30", pidfile.display());
+        let argv = ["sh".to_string(), "-c".to_string(), script];
+        let err = run(&argv, Duration::from_millis(300)).await.unwrap_err();
         assert!(matches!(err, SubprocessError::Timeout { .. }), "{err}");
         assert!(
-            err.to_string().contains("did not finish within 200ms"),
+            err.to_string().contains("did not finish within 300ms"),
             "{err}"
+        );
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        std::fs::remove_file(&pidfile).unwrap();
+        // We are its parent: had we not reaped it, it would still be here as a zombie.
+        assert!(
+            !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+            "pid {} is left behind",
+            pid.trim()
         );
     }
 
