@@ -8,6 +8,7 @@
 //! - [`probe`]: HTTP probes that classify what a daemon answered (ok, busy, timeout, ...).
 //! - [`orchestrate`]: the one narrow side-effect trait, `Orchestrator::restart`.
 //! - [`lock`]: the flock that keeps two overlapping `check` runs from both restarting.
+//! - [`machine`]: the pure decision core of the sidecar: states, agent words, actions.
 //! - [`check`]: the one-shot `ceph-warden check`, the 5-minute cron job done right.
 //! - [`exitcode`]: the documented process exit codes.
 
@@ -18,6 +19,7 @@ pub mod config;
 pub mod exitcode;
 pub mod inventory;
 pub mod lock;
+pub mod machine;
 pub mod orchestrate;
 pub mod probe;
 pub mod subprocess;

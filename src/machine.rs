@@ -1,0 +1,1046 @@
+//! The decision core: one state machine per local daemon (DESIGN.md §4), pure and synchronous.
+//!
+//! [`Machine::observe`] takes an [`Observation`] (a probe result, an agent poll, the outcome of a
+//! restart, an inventory, an in-flight count) at a given instant and returns the [`Action`]s the
+//! shell must carry out; [`Machine::tick`] does the same for deadlines that passed;
+//! [`Machine::next_deadline`] says when to tick next; [`Machine::snapshot`] is what the agent and
+//! the HTTP API serve. It never sleeps, spawns, reads a clock or does I/O: time is an argument,
+//! so every scenario is a table-driven test with a fake clock (`machine/tests.rs`).
+//!
+//! The rules, in short: `fall` consecutive failures take a daemon out of rotation (`down`);
+//! once every HAProxy that polls us has seen that (or `drain-confirm-timeout` passed) it is
+//! restarted; the restart is proven only by `rise` passing probes within `restart-timeout`; at
+//! most `max-restarts` attempts per `restart-window`, with exponential backoff between attempts,
+//! after which the daemon is `held` until an operator resets it or the window frees a slot.
+//! A planned restart drains first, waits for every HAProxy and for in-flight requests, then
+//! restarts and verifies, and never says `down`.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::probe::{self, ProbeClass, ProbeError, Verdict};
+
+#[cfg(test)]
+mod tests;
+
+/// How one daemon type is judged and handled (from `[daemon-types.<type>]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Consecutive failed probes that take a daemon out of rotation.
+    pub fall: u32,
+    /// Consecutive passed probes that put it back.
+    pub rise: u32,
+    /// Behind HAProxy: drain before acting. `node-exporter` is not: fail → restart → verify.
+    pub load_balanced: bool,
+    /// The longest wait for every known HAProxy to poll after the agent word changed.
+    pub drain_confirm_timeout: Duration,
+    /// The longest wait for in-flight requests to finish before a planned restart.
+    pub drain_timeout: Duration,
+    /// A restart must be followed by `rise` passing probes within this long.
+    pub restart_timeout: Duration,
+    /// Probe failures right after a restart (or the start of a recently started daemon) are
+    /// expected for this long: RGW takes a while to initialise.
+    pub startup_grace: Duration,
+    pub max_restarts: u32,
+    pub restart_window: Duration,
+    /// Wait before the second attempt; doubled for each further one, up to `backoff_max`.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// An HAProxy that has not polled a daemon for this long is no longer waited for.
+    pub peer_ttl: Duration,
+}
+
+/// The state of one daemon (DESIGN.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    Starting,
+    Healthy,
+    Suspect,
+    Busy,
+    Draining,
+    Failed,
+    Restarting,
+    Recovering,
+    Held,
+    Maintenance,
+}
+
+impl State {
+    pub const ALL: [State; 10] = [
+        State::Starting,
+        State::Healthy,
+        State::Suspect,
+        State::Busy,
+        State::Draining,
+        State::Failed,
+        State::Restarting,
+        State::Recovering,
+        State::Held,
+        State::Maintenance,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Healthy => "healthy",
+            Self::Suspect => "suspect",
+            Self::Busy => "busy",
+            Self::Draining => "draining",
+            Self::Failed => "failed",
+            Self::Restarting => "restarting",
+            Self::Recovering => "recovering",
+            Self::Held => "held",
+            Self::Maintenance => "maintenance",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the agent tells HAProxy about a daemon: always one complete state, because HAProxy
+/// only reverts what the agent said (`up` does not cancel `drain`; only `ready` does;
+/// facts/haproxy.md §4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    /// No admin word: changes nothing HAProxy already has (a just-discovered daemon).
+    Up,
+    /// In rotation, clearing any drain or maintenance.
+    UpReady,
+    /// No new requests; the ones in flight finish.
+    Drain,
+    /// Out of rotation at once, with the reason HAProxy shows in `last_agt`.
+    Down(String),
+    /// Maintenance: out of rotation, health checks stop.
+    Maint,
+}
+
+impl fmt::Display for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Up => f.write_str("up"),
+            Self::UpReady => f.write_str("up ready"),
+            Self::Drain => f.write_str("drain"),
+            Self::Maint => f.write_str("maint"),
+            Self::Down(reason) => {
+                // One line, always: a reason can never break the protocol.
+                let clean: String = reason
+                    .chars()
+                    .map(|c| if c.is_control() { ' ' } else { c })
+                    .take(200)
+                    .collect();
+                write!(f, "down #{clean}")
+            }
+        }
+    }
+}
+
+/// A daemon as the inventory lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Discovered {
+    pub name: String,
+    pub daemon_type: String,
+    /// How long ago the orchestrator says it started, if it says.
+    pub started_ago: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// The outcome of one probe of `daemon`.
+    Probe {
+        daemon: String,
+        result: Result<Verdict, ProbeError>,
+    },
+    /// An HAProxy (`peer`) polled the agent for `daemon` and was told `word` (the rendered
+    /// [`Word`]). Only a poll that was told the current word confirms a change.
+    Polled {
+        daemon: String,
+        peer: IpAddr,
+        word: String,
+    },
+    /// The orchestrator answered a restart request (`Ok` is not proof it restarted).
+    RestartAnswered {
+        daemon: String,
+        result: Result<String, String>,
+    },
+    /// Requests the daemon is serving right now (RGW's `qactive`), while a planned restart
+    /// waits for them.
+    InFlight { daemon: String, active: u64 },
+    /// The latest inventory of this host.
+    Inventory(Vec<Discovered>),
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Ask the orchestrator to restart the daemon, then report with `RestartAnswered`.
+    Restart { daemon: String },
+    /// Operator flags or restart history changed: write [`Machine::persisted`] to disk.
+    Persist,
+    /// Refresh the inventory now (after a restart: new start time).
+    RefreshInventory,
+    /// Log it and keep it for `/events`.
+    Event(Event),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub daemon: String,
+    pub from: State,
+    pub to: State,
+    pub word: String,
+    pub reason: String,
+}
+
+/// Operator requests (HTTP API and CLI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Drain,
+    Undrain,
+    Restart,
+    Maintenance(bool),
+    Reset,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("no daemon {0} on this host")]
+    UnknownDaemon(String),
+    #[error("{daemon} is in maintenance; take it out of maintenance first")]
+    InMaintenance { daemon: String },
+}
+
+/// What survives a sidecar restart, per daemon (the shell stores it with wall-clock times).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Persisted {
+    pub maintenance: bool,
+    pub drained: bool,
+    /// Ages of the restart attempts still inside the window, at the time of saving.
+    pub restart_ages: Vec<Duration>,
+}
+
+/// The last probe, as shown in `/status` and `/`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastProbe {
+    pub class: ProbeClass,
+    pub detail: String,
+    #[serde(skip)]
+    pub at: Instant,
+}
+
+/// One daemon as readers see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DaemonView {
+    pub name: String,
+    pub daemon_type: String,
+    pub state: State,
+    pub word: Word,
+    pub reason: String,
+    pub since: Instant,
+    pub last_probe: Option<LastProbe>,
+    pub ok_streak: u32,
+    pub fail_streak: u32,
+    pub restarts_in_window: u32,
+    pub maintenance: bool,
+    pub drained: bool,
+    pub planned_restart: bool,
+    pub last_event: Option<String>,
+}
+
+/// Everything readers need, published after every change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub daemons: Vec<DaemonView>,
+}
+
+impl Snapshot {
+    pub fn daemon(&self, name: &str) -> Option<&DaemonView> {
+        self.daemons.iter().find(|d| d.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Poll {
+    at: Instant,
+    told_current_word: bool,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    daemon_type: String,
+    policy: Policy,
+    state: State,
+    since: Instant,
+    reason: String,
+    ok_streak: u32,
+    fail_streak: u32,
+    last_probe: Option<LastProbe>,
+    /// Operator flags, persisted.
+    maintenance: bool,
+    drained: bool,
+    /// Left maintenance, no verdict yet: keep saying `maint` until there is one.
+    leaving_maintenance: bool,
+    word: Word,
+    word_since: Instant,
+    /// Per HAProxy: when it last polled, and whether it was told the current word since it
+    /// last changed.
+    polls: HashMap<IpAddr, Poll>,
+    restarts: VecDeque<Instant>,
+    /// Consecutive attempts that did not bring it back (drives the backoff).
+    failed_attempts: u32,
+    next_attempt_at: Option<Instant>,
+    restart_outstanding: bool,
+    restart_deadline: Option<Instant>,
+    grace_until: Option<Instant>,
+    planned: bool,
+    drain_started: Option<Instant>,
+    in_flight: Option<u64>,
+    missing_inventories: u32,
+    last_event: Option<String>,
+}
+
+pub struct Machine {
+    policies: BTreeMap<String, Policy>,
+    default_policy: Policy,
+    daemons: BTreeMap<String, Tracked>,
+    /// Flags loaded from disk for daemons not yet seen in an inventory.
+    persisted: BTreeMap<String, Persisted>,
+}
+
+impl Machine {
+    /// `policies` per daemon type; `default_policy` for the others; `persisted` from the state
+    /// file (applied when each daemon is discovered).
+    pub fn new(
+        policies: BTreeMap<String, Policy>,
+        default_policy: Policy,
+        persisted: BTreeMap<String, Persisted>,
+    ) -> Self {
+        Self {
+            policies,
+            default_policy,
+            daemons: BTreeMap::new(),
+            persisted,
+        }
+    }
+
+    /// New policies (a config reload); daemons keep their state.
+    pub fn set_policies(&mut self, policies: BTreeMap<String, Policy>, default_policy: Policy) {
+        self.policies = policies;
+        self.default_policy = default_policy;
+        for tracked in self.daemons.values_mut() {
+            tracked.policy = self
+                .policies
+                .get(&tracked.daemon_type)
+                .unwrap_or(&self.default_policy)
+                .clone();
+        }
+    }
+
+    pub fn observe(&mut self, observation: Observation, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        match observation {
+            Observation::Inventory(list) => self.inventory(list, now, &mut actions),
+            Observation::Probe { daemon, result } => {
+                if let Some(t) = self.daemons.get_mut(&daemon) {
+                    t.probe(&daemon, &result, now, &mut actions);
+                }
+            }
+            Observation::Polled { daemon, peer, word } => {
+                if let Some(t) = self.daemons.get_mut(&daemon) {
+                    t.polled(peer, &word, now);
+                }
+            }
+            Observation::RestartAnswered { daemon, result } => {
+                if let Some(t) = self.daemons.get_mut(&daemon) {
+                    t.restart_answered(&daemon, result, now, &mut actions);
+                }
+            }
+            Observation::InFlight { daemon, active } => {
+                if let Some(t) = self.daemons.get_mut(&daemon) {
+                    t.in_flight = Some(active);
+                }
+            }
+        }
+        actions.extend(self.tick(now));
+        actions
+    }
+
+    /// Acts on deadlines that have passed by `now`.
+    pub fn tick(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for (name, t) in &mut self.daemons {
+            t.tick(name, now, &mut actions);
+        }
+        actions
+    }
+
+    /// An operator command. Idempotent: repeating it changes nothing more.
+    pub fn command(
+        &mut self,
+        daemon: &str,
+        command: Command,
+        now: Instant,
+    ) -> Result<Vec<Action>, CommandError> {
+        let t = self
+            .daemons
+            .get_mut(daemon)
+            .ok_or_else(|| CommandError::UnknownDaemon(daemon.to_string()))?;
+        let mut actions = Vec::new();
+        t.command(daemon, command, now, &mut actions)?;
+        actions.extend(self.tick(now));
+        Ok(actions)
+    }
+
+    /// The earliest instant at which [`Machine::tick`] may act.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.daemons
+            .values()
+            .filter_map(Tracked::next_deadline)
+            .min()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            daemons: self
+                .daemons
+                .iter()
+                .map(|(name, t)| DaemonView {
+                    name: name.clone(),
+                    daemon_type: t.daemon_type.clone(),
+                    state: t.state,
+                    word: t.word.clone(),
+                    reason: t.reason.clone(),
+                    since: t.since,
+                    last_probe: t.last_probe.clone(),
+                    ok_streak: t.ok_streak,
+                    fail_streak: t.fail_streak,
+                    restarts_in_window: u32::try_from(t.restarts.len()).unwrap_or(u32::MAX),
+                    maintenance: t.maintenance,
+                    drained: t.drained,
+                    planned_restart: t.planned,
+                    last_event: t.last_event.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// What to write to the state file.
+    pub fn persisted(&self, now: Instant) -> BTreeMap<String, Persisted> {
+        let mut out = self.persisted.clone();
+        for (name, t) in &self.daemons {
+            out.insert(
+                name.clone(),
+                Persisted {
+                    maintenance: t.maintenance,
+                    drained: t.drained,
+                    restart_ages: t
+                        .restarts
+                        .iter()
+                        .map(|at| now.saturating_duration_since(*at))
+                        .collect(),
+                },
+            );
+        }
+        out.retain(|_, p| p.maintenance || p.drained || !p.restart_ages.is_empty());
+        out
+    }
+
+    fn inventory(&mut self, list: Vec<Discovered>, now: Instant, actions: &mut Vec<Action>) {
+        for tracked in self.daemons.values_mut() {
+            tracked.missing_inventories += 1;
+        }
+        for found in list {
+            if let Some(t) = self.daemons.get_mut(&found.name) {
+                t.missing_inventories = 0;
+                continue;
+            }
+            let policy = self
+                .policies
+                .get(&found.daemon_type)
+                .unwrap_or(&self.default_policy)
+                .clone();
+            let saved = self.persisted.remove(&found.name).unwrap_or_default();
+            let name = found.name.clone();
+            let t = Tracked::new(found, policy, saved, now);
+            actions.push(Action::Event(Event {
+                daemon: name.clone(),
+                from: State::Starting,
+                to: t.state,
+                word: t.word.to_string(),
+                reason: format!("discovered ({})", t.reason),
+            }));
+            self.daemons.insert(name, t);
+        }
+        // Forgotten only after two inventories in a row without it: one odd answer from the
+        // orchestrator must not make us forget a drain in progress.
+        let gone: Vec<String> = self
+            .daemons
+            .iter()
+            .filter(|(_, t)| t.missing_inventories >= 2)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in gone {
+            if let Some(t) = self.daemons.remove(&name) {
+                actions.push(Action::Event(Event {
+                    daemon: name.clone(),
+                    from: t.state,
+                    to: t.state,
+                    word: t.word.to_string(),
+                    reason: "no longer in the inventory; forgotten".into(),
+                }));
+                if t.maintenance || t.drained {
+                    actions.push(Action::Persist);
+                }
+            }
+        }
+    }
+}
+
+impl Tracked {
+    fn new(found: Discovered, policy: Policy, saved: Persisted, now: Instant) -> Self {
+        let grace_until = found
+            .started_ago
+            .filter(|ago| *ago < policy.startup_grace)
+            .map(|ago| now + (policy.startup_grace - ago));
+        let restarts = saved
+            .restart_ages
+            .iter()
+            .filter(|age| **age < policy.restart_window)
+            .filter_map(|age| now.checked_sub(*age))
+            .collect();
+        let mut t = Self {
+            daemon_type: found.daemon_type,
+            state: if saved.maintenance {
+                State::Maintenance
+            } else {
+                State::Starting
+            },
+            since: now,
+            reason: if saved.maintenance {
+                "in maintenance (persisted)".into()
+            } else {
+                "no verdict yet".into()
+            },
+            ok_streak: 0,
+            fail_streak: 0,
+            last_probe: None,
+            maintenance: saved.maintenance,
+            drained: saved.drained,
+            leaving_maintenance: false,
+            word: Word::Up,
+            word_since: now,
+            polls: HashMap::new(),
+            restarts,
+            failed_attempts: 0,
+            next_attempt_at: None,
+            restart_outstanding: false,
+            restart_deadline: None,
+            grace_until,
+            planned: false,
+            drain_started: None,
+            in_flight: None,
+            missing_inventories: 0,
+            last_event: None,
+            policy,
+        };
+        t.word = t.desired_word();
+        t
+    }
+}
+
+impl Tracked {
+    /// The word this state serves (DESIGN.md §4 table).
+    fn desired_word(&self) -> Word {
+        match self.state {
+            State::Maintenance => Word::Maint,
+            State::Starting if self.leaving_maintenance => Word::Maint,
+            State::Starting if self.drained => Word::Drain,
+            State::Starting => Word::Up,
+            State::Healthy | State::Suspect | State::Busy if self.drained => Word::Drain,
+            State::Healthy | State::Suspect | State::Busy => Word::UpReady,
+            State::Draining => Word::Drain,
+            State::Failed => Word::Down(self.reason.clone()),
+            State::Restarting | State::Recovering if self.planned => Word::Drain,
+            State::Restarting => Word::Down("restarting".into()),
+            State::Recovering => Word::Down(format!(
+                "recovering {}/{}",
+                self.ok_streak, self.policy.rise
+            )),
+            State::Held => Word::Down(format!("held: {}", self.reason)),
+        }
+    }
+
+    /// Moves to `to` with `reason`; one event per change of state.
+    fn set(
+        &mut self,
+        name: &str,
+        to: State,
+        reason: String,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let from = self.state;
+        self.state = to;
+        self.reason = reason;
+        if from != to {
+            self.since = now;
+        }
+        let word = self.desired_word();
+        if word != self.word {
+            self.word = word;
+            self.word_since = now;
+            for poll in self.polls.values_mut() {
+                poll.told_current_word = false;
+            }
+        }
+        if from != to {
+            let event = Event {
+                daemon: name.to_string(),
+                from,
+                to,
+                word: self.word.to_string(),
+                reason: self.reason.clone(),
+            };
+            self.last_event = Some(format!("{from} -> {to}: {}", self.reason));
+            actions.push(Action::Event(event));
+        }
+    }
+
+    fn polled(&mut self, peer: IpAddr, word: &str, now: Instant) {
+        let told_current_word = word == self.word.to_string();
+        self.polls.insert(
+            peer,
+            Poll {
+                at: now,
+                told_current_word,
+            },
+        );
+    }
+
+    /// Every HAProxy that polls this daemon has been told the current word, or waiting longer
+    /// is pointless. An HAProxy silent for `peer_ttl` is no longer waited for; with none known
+    /// (no HAProxy uses the agent), there is nothing to wait for.
+    fn drain_confirmed(&self, now: Instant) -> bool {
+        if !self.policy.load_balanced || now >= self.word_since + self.policy.drain_confirm_timeout
+        {
+            return true;
+        }
+        self.polls.values().all(|poll| {
+            poll.told_current_word || now.saturating_duration_since(poll.at) >= self.policy.peer_ttl
+        })
+    }
+
+    /// Back in service: healthy, busy, or draining when the operator said so.
+    fn serve(
+        &mut self,
+        name: &str,
+        busy: bool,
+        reason: &str,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        self.leaving_maintenance = false;
+        let (to, reason) = if self.drained {
+            (State::Draining, "drained by the operator".to_string())
+        } else if busy {
+            (
+                State::Busy,
+                format!("alive but shedding load ({})", self.probe_detail()),
+            )
+        } else {
+            (State::Healthy, reason.to_string())
+        };
+        self.set(name, to, reason, now, actions);
+    }
+
+    fn probe_detail(&self) -> String {
+        self.last_probe
+            .as_ref()
+            .map_or_else(String::new, |p| p.detail.clone())
+    }
+
+    fn probe(
+        &mut self,
+        name: &str,
+        result: &Result<Verdict, ProbeError>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let pass = result.is_ok();
+        let busy = matches!(result, Ok(Verdict::Busy { .. }));
+        self.last_probe = Some(LastProbe {
+            class: ProbeClass::of(result),
+            detail: probe::describe(result),
+            at: now,
+        });
+        if pass {
+            self.ok_streak = self.ok_streak.saturating_add(1);
+            self.fail_streak = 0;
+        } else {
+            self.fail_streak = self.fail_streak.saturating_add(1);
+            self.ok_streak = 0;
+        }
+        let rise = self.policy.rise;
+        let fall = self.policy.fall;
+        let in_grace = self.grace_until.is_some_and(|until| now < until);
+        let detail = self.probe_detail();
+        match self.state {
+            State::Maintenance => {}
+            State::Starting => {
+                if pass && self.ok_streak >= rise {
+                    self.serve(name, busy, "probes pass", now, actions);
+                } else if !pass && !in_grace && self.fail_streak >= fall {
+                    self.set(name, State::Failed, detail, now, actions);
+                }
+            }
+            State::Draining if self.planned => {}
+            State::Healthy | State::Busy | State::Suspect | State::Draining => {
+                if pass {
+                    let reason = if self.state == State::Suspect {
+                        "probes pass again"
+                    } else {
+                        "probes pass"
+                    };
+                    self.serve(name, busy, reason, now, actions);
+                } else if self.fail_streak >= fall {
+                    self.set(name, State::Failed, detail, now, actions);
+                } else {
+                    let reason = format!("{} of {fall} probes failed: {detail}", self.fail_streak);
+                    self.set(name, State::Suspect, reason, now, actions);
+                }
+            }
+            State::Failed | State::Held => {
+                if pass && self.ok_streak >= rise {
+                    self.failed_attempts = 0;
+                    self.next_attempt_at = None;
+                    self.serve(name, busy, "came back without a restart", now, actions);
+                }
+            }
+            State::Restarting | State::Recovering => {
+                if pass && self.ok_streak >= rise {
+                    self.recovered(name, busy, now, actions);
+                } else if pass {
+                    let reason = format!("probes pass {}/{rise} after the restart", self.ok_streak);
+                    self.set(name, State::Recovering, reason, now, actions);
+                } else if self.state == State::Recovering {
+                    let reason = format!("failed again after the restart: {detail}");
+                    self.set(name, State::Restarting, reason, now, actions);
+                }
+            }
+        }
+    }
+
+    fn recovered(&mut self, name: &str, busy: bool, now: Instant, actions: &mut Vec<Action>) {
+        self.failed_attempts = 0;
+        self.next_attempt_at = None;
+        self.restart_deadline = None;
+        self.grace_until = None;
+        self.planned = false;
+        self.drain_started = None;
+        self.in_flight = None;
+        self.serve(name, busy, "back after the restart", now, actions);
+    }
+
+    fn issue_restart(
+        &mut self,
+        name: &str,
+        counted: bool,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        self.restart_outstanding = true;
+        if counted {
+            self.restarts.push_back(now);
+        }
+        self.restart_deadline = Some(now + self.policy.restart_timeout);
+        self.grace_until = Some(now + self.policy.startup_grace);
+        self.ok_streak = 0;
+        self.fail_streak = 0;
+        let attempt = if self.planned {
+            "planned restart requested".to_string()
+        } else {
+            format!("restart requested (attempt {})", self.failed_attempts + 1)
+        };
+        self.set(name, State::Restarting, attempt, now, actions);
+        actions.push(Action::Restart {
+            daemon: name.to_string(),
+        });
+        actions.push(Action::Persist);
+    }
+
+    /// The restart did not bring it back: back to `failed`, and wait before the next attempt.
+    fn attempt_failed(
+        &mut self,
+        name: &str,
+        reason: String,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        self.failed_attempts = self.failed_attempts.saturating_add(1);
+        let doublings = self.failed_attempts.saturating_sub(1).min(16);
+        let backoff = self
+            .policy
+            .backoff_initial
+            .saturating_mul(1u32 << doublings)
+            .min(self.policy.backoff_max);
+        self.next_attempt_at = Some(now + backoff);
+        // The orchestrator call has its own, shorter timeout; should its answer still be
+        // outstanding, it no longer matters.
+        self.restart_outstanding = false;
+        self.restart_deadline = None;
+        self.planned = false;
+        self.drain_started = None;
+        self.in_flight = None;
+        self.set(name, State::Failed, reason, now, actions);
+    }
+
+    fn restart_answered(
+        &mut self,
+        name: &str,
+        result: Result<String, String>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        self.restart_outstanding = false;
+        if !matches!(self.state, State::Restarting | State::Recovering) {
+            return;
+        }
+        match result {
+            Ok(said) => {
+                if !said.is_empty() {
+                    self.last_event = Some(format!("orchestrator: {said}"));
+                }
+                actions.push(Action::RefreshInventory);
+            }
+            Err(err) => self.attempt_failed(name, format!("restart failed: {err}"), now, actions),
+        }
+    }
+
+    fn tick(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        let window = self.policy.restart_window;
+        while self
+            .restarts
+            .front()
+            .is_some_and(|at| now.saturating_duration_since(*at) >= window)
+        {
+            self.restarts.pop_front();
+        }
+        let budget_left = self.restarts.len() < self.policy.max_restarts as usize;
+        match self.state {
+            State::Failed if !self.restart_outstanding => {
+                if !budget_left {
+                    let reason = format!(
+                        "{} restarts in {} did not bring it back",
+                        self.restarts.len(),
+                        humantime::format_duration(window)
+                    );
+                    self.set(name, State::Held, reason, now, actions);
+                } else if self.next_attempt_at.is_none_or(|at| now >= at)
+                    && self.drain_confirmed(now)
+                {
+                    self.issue_restart(name, true, now, actions);
+                }
+            }
+            State::Draining if self.planned && !self.restart_outstanding => {
+                let started = self.drain_started.unwrap_or(self.word_since);
+                let idle = self.in_flight == Some(0);
+                let waited_enough = now >= started + self.policy.drain_timeout;
+                if self.drain_confirmed(now) && (idle || waited_enough) {
+                    self.issue_restart(name, false, now, actions);
+                }
+            }
+            State::Restarting | State::Recovering
+                if self
+                    .restart_deadline
+                    .is_some_and(|deadline| now >= deadline) =>
+            {
+                let reason = format!(
+                    "not back within {} of the restart",
+                    humantime::format_duration(self.policy.restart_timeout)
+                );
+                self.attempt_failed(name, reason, now, actions);
+                // Out of budget: held at once, not at the next tick.
+                self.tick(name, now, actions);
+            }
+            State::Held if budget_left => {
+                self.set(
+                    name,
+                    State::Failed,
+                    "the restart window has room again".into(),
+                    now,
+                    actions,
+                );
+                self.tick(name, now, actions);
+            }
+            _ => {}
+        }
+    }
+
+    fn command(
+        &mut self,
+        name: &str,
+        command: Command,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), CommandError> {
+        let in_service = matches!(
+            self.state,
+            State::Healthy | State::Busy | State::Suspect | State::Starting
+        );
+        match command {
+            Command::Drain => {
+                if !self.drained {
+                    self.drained = true;
+                    actions.push(Action::Persist);
+                }
+                if in_service && self.state != State::Starting {
+                    self.set(
+                        name,
+                        State::Draining,
+                        "drained by the operator".into(),
+                        now,
+                        actions,
+                    );
+                } else {
+                    let (state, reason) = (self.state, self.reason.clone());
+                    self.set(name, state, reason, now, actions);
+                }
+            }
+            Command::Undrain => {
+                if self.drained {
+                    self.drained = false;
+                    actions.push(Action::Persist);
+                }
+                if self.state == State::Draining && !self.planned {
+                    let busy = self
+                        .last_probe
+                        .as_ref()
+                        .is_some_and(|p| p.class == ProbeClass::Busy);
+                    if self.fail_streak > 0 {
+                        let reason =
+                            format!("undrained; last probe failed: {}", self.probe_detail());
+                        self.set(name, State::Suspect, reason, now, actions);
+                    } else {
+                        self.serve(name, busy, "undrained by the operator", now, actions);
+                    }
+                } else {
+                    let (state, reason) = (self.state, self.reason.clone());
+                    self.set(name, state, reason, now, actions);
+                }
+            }
+            Command::Restart => {
+                if self.maintenance {
+                    return Err(CommandError::InMaintenance {
+                        daemon: name.to_string(),
+                    });
+                }
+                match self.state {
+                    State::Restarting | State::Recovering => {}
+                    State::Draining if self.planned => {}
+                    State::Failed | State::Held => {
+                        // Already out of rotation: restart now, outside the automatic budget.
+                        if !self.restart_outstanding {
+                            self.issue_restart(name, false, now, actions);
+                        }
+                    }
+                    _ => {
+                        self.planned = true;
+                        self.drain_started = Some(now);
+                        self.in_flight = None;
+                        self.set(
+                            name,
+                            State::Draining,
+                            "planned restart: draining".into(),
+                            now,
+                            actions,
+                        );
+                    }
+                }
+            }
+            Command::Maintenance(true) => {
+                if !self.maintenance {
+                    self.maintenance = true;
+                    actions.push(Action::Persist);
+                }
+                self.planned = false;
+                self.restart_deadline = None;
+                self.drain_started = None;
+                self.set(
+                    name,
+                    State::Maintenance,
+                    "in maintenance by the operator".into(),
+                    now,
+                    actions,
+                );
+            }
+            Command::Maintenance(false) => {
+                if self.maintenance {
+                    self.maintenance = false;
+                    actions.push(Action::Persist);
+                }
+                if self.state == State::Maintenance {
+                    self.leaving_maintenance = true;
+                    self.ok_streak = 0;
+                    self.fail_streak = 0;
+                    let reason = format!(
+                        "left maintenance; waiting for {} passing probes",
+                        self.policy.rise
+                    );
+                    self.set(name, State::Starting, reason, now, actions);
+                }
+            }
+            Command::Reset => {
+                if !self.restarts.is_empty() || self.failed_attempts > 0 {
+                    self.restarts.clear();
+                    self.failed_attempts = 0;
+                    self.next_attempt_at = None;
+                    actions.push(Action::Persist);
+                }
+                if self.state == State::Held {
+                    self.set(
+                        name,
+                        State::Failed,
+                        "reset by the operator".into(),
+                        now,
+                        actions,
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let confirm = || {
+            (self.policy.load_balanced)
+                .then_some(self.word_since + self.policy.drain_confirm_timeout)
+        };
+        match self.state {
+            State::Failed => [self.next_attempt_at, confirm()]
+                .into_iter()
+                .flatten()
+                .max(),
+            State::Draining if self.planned => {
+                let started = self.drain_started.unwrap_or(self.word_since);
+                [Some(started + self.policy.drain_timeout), confirm()]
+                    .into_iter()
+                    .flatten()
+                    .max()
+            }
+            State::Restarting | State::Recovering => self.restart_deadline,
+            State::Held => self
+                .restarts
+                .front()
+                .map(|at| *at + self.policy.restart_window),
+            _ => None,
+        }
+    }
+}

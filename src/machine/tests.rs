@@ -1,0 +1,910 @@
+//! Scenario tables for the state machine: `(ms since t0, input, state after, word after,
+//! actions after)`, run by one [`check`] helper with a fake clock. Every row of DESIGN.md §4
+//! this machine implements has a scenario here.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::probe::{ProbeError, Verdict};
+
+const A: &str = "rgw.a";
+
+fn policy() -> Policy {
+    Policy {
+        fall: 3,
+        rise: 2,
+        load_balanced: true,
+        drain_confirm_timeout: Duration::from_secs(3),
+        drain_timeout: Duration::from_secs(30),
+        restart_timeout: Duration::from_secs(120),
+        startup_grace: Duration::from_secs(30),
+        max_restarts: 3,
+        restart_window: Duration::from_secs(30 * 60),
+        backoff_initial: Duration::from_secs(10),
+        backoff_max: Duration::from_secs(300),
+        peer_ttl: Duration::from_secs(10),
+    }
+}
+
+fn exporter_policy() -> Policy {
+    Policy {
+        load_balanced: false,
+        ..policy()
+    }
+}
+
+/// One input of a scenario.
+#[derive(Debug, Clone)]
+enum In {
+    Pass,
+    SlowDown,
+    Fail,
+    Refused,
+    /// HAProxy `n` polls and is told the current word.
+    Poll(u8),
+    /// HAProxy `n` polls but was told an older word (its reply raced the change).
+    StalePoll(u8),
+    Answer(Result<&'static str, &'static str>),
+    Active(u64),
+    Tick,
+    Cmd(Command),
+    /// An inventory with these daemons (long running).
+    Inventory(&'static [&'static str]),
+}
+
+type Row = (u64, In, State, &'static str, &'static [&'static str]);
+
+struct Sim {
+    machine: Machine,
+    t0: Instant,
+}
+
+impl Sim {
+    fn new(persisted: BTreeMap<String, Persisted>, started_ago: Option<Duration>) -> Self {
+        let mut policies = BTreeMap::new();
+        policies.insert("rgw".to_string(), policy());
+        policies.insert("node-exporter".to_string(), exporter_policy());
+        let mut machine = Machine::new(policies, policy(), persisted);
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the fake clock needs one real origin; only offsets from it are used"
+        )]
+        let t0 = Instant::now();
+        machine.observe(
+            Observation::Inventory(vec![Discovered {
+                name: A.into(),
+                daemon_type: "rgw".into(),
+                started_ago,
+            }]),
+            t0,
+        );
+        Self { machine, t0 }
+    }
+
+    fn at(&self, ms: u64) -> Instant {
+        self.t0 + Duration::from_millis(ms)
+    }
+
+    fn word(&self, name: &str) -> String {
+        self.machine
+            .snapshot()
+            .daemon(name)
+            .map(|d| d.word.to_string())
+            .unwrap_or_default()
+    }
+
+    fn feed(&mut self, name: &str, ms: u64, input: In) -> Result<Vec<Action>, CommandError> {
+        let now = self.at(ms);
+        let peer = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
+        let probe = |result| Observation::Probe {
+            daemon: name.into(),
+            result,
+        };
+        Ok(match input {
+            In::Pass => self.machine.observe(probe(Ok(Verdict::Ok)), now),
+            In::SlowDown => self.machine.observe(
+                probe(Ok(Verdict::Busy {
+                    code: "SlowDown".into(),
+                })),
+                now,
+            ),
+            In::Fail => self.machine.observe(probe(Err(ProbeError::Timeout)), now),
+            In::Refused => self.machine.observe(probe(Err(ProbeError::Refused)), now),
+            In::Poll(n) => {
+                let word = self.word(name);
+                self.machine.observe(
+                    Observation::Polled {
+                        daemon: name.into(),
+                        peer: peer(n),
+                        word,
+                    },
+                    now,
+                )
+            }
+            In::StalePoll(n) => self.machine.observe(
+                Observation::Polled {
+                    daemon: name.into(),
+                    peer: peer(n),
+                    word: "up ready (old)".into(),
+                },
+                now,
+            ),
+            In::Answer(result) => self.machine.observe(
+                Observation::RestartAnswered {
+                    daemon: name.into(),
+                    result: result.map(String::from).map_err(String::from),
+                },
+                now,
+            ),
+            In::Active(active) => self.machine.observe(
+                Observation::InFlight {
+                    daemon: name.into(),
+                    active,
+                },
+                now,
+            ),
+            In::Tick => self.machine.tick(now),
+            In::Cmd(command) => self.machine.command(name, command, now)?,
+            In::Inventory(names) => self.machine.observe(
+                Observation::Inventory(
+                    names
+                        .iter()
+                        .map(|n| Discovered {
+                            name: (*n).into(),
+                            daemon_type: n.split('.').next().unwrap_or_default().into(),
+                            started_ago: Some(Duration::from_secs(3600)),
+                        })
+                        .collect(),
+                ),
+                now,
+            ),
+        })
+    }
+}
+
+/// The actions, events left out, as short words: `restart`, `persist`, `refresh`.
+fn words(actions: &[Action]) -> Vec<&'static str> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Restart { .. } => Some("restart"),
+            Action::Persist => Some("persist"),
+            Action::RefreshInventory => Some("refresh"),
+            Action::Event(_) => None,
+        })
+        .collect()
+}
+
+fn check_daemon(sim: &mut Sim, name: &str, rows: &[Row]) {
+    for (i, (ms, input, state, word, actions)) in rows.iter().enumerate() {
+        let got = sim
+            .feed(name, *ms, input.clone())
+            .unwrap_or_else(|err| panic!("row {i}: {err}"));
+        let snapshot = sim.machine.snapshot();
+        let view = snapshot
+            .daemon(name)
+            .unwrap_or_else(|| panic!("row {i}: {name} gone"));
+        assert_eq!(
+            (
+                view.state,
+                view.word.to_string().as_str(),
+                words(&got).as_slice()
+            ),
+            (*state, *word, *actions),
+            "row {i} (t={ms}ms, {input:?}); reason: {}",
+            view.reason
+        );
+    }
+}
+
+/// Runs rows against rgw.a of a fresh machine (discovered long ago: no startup grace).
+fn check(rows: &[Row]) -> Sim {
+    let mut sim = Sim::new(BTreeMap::new(), Some(Duration::from_secs(3600)));
+    check_daemon(&mut sim, A, rows);
+    sim
+}
+
+use In::*;
+use State::*;
+
+/// Healthy after `rise` passes, with HAProxy 1 polling: the start of most scenarios.
+const HEALTHY: &[Row] = &[
+    (0, Pass, Starting, "up", &[]),
+    (100, Poll(1), Starting, "up", &[]),
+    (1000, Pass, Healthy, "up ready", &[]),
+    (1100, Poll(1), Healthy, "up ready", &[]),
+];
+
+fn healthy_then(rows: &[Row]) -> Sim {
+    let all: Vec<Row> = HEALTHY
+        .iter()
+        .cloned()
+        .chain(rows.iter().cloned())
+        .collect();
+    check(&all)
+}
+
+#[test]
+fn fall_failures_take_it_down_then_every_haproxy_confirms_then_restart_then_rise() {
+    healthy_then(&[
+        (2000, Fail, Suspect, "up ready", &[]),
+        (3000, Fail, Suspect, "up ready", &[]),
+        (4000, Fail, Failed, "down #timeout", &[]),
+        // HAProxy 1 has not been told yet: no restart.
+        (4500, Tick, Failed, "down #timeout", &[]),
+        (
+            4900,
+            Poll(1),
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            5000,
+            Answer(Ok("Scheduled to restart rgw.a on host 'h'")),
+            Restarting,
+            "down #restarting",
+            &["refresh"],
+        ),
+        // Failures right after the restart are expected (startup grace).
+        (6000, Fail, Restarting, "down #restarting", &[]),
+        (7000, Pass, Recovering, "down #recovering 1/2", &[]),
+        (8000, Pass, Healthy, "up ready", &[]),
+    ]);
+}
+
+#[test]
+fn a_single_failure_is_suspect_and_a_pass_clears_it() {
+    healthy_then(&[
+        (2000, Refused, Suspect, "up ready", &[]),
+        (3000, Pass, Healthy, "up ready", &[]),
+        (4000, Fail, Suspect, "up ready", &[]),
+        (5000, Fail, Suspect, "up ready", &[]),
+        (6000, SlowDown, Busy, "up ready", &[]),
+    ]);
+}
+
+#[test]
+fn a_poll_told_the_old_word_does_not_confirm_the_drain() {
+    healthy_then(&[
+        (2000, Fail, Suspect, "up ready", &[]),
+        (3000, Fail, Suspect, "up ready", &[]),
+        (4000, Fail, Failed, "down #timeout", &[]),
+        (4100, StalePoll(1), Failed, "down #timeout", &[]),
+        (
+            4200,
+            Poll(1),
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+}
+
+#[test]
+fn every_haproxy_must_confirm_and_the_wait_is_bounded() {
+    healthy_then(&[
+        (1200, Poll(2), Healthy, "up ready", &[]),
+        (2000, Fail, Suspect, "up ready", &[]),
+        (3000, Fail, Suspect, "up ready", &[]),
+        (4000, Fail, Failed, "down #timeout", &[]),
+        (4500, Poll(1), Failed, "down #timeout", &[]),
+        (6900, Tick, Failed, "down #timeout", &[]),
+        // HAProxy 2 never polls again: drain-confirm-timeout (3 s) ends the wait.
+        (
+            7000,
+            Tick,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+}
+
+#[test]
+fn an_haproxy_silent_for_peer_ttl_is_not_waited_for() {
+    healthy_then(&[
+        (11_200, Fail, Suspect, "up ready", &[]),
+        (11_300, Fail, Suspect, "up ready", &[]),
+        // HAProxy 1 last polled at 1.1 s, over 10 s ago: nobody left to wait for.
+        (
+            11_400,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+}
+
+#[test]
+fn without_any_haproxy_polling_a_failure_restarts_at_once() {
+    check(&[
+        (0, Pass, Starting, "up", &[]),
+        (1000, Pass, Healthy, "up ready", &[]),
+        (2000, Fail, Suspect, "up ready", &[]),
+        (3000, Fail, Suspect, "up ready", &[]),
+        (
+            4000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+}
+
+#[test]
+fn a_restart_that_does_not_help_backs_off_then_holds() {
+    let sim = check(&[
+        (0, Fail, Starting, "up", &[]),
+        (1000, Fail, Starting, "up", &[]),
+        // A hung RGW found at sidecar start (up for an hour): no grace, failed after fall.
+        (
+            2000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            2100,
+            Answer(Ok("Scheduled")),
+            Restarting,
+            "down #restarting",
+            &["refresh"],
+        ),
+        (121_999, Tick, Restarting, "down #restarting", &[]),
+        (
+            122_000,
+            Tick,
+            Failed,
+            "down #not back within 2m of the restart",
+            &[],
+        ),
+        // Backoff: 10 s before the second attempt.
+        (
+            131_999,
+            Tick,
+            Failed,
+            "down #not back within 2m of the restart",
+            &[],
+        ),
+        (
+            132_000,
+            Tick,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            252_000,
+            Tick,
+            Failed,
+            "down #not back within 2m of the restart",
+            &[],
+        ),
+        // 20 s before the third.
+        (
+            271_999,
+            Tick,
+            Failed,
+            "down #not back within 2m of the restart",
+            &[],
+        ),
+        (
+            272_000,
+            Tick,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            392_000,
+            Fail,
+            Held,
+            "down #held: 3 restarts in 30m did not bring it back",
+            &[],
+        ),
+        (
+            500_000,
+            Tick,
+            Held,
+            "down #held: 3 restarts in 30m did not bring it back",
+            &[],
+        ),
+    ]);
+    let view = sim.machine.snapshot();
+    assert_eq!(view.daemons[0].restarts_in_window, 3);
+    // Held until the first attempt leaves the 30 min window (at 2 s + 30 min).
+    assert_eq!(
+        sim.machine.next_deadline(),
+        Some(sim.at(2000 + 30 * 60 * 1000))
+    );
+}
+
+#[test]
+fn held_is_cleared_by_a_reset_or_by_the_window() {
+    let held: &[Row] = &[
+        (0, Fail, Starting, "up", &[]),
+        (1000, Fail, Starting, "up", &[]),
+        (
+            2000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            122_000,
+            Tick,
+            Failed,
+            "down #not back within 2m of the restart",
+            &[],
+        ),
+        (
+            132_000,
+            Tick,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            252_000,
+            Tick,
+            Failed,
+            "down #not back within 2m of the restart",
+            &[],
+        ),
+        (
+            272_000,
+            Tick,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            392_000,
+            Tick,
+            Held,
+            "down #held: 3 restarts in 30m did not bring it back",
+            &[],
+        ),
+    ];
+    let mut reset: Vec<Row> = held.to_vec();
+    reset.push((
+        400_000,
+        Cmd(Command::Reset),
+        Restarting,
+        "down #restarting",
+        &["persist", "restart", "persist"],
+    ));
+    let sim = check(&reset);
+    assert_eq!(sim.machine.snapshot().daemons[0].restarts_in_window, 1);
+
+    let mut window: Vec<Row> = held.to_vec();
+    window.push((
+        2000 + 1_800_000 - 1,
+        Tick,
+        Held,
+        "down #held: 3 restarts in 30m did not bring it back",
+        &[],
+    ));
+    window.push((
+        2000 + 1_800_000,
+        Tick,
+        Restarting,
+        "down #restarting",
+        &["restart", "persist"],
+    ));
+    check(&window);
+}
+
+#[test]
+fn a_held_daemon_that_comes_back_by_itself_serves_again() {
+    let mut rows: Vec<Row> = vec![
+        (0, Fail, Starting, "up", &[]),
+        (1000, Fail, Starting, "up", &[]),
+        (
+            2000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            122_000,
+            Tick,
+            Failed,
+            "down #not back within 2m of the restart",
+            &[],
+        ),
+        (
+            132_000,
+            Tick,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            252_000,
+            Tick,
+            Failed,
+            "down #not back within 2m of the restart",
+            &[],
+        ),
+        (
+            272_000,
+            Tick,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            392_000,
+            Tick,
+            Held,
+            "down #held: 3 restarts in 30m did not bring it back",
+            &[],
+        ),
+    ];
+    rows.push((
+        393_000,
+        Pass,
+        Held,
+        "down #held: 3 restarts in 30m did not bring it back",
+        &[],
+    ));
+    rows.push((394_000, Pass, Healthy, "up ready", &[]));
+    check(&rows);
+}
+
+#[test]
+fn a_failed_restart_command_is_an_attempt_and_backs_off() {
+    check(&[
+        (0, Fail, Starting, "up", &[]),
+        (1000, Fail, Starting, "up", &[]),
+        (2000, Fail, Restarting, "down #restarting", &["restart", "persist"]),
+        (
+            2500,
+            Answer(Err("`ceph orch daemon restart rgw.a` exited 2: Error ENOENT: No orchestrator configured")),
+            Failed,
+            "down #restart failed: `ceph orch daemon restart rgw.a` exited 2: Error ENOENT: No orchestrator configured",
+            &[],
+        ),
+        (12_499, Tick, Failed, "down #restart failed: `ceph orch daemon restart rgw.a` exited 2: Error ENOENT: No orchestrator configured", &[]),
+        (12_500, Tick, Restarting, "down #restarting", &["restart", "persist"]),
+    ]);
+}
+
+#[test]
+fn busy_is_alive_and_never_restarted() {
+    let mut rows: Vec<Row> = vec![
+        (0, SlowDown, Starting, "up", &[]),
+        (1000, SlowDown, Busy, "up ready", &[]),
+    ];
+    for i in 2..20 {
+        rows.push((i * 1000, SlowDown, Busy, "up ready", &[]));
+    }
+    rows.push((21_000, Pass, Healthy, "up ready", &[]));
+    check(&rows);
+}
+
+#[test]
+fn a_recently_started_daemon_gets_the_startup_grace() {
+    // Started 5 s before discovery: 25 s of grace left.
+    let mut sim = Sim::new(BTreeMap::new(), Some(Duration::from_secs(5)));
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (1000, Fail, Starting, "up", &[]),
+            (10_000, Fail, Starting, "up", &[]),
+            (20_000, Fail, Starting, "up", &[]),
+            (24_999, Fail, Starting, "up", &[]),
+            (
+                25_000,
+                Fail,
+                Restarting,
+                "down #restarting",
+                &["restart", "persist"],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_daemon_that_fails_and_comes_back_before_its_restart_is_not_restarted() {
+    healthy_then(&[
+        (2000, Fail, Suspect, "up ready", &[]),
+        (3000, Fail, Suspect, "up ready", &[]),
+        (4000, Fail, Failed, "down #timeout", &[]),
+        (5000, Pass, Failed, "down #timeout", &[]),
+        (6000, Pass, Healthy, "up ready", &[]),
+        (7000, Tick, Healthy, "up ready", &[]),
+    ]);
+}
+
+#[test]
+fn a_planned_restart_drains_waits_for_haproxy_and_in_flight_then_verifies() {
+    let sim = healthy_then(&[
+        (2000, Cmd(Command::Restart), Draining, "drain", &[]),
+        (2100, Active(2), Draining, "drain", &[]),
+        (2500, Poll(1), Draining, "drain", &[]),
+        (3000, Active(1), Draining, "drain", &[]),
+        (
+            4000,
+            Active(0),
+            Restarting,
+            "drain",
+            &["restart", "persist"],
+        ),
+        (
+            4100,
+            Answer(Ok("Scheduled")),
+            Restarting,
+            "drain",
+            &["refresh"],
+        ),
+        (5000, Pass, Recovering, "drain", &[]),
+        (6000, Pass, Healthy, "up ready", &[]),
+    ]);
+    assert_eq!(
+        sim.machine.snapshot().daemons[0].restarts_in_window,
+        0,
+        "an operator's planned restart is not charged to the automatic budget"
+    );
+}
+
+#[test]
+fn a_planned_restart_waits_for_every_haproxy_even_when_idle() {
+    healthy_then(&[
+        (1200, Poll(2), Healthy, "up ready", &[]),
+        (2000, Cmd(Command::Restart), Draining, "drain", &[]),
+        (2100, Active(0), Draining, "drain", &[]),
+        (2500, Poll(1), Draining, "drain", &[]),
+        (2600, Poll(2), Restarting, "drain", &["restart", "persist"]),
+    ]);
+}
+
+#[test]
+fn a_planned_restart_stops_waiting_for_in_flight_requests_at_the_drain_timeout() {
+    healthy_then(&[
+        (2000, Cmd(Command::Restart), Draining, "drain", &[]),
+        (2500, Poll(1), Draining, "drain", &[]),
+        (3000, Active(4), Draining, "drain", &[]),
+        (31_999, Tick, Draining, "drain", &[]),
+        (32_000, Tick, Restarting, "drain", &["restart", "persist"]),
+    ]);
+}
+
+#[test]
+fn a_planned_restart_that_does_not_come_back_becomes_a_failure() {
+    healthy_then(&[
+        (2000, Cmd(Command::Restart), Draining, "drain", &[]),
+        (2500, Poll(1), Draining, "drain", &[]),
+        (
+            2600,
+            Active(0),
+            Restarting,
+            "drain",
+            &["restart", "persist"],
+        ),
+        (
+            122_600,
+            Tick,
+            Failed,
+            "down #not back within 2m of the restart",
+            &[],
+        ),
+    ]);
+}
+
+#[test]
+fn repeating_a_command_changes_nothing_more() {
+    healthy_then(&[
+        (2000, Cmd(Command::Restart), Draining, "drain", &[]),
+        (2100, Cmd(Command::Restart), Draining, "drain", &[]),
+        (2200, Cmd(Command::Drain), Draining, "drain", &["persist"]),
+        (2300, Cmd(Command::Drain), Draining, "drain", &[]),
+    ]);
+}
+
+#[test]
+fn an_operator_drain_holds_until_undrain_and_survives_failures() {
+    healthy_then(&[
+        (2000, Cmd(Command::Drain), Draining, "drain", &["persist"]),
+        (3000, Pass, Draining, "drain", &[]),
+        (4000, Fail, Suspect, "drain", &[]),
+        (5000, Pass, Draining, "drain", &[]),
+        (
+            6000,
+            Cmd(Command::Undrain),
+            Healthy,
+            "up ready",
+            &["persist"],
+        ),
+    ]);
+}
+
+#[test]
+fn maintenance_ignores_probes_and_leaving_it_waits_for_rise() {
+    healthy_then(&[
+        (
+            2000,
+            Cmd(Command::Maintenance(true)),
+            Maintenance,
+            "maint",
+            &["persist"],
+        ),
+        (3000, Fail, Maintenance, "maint", &[]),
+        (4000, Fail, Maintenance, "maint", &[]),
+        (5000, Fail, Maintenance, "maint", &[]),
+        (5500, Tick, Maintenance, "maint", &[]),
+        (
+            6000,
+            Cmd(Command::Maintenance(false)),
+            Starting,
+            "maint",
+            &["persist"],
+        ),
+        (7000, Pass, Starting, "maint", &[]),
+        (8000, Pass, Healthy, "up ready", &[]),
+    ]);
+}
+
+#[test]
+fn no_restart_in_maintenance() {
+    let mut sim = Sim::new(BTreeMap::new(), None);
+    sim.feed(A, 0, Cmd(Command::Maintenance(true))).unwrap();
+    assert_eq!(
+        sim.feed(A, 1, Cmd(Command::Restart)).unwrap_err(),
+        CommandError::InMaintenance { daemon: A.into() }
+    );
+    assert_eq!(
+        sim.feed("rgw.zzz", 2, Cmd(Command::Drain)).unwrap_err(),
+        CommandError::UnknownDaemon("rgw.zzz".into())
+    );
+}
+
+#[test]
+fn persisted_flags_are_served_from_the_first_poll() {
+    let mut persisted = BTreeMap::new();
+    persisted.insert(
+        A.to_string(),
+        Persisted {
+            maintenance: true,
+            drained: false,
+            restart_ages: vec![],
+        },
+    );
+    persisted.insert(
+        "rgw.b".to_string(),
+        Persisted {
+            maintenance: false,
+            drained: true,
+            restart_ages: vec![],
+        },
+    );
+    let mut sim = Sim::new(persisted, None);
+    sim.feed(A, 0, Inventory(&["rgw.a", "rgw.b"])).unwrap();
+    assert_eq!(sim.word(A), "maint");
+    assert_eq!(sim.word("rgw.b"), "drain");
+    check_daemon(
+        &mut sim,
+        "rgw.b",
+        &[
+            (1000, Pass, Starting, "drain", &[]),
+            (2000, Pass, Draining, "drain", &[]),
+        ],
+    );
+    let saved = sim.machine.persisted(sim.at(3000));
+    assert!(saved[A].maintenance && saved["rgw.b"].drained);
+}
+
+#[test]
+fn persisted_restarts_count_against_the_budget() {
+    let mut persisted = BTreeMap::new();
+    persisted.insert(
+        A.to_string(),
+        Persisted {
+            maintenance: false,
+            drained: false,
+            restart_ages: vec![
+                Duration::from_secs(60),
+                Duration::from_secs(120),
+                Duration::from_secs(40 * 60),
+            ],
+        },
+    );
+    let mut sim = Sim::new(persisted, Some(Duration::from_secs(3600)));
+    // The 40 min old one is outside the window: two count, one attempt is left.
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (0, Fail, Starting, "up", &[]),
+            (1000, Fail, Starting, "up", &[]),
+            (
+                2000,
+                Fail,
+                Restarting,
+                "down #restarting",
+                &["restart", "persist"],
+            ),
+            (
+                122_000,
+                Tick,
+                Held,
+                "down #held: 3 restarts in 30m did not bring it back",
+                &[],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_daemon_missing_from_two_inventories_is_forgotten() {
+    let mut sim = Sim::new(BTreeMap::new(), None);
+    sim.feed(A, 0, Inventory(&["rgw.b"])).unwrap();
+    assert!(
+        sim.machine.snapshot().daemon(A).is_some(),
+        "one inventory without it is not enough"
+    );
+    sim.feed(A, 1000, Inventory(&["rgw.a", "rgw.b"])).unwrap();
+    sim.feed(A, 2000, Inventory(&["rgw.b"])).unwrap();
+    assert!(
+        sim.machine.snapshot().daemon(A).is_some(),
+        "the count restarts when it is seen"
+    );
+    sim.feed(A, 3000, Inventory(&["rgw.b"])).unwrap();
+    assert!(sim.machine.snapshot().daemon(A).is_none());
+    assert!(sim.machine.snapshot().daemon("rgw.b").is_some());
+}
+
+#[test]
+fn a_daemon_without_a_load_balancer_restarts_without_waiting_for_haproxy() {
+    let mut sim = Sim::new(BTreeMap::new(), None);
+    sim.feed(A, 0, Inventory(&["rgw.a", "node-exporter.h"]))
+        .unwrap();
+    check_daemon(
+        &mut sim,
+        "node-exporter.h",
+        &[
+            (100, Poll(1), Starting, "up", &[]),
+            (1000, Pass, Starting, "up", &[]),
+            (2000, Pass, Healthy, "up ready", &[]),
+            (3000, Fail, Suspect, "up ready", &[]),
+            (4000, Fail, Suspect, "up ready", &[]),
+            (
+                5000,
+                Fail,
+                Restarting,
+                "down #restarting",
+                &["restart", "persist"],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn the_next_deadline_is_when_a_tick_would_act() {
+    let sim = healthy_then(&[
+        (2000, Fail, Suspect, "up ready", &[]),
+        (3000, Fail, Suspect, "up ready", &[]),
+        (4000, Fail, Failed, "down #timeout", &[]),
+    ]);
+    assert_eq!(
+        sim.machine.next_deadline(),
+        Some(sim.at(7000)),
+        "drain-confirm-timeout"
+    );
+}
+
+#[test]
+fn a_down_reason_never_breaks_the_line() {
+    let word = Word::Down("http 500\nup ready".into());
+    assert_eq!(word.to_string(), "down #http 500 up ready");
+}
