@@ -37,6 +37,61 @@ pub enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Run the sidecar: probe this host's daemons, answer HAProxy's agent checks and the HTTP
+    /// API, take a failed daemon out of rotation, restart it, put it back once it is healthy.
+    Run {
+        /// Configuration file [default: /etc/ceph-warden/ceph-warden.toml when it exists].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Show what the sidecar sees and why (its `GET /`; `--json` for `GET /status`).
+    Status {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The full JSON snapshot instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a daemon out of rotation (HAProxy `drain`) until `undrain`; survives sidecar restarts.
+    Drain(DaemonArgs),
+    /// Put a drained daemon back in rotation.
+    Undrain(DaemonArgs),
+    /// Planned restart: drain, wait for every HAProxy and for in-flight requests, restart,
+    /// verify, put back.
+    Restart(DaemonArgs),
+    /// Clear a `held` daemon's restart budget so it is restarted again.
+    Reset(DaemonArgs),
+    /// Put a daemon in (`on`) or take it out of (`off`) maintenance: HAProxy `maint`, no
+    /// probes acted on, no restarts; survives sidecar restarts.
+    Maintenance {
+        #[command(flatten)]
+        target: DaemonArgs,
+        /// on or off.
+        #[arg(value_enum)]
+        set: OnOff,
+    },
+}
+
+/// Where the sidecar's HTTP API is.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The sidecar's HTTP API.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9481")]
+    pub api: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// The daemon, as `ceph orch ps` names it (e.g. rgw.lab.host1.abcdef).
+    pub daemon: String,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Debug, Args)]

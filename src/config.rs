@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use serde::Deserialize;
 
 use crate::ceph::CephCli;
+use crate::machine::Policy;
 
 /// Where the configuration is read from when `--config` is not given (only if it exists).
 pub const DEFAULT_PATH: &str = "/etc/ceph-warden/ceph-warden.toml";
@@ -53,6 +56,92 @@ pub struct RawConfig {
     /// Per daemon type settings, keyed by type (`rgw`, `node-exporter`, ...).
     #[serde(default)]
     pub daemon_types: BTreeMap<String, RawDaemonType>,
+    #[serde(default)]
+    pub run: RawRun,
+    /// `[[static]]`: the daemons of this host, for hosts without cephadm (`run.inventory = "static"`).
+    #[serde(default, rename = "static")]
+    pub static_daemons: Vec<RawStatic>,
+    #[serde(default)]
+    pub systemd: RawSystemd,
+    #[serde(default)]
+    pub command: RawCommand,
+}
+
+/// `[run]`: the sidecar (`ceph-warden run`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRun {
+    /// This host's name as the orchestrator knows it (`ceph orch ps HOST`). Default: the
+    /// machine's host name up to the first dot, as cephadm names hosts.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Daemon types the sidecar watches. Default `["rgw"]`.
+    #[serde(default = "default_run_types")]
+    pub types: Vec<String>,
+    /// HAProxy agent-check listener. Default `0.0.0.0:9480`: HAProxy connects from its host.
+    #[serde(default = "default_agent_listen")]
+    pub agent_listen: String,
+    /// HTTP API. Default `127.0.0.1:9481`: mutating routes are loopback-only anyway.
+    #[serde(default = "default_http_listen")]
+    pub http_listen: String,
+    /// At most this many agent connections at once; more are closed at once (HAProxy then
+    /// keeps the state it has: the agent fails open). Default 256.
+    #[serde(default = "default_max_agent_connections")]
+    pub max_agent_connections: u32,
+    /// A probe starts every interval, whether or not the previous one finished. Default `"1s"`.
+    #[serde(default = "default_probe_interval")]
+    pub probe_interval: String,
+    /// Each probe's deadline. Default `"2s"`: a frozen RGW is `timeout` 2 s after the probe starts.
+    #[serde(default = "default_probe_timeout")]
+    pub probe_timeout: String,
+    /// How often the inventory is refreshed (also right after each restart). Default `"60s"`.
+    #[serde(default = "default_inventory_interval")]
+    pub inventory_interval: String,
+    /// `ceph-orch` (`ceph orch ps HOST`) or `static` (`[[static]]`). Default `ceph-orch`.
+    #[serde(default = "default_inventory_source")]
+    pub inventory: String,
+    /// Restart backends, tried in order until one accepts: `ceph-orch`, `systemd`, `command`.
+    /// Default `["ceph-orch"]`.
+    #[serde(default = "default_orchestrators")]
+    pub orchestrators: Vec<String>,
+    /// HAProxy's `agent-inter` for our servers; the drain confirmation waits at most 3 of them
+    /// by default. Default `"1s"` (haproxy/haproxy.cfg).
+    #[serde(default = "default_agent_inter")]
+    pub agent_inter: String,
+    /// Graceful shutdown bound: SIGTERM exits within this. Default `"5s"`.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: String,
+}
+
+/// One `[[static]]` daemon.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawStatic {
+    /// `<type>.<id>`, e.g. `rgw.host1`.
+    pub name: String,
+    /// The URL the HTTP probe requests, e.g. `http://127.0.0.1:8080/`.
+    pub url: String,
+}
+
+/// `[systemd]`: the `systemd` restart backend (`systemctl restart ceph-<fsid>@<name>.service`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawSystemd {
+    /// The cluster fsid in the unit names. Required by the `systemd` backend.
+    #[serde(default)]
+    pub fsid: Option<String>,
+}
+
+/// `[command]`: the `command` restart backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawCommand {
+    /// argv template; `{name}`, `{type}`, `{id}`, `{host}` are replaced. Never run by a shell.
+    #[serde(default)]
+    pub restart: Vec<String>,
+    /// Each run is killed after this long. Default `"60s"`.
+    #[serde(default = "default_command_timeout")]
+    pub timeout: String,
 }
 
 /// `[ceph]`: how to call the `ceph` CLI.
@@ -109,6 +198,39 @@ pub struct RawDaemonType {
     /// `rgw_healthcheck_disabling_path` (it answers 503, seen as busy, while the file exists).
     #[serde(default = "default_http_path")]
     pub http_path: String,
+    /// Consecutive failed probes before the daemon is taken out and restarted. Default 2.
+    #[serde(default)]
+    pub fall: Option<u32>,
+    /// Consecutive passed probes before it is put back. Default 2.
+    #[serde(default)]
+    pub rise: Option<u32>,
+    /// Behind HAProxy (drain before restarting). Default: true for `rgw`, false otherwise.
+    #[serde(default)]
+    pub load_balanced: Option<bool>,
+    /// A restart must be followed by `rise` passing probes within this. Default `"120s"`.
+    #[serde(default)]
+    pub restart_timeout: Option<String>,
+    /// Failures expected after a (re)start. Default `"30s"`: RGW may take long to initialise.
+    #[serde(default)]
+    pub startup_grace: Option<String>,
+    /// Automatic restarts allowed per `restart-window` before the daemon is held. Default 3.
+    #[serde(default)]
+    pub max_restarts: Option<u32>,
+    /// Default `"30m"`.
+    #[serde(default)]
+    pub restart_window: Option<String>,
+    /// Wait before the second attempt, doubled each time. Default `"10s"`.
+    #[serde(default)]
+    pub backoff: Option<String>,
+    /// The longest wait between attempts. Default `"5m"`.
+    #[serde(default)]
+    pub backoff_max: Option<String>,
+    /// Planned restart: the longest wait for in-flight requests. Default `"30s"`.
+    #[serde(default)]
+    pub drain_timeout: Option<String>,
+    /// The longest wait for every HAProxy to see a drain/down. Default 3 × `run.agent-inter`.
+    #[serde(default)]
+    pub drain_confirm_timeout: Option<String>,
 }
 
 fn default_state_directory() -> PathBuf {
@@ -140,6 +262,70 @@ fn default_accept_status() -> Vec<u16> {
 }
 fn default_http_path() -> String {
     "/".to_string()
+}
+fn default_run_types() -> Vec<String> {
+    vec!["rgw".to_string()]
+}
+fn default_agent_listen() -> String {
+    "0.0.0.0:9480".to_string()
+}
+fn default_http_listen() -> String {
+    "127.0.0.1:9481".to_string()
+}
+fn default_max_agent_connections() -> u32 {
+    256
+}
+fn default_probe_interval() -> String {
+    "1s".to_string()
+}
+fn default_probe_timeout() -> String {
+    "2s".to_string()
+}
+fn default_inventory_interval() -> String {
+    "60s".to_string()
+}
+fn default_inventory_source() -> String {
+    "ceph-orch".to_string()
+}
+fn default_orchestrators() -> Vec<String> {
+    vec!["ceph-orch".to_string()]
+}
+fn default_agent_inter() -> String {
+    "1s".to_string()
+}
+fn default_shutdown_timeout() -> String {
+    "5s".to_string()
+}
+fn default_command_timeout() -> String {
+    "60s".to_string()
+}
+
+impl Default for RawCommand {
+    fn default() -> Self {
+        Self {
+            restart: Vec::new(),
+            timeout: default_command_timeout(),
+        }
+    }
+}
+
+impl Default for RawRun {
+    fn default() -> Self {
+        Self {
+            host: None,
+            types: default_run_types(),
+            agent_listen: default_agent_listen(),
+            http_listen: default_http_listen(),
+            max_agent_connections: default_max_agent_connections(),
+            probe_interval: default_probe_interval(),
+            probe_timeout: default_probe_timeout(),
+            inventory_interval: default_inventory_interval(),
+            inventory: default_inventory_source(),
+            orchestrators: default_orchestrators(),
+            agent_inter: default_agent_inter(),
+            shutdown_timeout: default_shutdown_timeout(),
+        }
+    }
 }
 
 impl Default for RawCeph {
@@ -175,6 +361,7 @@ pub struct Config {
     pub ceph: CephCli,
     pub check: CheckConfig,
     pub daemon_types: BTreeMap<String, DaemonTypeConfig>,
+    pub run: RunConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -190,6 +377,51 @@ pub struct CheckConfig {
 #[derive(Debug, Clone)]
 pub struct DaemonTypeConfig {
     pub http_path: String,
+    pub policy: Policy,
+}
+
+/// `[run]`, validated.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub host: Option<String>,
+    pub types: Vec<String>,
+    pub agent_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub max_agent_connections: usize,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+    pub inventory_interval: Duration,
+    pub inventory: InventorySource,
+    pub orchestrators: Vec<Backend>,
+    pub agent_inter: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InventorySource {
+    CephOrch,
+    Static(Vec<StaticDaemon>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticDaemon {
+    pub name: String,
+    pub daemon_type: String,
+    pub url: String,
+}
+
+/// A restart backend (DESIGN.md §7).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    /// `ceph orch daemon restart <name>`.
+    CephOrch,
+    /// `systemctl restart ceph-<fsid>@<name>.service`, for when the mgr is down.
+    Systemd { fsid: String },
+    /// An argv template with `{name}`, `{type}`, `{id}`, `{host}`.
+    Command {
+        argv: Vec<String>,
+        timeout: Duration,
+    },
 }
 
 impl Config {
@@ -260,21 +492,45 @@ impl Config {
                 format!("{bad} is not an HTTP status"),
             ));
         }
+        let agent_inter = duration("run.agent-inter", &raw.run.agent_inter)?;
         let mut daemon_types = BTreeMap::new();
         for (name, raw_type) in raw.daemon_types {
+            let key = |k: &str| format!("daemon-types.{name}.{k}");
             if !raw_type.http_path.starts_with('/') {
                 return Err(invalid(
-                    &format!("daemon-types.{name}.http-path"),
+                    &key("http-path"),
                     format!("{:?} must start with /", raw_type.http_path),
                 ));
+            }
+            let policy = policy_from(&name, &raw_type, agent_inter, &|k, text| {
+                parse_duration(text).map_err(|message| invalid(&key(k), message))
+            })?;
+            for (k, value) in [
+                ("fall", policy.fall),
+                ("rise", policy.rise),
+                ("max-restarts", policy.max_restarts),
+            ] {
+                if value == 0 {
+                    return Err(invalid(&key(k), "must be at least 1".into()));
+                }
             }
             daemon_types.insert(
                 name,
                 DaemonTypeConfig {
                     http_path: raw_type.http_path,
+                    policy,
                 },
             );
         }
+        let run = run_from(
+            &raw.run,
+            &raw.static_daemons,
+            &raw.systemd,
+            &raw.command,
+            agent_inter,
+            &invalid,
+            &duration,
+        )?;
         Ok(Self {
             origin: origin.to_string(),
             state_directory: raw.state_directory,
@@ -293,7 +549,16 @@ impl Config {
                 accept_status: raw.check.accept_status,
             },
             daemon_types,
+            run,
         })
+    }
+
+    /// How daemons of `daemon_type` are judged (the defaults where the config says nothing).
+    pub fn policy(&self, daemon_type: &str) -> Policy {
+        self.daemon_types.get(daemon_type).map_or_else(
+            || default_policy(daemon_type, self.run.agent_inter),
+            |t| t.policy.clone(),
+        )
     }
 
     /// The path the HTTP probe requests for daemons of `daemon_type`.
@@ -302,6 +567,189 @@ impl Config {
             .get(daemon_type)
             .map_or("/", |t| t.http_path.as_str())
     }
+}
+
+/// The policy of a type the config does not mention.
+pub fn default_policy(daemon_type: &str, agent_inter: Duration) -> Policy {
+    Policy {
+        // Two probe timeouts in a row (with the default 1 s interval and 2 s timeout: 3-4 s
+        // without an answer) take a frozen RGW out; a healthy RGW answers GET / in milliseconds.
+        fall: 2,
+        rise: 2,
+        load_balanced: daemon_type == "rgw",
+        drain_confirm_timeout: agent_inter * 3,
+        drain_timeout: Duration::from_secs(30),
+        restart_timeout: Duration::from_secs(120),
+        startup_grace: Duration::from_secs(30),
+        max_restarts: 3,
+        restart_window: Duration::from_secs(30 * 60),
+        backoff_initial: Duration::from_secs(10),
+        backoff_max: Duration::from_secs(300),
+        // An HAProxy that has not polled for 10 agent intervals is gone (reloaded, removed).
+        peer_ttl: agent_inter * 10,
+    }
+}
+
+type DurationParser<'a> = dyn Fn(&str, &str) -> Result<Duration, ConfigError> + 'a;
+
+fn policy_from(
+    daemon_type: &str,
+    raw: &RawDaemonType,
+    agent_inter: Duration,
+    duration: &DurationParser<'_>,
+) -> Result<Policy, ConfigError> {
+    let defaults = default_policy(daemon_type, agent_inter);
+    let or = |key: &str, text: &Option<String>, default: Duration| match text {
+        Some(text) => duration(key, text),
+        None => Ok(default),
+    };
+    Ok(Policy {
+        fall: raw.fall.unwrap_or(defaults.fall),
+        rise: raw.rise.unwrap_or(defaults.rise),
+        load_balanced: raw.load_balanced.unwrap_or(defaults.load_balanced),
+        drain_confirm_timeout: or(
+            "drain-confirm-timeout",
+            &raw.drain_confirm_timeout,
+            defaults.drain_confirm_timeout,
+        )?,
+        drain_timeout: or("drain-timeout", &raw.drain_timeout, defaults.drain_timeout)?,
+        restart_timeout: or(
+            "restart-timeout",
+            &raw.restart_timeout,
+            defaults.restart_timeout,
+        )?,
+        startup_grace: or("startup-grace", &raw.startup_grace, defaults.startup_grace)?,
+        max_restarts: raw.max_restarts.unwrap_or(defaults.max_restarts),
+        restart_window: or(
+            "restart-window",
+            &raw.restart_window,
+            defaults.restart_window,
+        )?,
+        backoff_initial: or("backoff", &raw.backoff, defaults.backoff_initial)?,
+        backoff_max: or("backoff-max", &raw.backoff_max, defaults.backoff_max)?,
+        peer_ttl: defaults.peer_ttl,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_from(
+    raw: &RawRun,
+    statics: &[RawStatic],
+    systemd: &RawSystemd,
+    command: &RawCommand,
+    agent_inter: Duration,
+    invalid: &dyn Fn(&str, String) -> ConfigError,
+    duration: &dyn Fn(&str, &str) -> Result<Duration, ConfigError>,
+) -> Result<RunConfig, ConfigError> {
+    let addr = |key: &str, text: &str| {
+        text.parse::<SocketAddr>()
+            .map_err(|err| invalid(key, format!("{text:?} is not an address:port ({err})")))
+    };
+    if raw.types.is_empty() || raw.types.iter().any(|t| t.trim().is_empty()) {
+        return Err(invalid("run.types", "list at least one daemon type".into()));
+    }
+    if raw.max_agent_connections == 0 {
+        return Err(invalid(
+            "run.max-agent-connections",
+            "must be at least 1".into(),
+        ));
+    }
+    let inventory = match raw.inventory.as_str() {
+        "ceph-orch" => InventorySource::CephOrch,
+        "static" => {
+            if statics.is_empty() {
+                return Err(invalid(
+                    "run.inventory",
+                    "\"static\" needs at least one [[static]] daemon".into(),
+                ));
+            }
+            let mut list = Vec::new();
+            for (i, daemon) in statics.iter().enumerate() {
+                let Some((daemon_type, _)) = daemon.name.split_once('.') else {
+                    return Err(invalid(
+                        &format!("static[{i}].name"),
+                        format!("{:?} is not <type>.<id>", daemon.name),
+                    ));
+                };
+                if reqwest::Url::parse(&daemon.url).is_err() {
+                    return Err(invalid(
+                        &format!("static[{i}].url"),
+                        format!("{:?} is not a URL", daemon.url),
+                    ));
+                }
+                list.push(StaticDaemon {
+                    name: daemon.name.clone(),
+                    daemon_type: daemon_type.to_string(),
+                    url: daemon.url.clone(),
+                });
+            }
+            InventorySource::Static(list)
+        }
+        other => {
+            return Err(invalid(
+                "run.inventory",
+                format!("{other:?}: expected \"ceph-orch\" or \"static\""),
+            ));
+        }
+    };
+    if raw.orchestrators.is_empty() {
+        return Err(invalid(
+            "run.orchestrators",
+            "list at least one backend".into(),
+        ));
+    }
+    let mut orchestrators = Vec::new();
+    for name in &raw.orchestrators {
+        orchestrators.push(match name.as_str() {
+            "ceph-orch" => Backend::CephOrch,
+            "systemd" => Backend::Systemd {
+                fsid: systemd
+                    .fsid
+                    .clone()
+                    .filter(|f| !f.trim().is_empty())
+                    .ok_or_else(|| {
+                        invalid(
+                            "systemd.fsid",
+                            "the systemd backend needs the cluster fsid".into(),
+                        )
+                    })?,
+            },
+            "command" => {
+                if command.restart.is_empty() {
+                    return Err(invalid(
+                        "command.restart",
+                        "the command backend needs an argv".into(),
+                    ));
+                }
+                Backend::Command {
+                    argv: command.restart.clone(),
+                    timeout: duration("command.timeout", &command.timeout)?,
+                }
+            }
+            other => {
+                return Err(invalid(
+                    "run.orchestrators",
+                    format!("{other:?}: expected \"ceph-orch\", \"systemd\" or \"command\""),
+                ))
+            }
+        });
+    }
+    let probe_interval = duration("run.probe-interval", &raw.probe_interval)?;
+    let probe_timeout = duration("run.probe-timeout", &raw.probe_timeout)?;
+    Ok(RunConfig {
+        host: raw.host.clone().filter(|h| !h.trim().is_empty()),
+        types: raw.types.clone(),
+        agent_listen: addr("run.agent-listen", &raw.agent_listen)?,
+        http_listen: addr("run.http-listen", &raw.http_listen)?,
+        max_agent_connections: usize::try_from(raw.max_agent_connections).unwrap_or(usize::MAX),
+        probe_interval,
+        probe_timeout,
+        inventory_interval: duration("run.inventory-interval", &raw.inventory_interval)?,
+        inventory,
+        orchestrators,
+        agent_inter,
+        shutdown_timeout: duration("run.shutdown-timeout", &raw.shutdown_timeout)?,
+    })
 }
 
 /// `ceph-warden check-config FILE`: prints `FILE: ok` and returns 0, or the error and 78.

@@ -17,6 +17,8 @@ pub const ORCHESTRATOR: u8 = 3;
 pub const LOCKED: u8 = 4;
 /// The command line was wrong (`EX_USAGE`).
 pub const USAGE: u8 = 64;
+/// `run` could not listen on its agent or HTTP address (`EX_OSERR`).
+pub const OS_ERROR: u8 = 71;
 /// A bug or an environment failure such as the async runtime not starting (`EX_SOFTWARE`).
 pub const INTERNAL: u8 = 70;
 /// The configuration file is malformed or invalid (`EX_CONFIG`).

@@ -12,14 +12,21 @@
 //! - [`check`]: the one-shot `ceph-warden check`, the 5-minute cron job done right.
 //! - [`exitcode`]: the documented process exit codes.
 
+pub mod agent;
 pub mod ceph;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod exitcode;
+pub mod http;
 pub mod inventory;
 pub mod lock;
 pub mod machine;
+pub mod metrics;
 pub mod orchestrate;
 pub mod probe;
+pub mod statefile;
+pub mod status;
 pub mod subprocess;

@@ -154,10 +154,11 @@ pub struct Discovered {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
-    /// The outcome of one probe of `daemon`.
+    /// The outcome of one probe of `daemon`, which was sent at `sent`.
     Probe {
         daemon: String,
         result: Result<Verdict, ProbeError>,
+        sent: Instant,
     },
     /// An HAProxy (`peer`) polled the agent for `daemon` and was told `word` (the rendered
     /// [`Word`]). Only a poll that was told the current word confirms a change.
@@ -299,6 +300,9 @@ struct Tracked {
     next_attempt_at: Option<Instant>,
     restart_outstanding: bool,
     restart_deadline: Option<Instant>,
+    /// Only probes sent after this prove a restart: a frozen RGW thawed on its way out (systemd
+    /// sends SIGCONT after SIGTERM) still answers the requests queued before the restart.
+    restart_issued: Option<Instant>,
     grace_until: Option<Instant>,
     planned: bool,
     drain_started: Option<Instant>,
@@ -348,9 +352,13 @@ impl Machine {
         let mut actions = Vec::new();
         match observation {
             Observation::Inventory(list) => self.inventory(list, now, &mut actions),
-            Observation::Probe { daemon, result } => {
+            Observation::Probe {
+                daemon,
+                result,
+                sent,
+            } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
-                    t.probe(&daemon, &result, now, &mut actions);
+                    t.probe(&daemon, &result, sent, now, &mut actions);
                 }
             }
             Observation::Polled { daemon, peer, word } => {
@@ -543,6 +551,7 @@ impl Tracked {
             next_attempt_at: None,
             restart_outstanding: false,
             restart_deadline: None,
+            restart_issued: None,
             grace_until,
             planned: false,
             drain_started: None,
@@ -671,9 +680,14 @@ impl Tracked {
         &mut self,
         name: &str,
         result: &Result<Verdict, ProbeError>,
+        sent: Instant,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
+        let restarting = matches!(self.state, State::Restarting | State::Recovering);
+        if restarting && self.restart_issued.is_some_and(|issued| sent < issued) {
+            return;
+        }
         let pass = result.is_ok();
         let busy = matches!(result, Ok(Verdict::Busy { .. }));
         self.last_probe = Some(LastProbe {
@@ -761,6 +775,7 @@ impl Tracked {
             self.restarts.push_back(now);
         }
         self.restart_deadline = Some(now + self.policy.restart_timeout);
+        self.restart_issued = Some(now);
         self.grace_until = Some(now + self.policy.startup_grace);
         self.ok_streak = 0;
         self.fail_streak = 0;

@@ -98,9 +98,11 @@ impl Sim {
     fn feed(&mut self, name: &str, ms: u64, input: In) -> Result<Vec<Action>, CommandError> {
         let now = self.at(ms);
         let peer = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
+        // Probes take 1 ms here; the stale-answer scenario sends its own.
         let probe = |result| Observation::Probe {
             daemon: name.into(),
             result,
+            sent: now - Duration::from_millis(1),
         };
         Ok(match input {
             In::Pass => self.machine.observe(probe(Ok(Verdict::Ok)), now),
@@ -253,6 +255,41 @@ fn fall_failures_take_it_down_then_every_haproxy_confirms_then_restart_then_rise
         (7000, Pass, Recovering, "down #recovering 1/2", &[]),
         (8000, Pass, Healthy, "up ready", &[]),
     ]);
+}
+
+#[test]
+fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
+    let mut sim = healthy_then(&[
+        (2000, Fail, Suspect, "up ready", &[]),
+        (3000, Fail, Suspect, "up ready", &[]),
+        (4000, Fail, Failed, "down #timeout", &[]),
+        (
+            4900,
+            Poll(1),
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+    // A probe sent at 4.5 s sat in the frozen RGW's queue; the restart thaws it on its way
+    // out and it answers 200: not the new process.
+    let stale = Observation::Probe {
+        daemon: A.into(),
+        result: Ok(Verdict::Ok),
+        sent: sim.at(4500),
+    };
+    sim.machine.observe(stale.clone(), sim.at(5200));
+    sim.machine.observe(stale, sim.at(5201));
+    let view = sim.machine.snapshot();
+    assert_eq!(view.daemons[0].state, Restarting);
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (6000, Pass, Recovering, "down #recovering 1/2", &[]),
+            (7000, Pass, Healthy, "up ready", &[]),
+        ],
+    );
 }
 
 #[test]

@@ -1,19 +1,37 @@
 //! The one side effect that matters: asking the orchestrator to restart a daemon.
 //!
 //! [`Orchestrator`] is the only trait in the crate (static dispatch), so tests can record
-//! restarts instead of making them. Backends: [`ceph::CephOrch`] (`ceph orch daemon restart`).
+//! restarts instead of making them. Backends (DESIGN.md §7): [`ceph::CephOrch`]
+//! (`ceph orch daemon restart`), [`systemd::SystemdOrch`] (`systemctl restart
+//! ceph-<fsid>@<name>.service`, for when the mgr is down) and [`command::CommandOrch`] (an argv
+//! template). [`Chain`] tries the configured ones in order until one accepts.
 
 pub mod ceph;
+pub mod command;
+pub mod systemd;
 
 use std::future::Future;
+use std::time::Duration;
 
-use crate::ceph::CephError;
+use crate::ceph::{CephCli, CephError};
+use crate::config::Backend;
 use crate::inventory::Daemon;
+use crate::subprocess::{self, display_argv, stderr_tail, SubprocessError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrchestrateError {
     #[error(transparent)]
     Ceph(#[from] CephError),
+    #[error(transparent)]
+    Run(#[from] SubprocessError),
+    #[error("`{argv}` exited {code}: {stderr}")]
+    Failed {
+        argv: String,
+        code: String,
+        stderr: String,
+    },
+    #[error("{}", .0.join("; then "))]
+    AllFailed(Vec<String>),
 }
 
 pub trait Orchestrator {
@@ -24,4 +42,95 @@ pub trait Orchestrator {
         &self,
         daemon: &Daemon,
     ) -> impl Future<Output = Result<String, OrchestrateError>> + Send;
+}
+
+/// Runs `argv`; a non-zero exit is an error with the exit code and the tail of stderr.
+async fn run_checked(argv: &[String], timeout: Duration) -> Result<String, OrchestrateError> {
+    let captured = subprocess::run(argv, timeout).await?;
+    if captured.status.success() {
+        return Ok(String::from_utf8_lossy(&captured.stdout).trim().to_string());
+    }
+    Err(OrchestrateError::Failed {
+        argv: display_argv(argv),
+        code: captured
+            .status
+            .code()
+            .map_or_else(|| "by a signal".to_string(), |c| c.to_string()),
+        stderr: stderr_tail(&captured.stderr),
+    })
+}
+
+/// One configured backend.
+#[derive(Debug, Clone)]
+pub enum AnyOrchestrator {
+    Ceph(ceph::CephOrch),
+    Systemd(systemd::SystemdOrch),
+    Command(command::CommandOrch),
+}
+
+impl AnyOrchestrator {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ceph(_) => "ceph-orch",
+            Self::Systemd(_) => "systemd",
+            Self::Command(_) => "command",
+        }
+    }
+}
+
+impl Orchestrator for AnyOrchestrator {
+    async fn restart(&self, daemon: &Daemon) -> Result<String, OrchestrateError> {
+        match self {
+            Self::Ceph(o) => o.restart(daemon).await,
+            Self::Systemd(o) => o.restart(daemon).await,
+            Self::Command(o) => o.restart(daemon).await,
+        }
+    }
+}
+
+/// The configured backends, tried in order until one accepts.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub backends: Vec<AnyOrchestrator>,
+}
+
+impl Chain {
+    pub fn from_config(backends: &[Backend], ceph: &CephCli) -> Self {
+        Self {
+            backends: backends
+                .iter()
+                .map(|backend| match backend {
+                    Backend::CephOrch => {
+                        AnyOrchestrator::Ceph(ceph::CephOrch { cli: ceph.clone() })
+                    }
+                    Backend::Systemd { fsid } => AnyOrchestrator::Systemd(systemd::SystemdOrch {
+                        fsid: fsid.clone(),
+                        timeout: ceph.timeout,
+                    }),
+                    Backend::Command { argv, timeout } => {
+                        AnyOrchestrator::Command(command::CommandOrch {
+                            argv: argv.clone(),
+                            timeout: *timeout,
+                        })
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Orchestrator for Chain {
+    async fn restart(&self, daemon: &Daemon) -> Result<String, OrchestrateError> {
+        let mut failures = Vec::new();
+        for backend in &self.backends {
+            match backend.restart(daemon).await {
+                Ok(said) => return Ok(said),
+                Err(err) => {
+                    tracing::warn!(daemon = %daemon.name, backend = backend.name(), "restart failed: {err}");
+                    failures.push(format!("{}: {err}", backend.name()));
+                }
+            }
+        }
+        Err(OrchestrateError::AllFailed(failures))
+    }
 }

@@ -56,6 +56,10 @@ impl HttpProbe {
         })
     }
 
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Probes `url` and returns the outcome with how long it took.
     pub async fn probe(&self, url: &str) -> (Result<Verdict, ProbeError>, Duration) {
         let start = Instant::now();

@@ -95,7 +95,8 @@ fn two_runs_at_once_one_proceeds_the_other_reports_the_lock_and_restarts_nothing
     assert_eq!(loser.status.code(), Some(4), "{loser:?}");
     let loser_err = String::from_utf8_lossy(&loser.stderr);
     assert!(
-        loser_err.contains("another ceph-warden check (pid "),
+        // "(pid N)" follows when the holder had written its pid yet: best effort, not asserted.
+        loser_err.contains("another ceph-warden check"),
         "{loser_err}"
     );
     assert!(

@@ -1,0 +1,678 @@
+//! The shell of `ceph-warden run`: owns the runtime pieces around the pure [`Machine`].
+//!
+//! It refreshes the inventory, runs the probes on timers, feeds every result into the machine,
+//! carries out the [`Action`]s it returns (restart through the orchestrator chain, persist the
+//! state file, refresh the inventory, log and keep events), and publishes a fresh [`View`] after
+//! every change for the agent, the HTTP API and the metrics. It is the only place that reads
+//! the clock. One [`CancellationToken`] and one [`TaskTracker`] make the one shutdown path:
+//! signal → STOPPING=1 → stop accepting → cancel → wait (bounded) → persist → exit.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, InventorySource};
+use crate::exitcode;
+use crate::http::{Api, CommandRequest};
+use crate::inventory::{self, Daemon};
+use crate::machine::{Action, Discovered, Machine, Observation, Policy, State};
+use crate::metrics::{Metrics, RestartOutcome};
+use crate::orchestrate::{Chain, Orchestrator};
+use crate::probe::http::HttpProbe;
+use crate::probe::{self, ProbeClass};
+use crate::statefile;
+use crate::status::{EventLog, InventoryStatus, View};
+
+/// The wall clock: only for timestamps people read and for the state file.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the shell is the one place that reads the clock"
+)]
+fn wall_now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// The machine's clock (tokio's, so paused-time tests control it).
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// This host's name as cephadm knows it: the kernel's host name up to the first dot.
+pub fn short_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().split('.').next().unwrap_or_default().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// A daemon the prober probes.
+#[derive(Debug, Clone, PartialEq)]
+struct Target {
+    name: String,
+    url: String,
+}
+
+/// The result of one inventory refresh.
+struct InventoryUpdate {
+    result: Result<(Vec<Daemon>, Option<String>), String>,
+}
+
+/// `ceph-warden run`. Returns the process exit code.
+pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
+    // SIGHUP reloads the file the config came from, the default one included.
+    let config_path = config_path.or_else(|| {
+        let default = PathBuf::from(crate::config::DEFAULT_PATH);
+        default.exists().then_some(default)
+    });
+    let host = cfg.run.host.clone().unwrap_or_else(short_hostname);
+    let agent_listener = match TcpListener::bind(cfg.run.agent_listen).await {
+        Ok(l) => l,
+        Err(err) => {
+            eprintln!(
+                "ceph-warden: error: cannot listen for HAProxy agent checks on {}: {err}",
+                cfg.run.agent_listen
+            );
+            return exitcode::OS_ERROR;
+        }
+    };
+    let http_listener = match TcpListener::bind(cfg.run.http_listen).await {
+        Ok(l) => l,
+        Err(err) => {
+            eprintln!(
+                "ceph-warden: error: cannot listen for the HTTP API on {}: {err}",
+                cfg.run.http_listen
+            );
+            return exitcode::OS_ERROR;
+        }
+    };
+    let agent_addr = agent_listener
+        .local_addr()
+        .map_or_else(|_| cfg.run.agent_listen.to_string(), |a| a.to_string());
+    let http_addr = http_listener
+        .local_addr()
+        .map_or_else(|_| cfg.run.http_listen.to_string(), |a| a.to_string());
+
+    let state_path = statefile::path_in(&cfg.state_directory);
+    let loaded = statefile::load(&state_path, wall_now());
+    if let Some(warning) = &loaded.warning {
+        tracing::warn!("{warning}");
+    }
+    let (policies, default_policy) = policies(&cfg);
+    let machine = Machine::new(policies, default_policy, loaded.daemons);
+
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (observations_tx, observations_rx) = mpsc::channel::<Observation>(4096);
+    let (commands_tx, commands_rx) = mpsc::channel::<CommandRequest>(64);
+    let (inventory_tx, inventory_rx) = mpsc::channel::<InventoryUpdate>(4);
+    let (targets_tx, targets_rx) = watch::channel::<Arc<Vec<Target>>>(Arc::new(Vec::new()));
+    let (probe_tx, probe_rx) = watch::channel(probe_settings(&cfg));
+    let inventory_source = match &cfg.run.inventory {
+        InventorySource::CephOrch => "ceph-orch",
+        InventorySource::Static(_) => "static",
+    };
+    let view = View {
+        snapshot: machine.snapshot(),
+        at: now(),
+        wall: wall_now(),
+        host: host.clone(),
+        inventory: InventoryStatus {
+            source: inventory_source.to_string(),
+            ..InventoryStatus::default()
+        },
+    };
+    let (view_tx, view_rx) = watch::channel(Arc::new(view));
+    let events = Arc::new(EventLog::default());
+    let metrics = Arc::new(Metrics::new());
+    let refresh = Arc::new(Notify::new());
+
+    tracker.spawn(crate::agent::serve(
+        agent_listener,
+        view_rx.clone(),
+        observations_tx.clone(),
+        cfg.run.max_agent_connections,
+        Arc::clone(&metrics),
+        token.clone(),
+        tracker.clone(),
+    ));
+    let api = Api {
+        view: view_rx.clone(),
+        events: Arc::clone(&events),
+        metrics: Arc::clone(&metrics),
+        commands: commands_tx,
+    };
+    tracker.spawn(crate::http::serve(
+        http_listener,
+        api,
+        token.clone(),
+        tracker.clone(),
+    ));
+    let (interval_tx, interval_rx) = watch::channel(cfg.run.inventory_interval);
+    tracker.spawn(inventory_loop(
+        cfg.clone(),
+        host.clone(),
+        inventory_tx,
+        Arc::clone(&refresh),
+        interval_rx,
+        token.clone(),
+    ));
+    tracker.spawn(probe_loop(
+        targets_rx,
+        probe_rx,
+        observations_tx.clone(),
+        Arc::clone(&metrics),
+        token.clone(),
+        tracker.clone(),
+    ));
+
+    let mut shell = Shell {
+        cfg,
+        config_path,
+        host,
+        machine,
+        known: BTreeMap::new(),
+        inventory: InventoryStatus {
+            source: inventory_source.to_string(),
+            ..InventoryStatus::default()
+        },
+        last_inventory_json: None,
+        state_path,
+        orchestrator: Arc::new(Chain {
+            backends: Vec::new(),
+        }),
+        observations: observations_tx,
+        targets: targets_tx,
+        probe_settings: probe_tx,
+        inventory_interval: interval_tx,
+        view: view_tx,
+        events,
+        metrics,
+        refresh,
+        tracker: tracker.clone(),
+    };
+    shell.orchestrator = Arc::new(Chain::from_config(
+        &shell.cfg.run.orchestrators,
+        &shell.cfg.ceph,
+    ));
+    // The last good inventory from the state file serves until the orchestrator answers.
+    if let (InventorySource::CephOrch, Some(json)) = (&shell.cfg.run.inventory, loaded.inventory) {
+        if let Ok(daemons) = inventory::parse(&json) {
+            shell.apply_inventory(daemons, Some(json), true);
+        }
+    }
+    shell.publish();
+    tracing::info!(agent = %agent_addr, http = %http_addr, host = %shell.host, "ceph-warden running");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+
+    let code = shell
+        .main_loop(observations_rx, commands_rx, inventory_rx, &token)
+        .await;
+
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    token.cancel();
+    tracker.close();
+    if tokio::time::timeout(shell.cfg.run.shutdown_timeout, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "some tasks did not finish within {:?}; exiting anyway",
+            shell.cfg.run.shutdown_timeout
+        );
+    }
+    shell.persist();
+    tracing::info!("ceph-warden stopped");
+    code
+}
+
+fn policies(cfg: &Config) -> (BTreeMap<String, Policy>, Policy) {
+    let mut policies = BTreeMap::new();
+    for daemon_type in &cfg.run.types {
+        policies.insert(daemon_type.clone(), cfg.policy(daemon_type));
+    }
+    (policies, cfg.policy("other"))
+}
+
+#[derive(Debug, Clone)]
+struct ProbeSettings {
+    interval: Duration,
+    prober: Option<HttpProbe>,
+}
+
+fn probe_settings(cfg: &Config) -> ProbeSettings {
+    ProbeSettings {
+        interval: cfg.run.probe_interval,
+        prober: HttpProbe::new(cfg.run.probe_timeout, cfg.check.accept_status.clone()).ok(),
+    }
+}
+
+struct Shell {
+    cfg: Config,
+    config_path: Option<PathBuf>,
+    host: String,
+    machine: Machine,
+    /// The daemons of the inventory in force, by name.
+    known: BTreeMap<String, Daemon>,
+    inventory: InventoryStatus,
+    last_inventory_json: Option<String>,
+    state_path: PathBuf,
+    orchestrator: Arc<Chain>,
+    observations: mpsc::Sender<Observation>,
+    targets: watch::Sender<Arc<Vec<Target>>>,
+    probe_settings: watch::Sender<ProbeSettings>,
+    inventory_interval: watch::Sender<Duration>,
+    view: watch::Sender<Arc<View>>,
+    events: Arc<EventLog>,
+    metrics: Arc<Metrics>,
+    refresh: Arc<Notify>,
+    tracker: TaskTracker,
+}
+
+impl Shell {
+    async fn main_loop(
+        &mut self,
+        mut observations: mpsc::Receiver<Observation>,
+        mut commands: mpsc::Receiver<CommandRequest>,
+        mut inventory: mpsc::Receiver<InventoryUpdate>,
+        token: &CancellationToken,
+    ) -> u8 {
+        let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            eprintln!("ceph-warden: error: cannot install signal handlers");
+            return exitcode::INTERNAL;
+        };
+        let mut watchdog_enabled = false;
+        let watchdog_every = {
+            let mut usec = 0u64;
+            watchdog_enabled = sd_notify::watchdog_enabled(false, &mut usec) || watchdog_enabled;
+            Duration::from_micros(usec / 2).max(Duration::from_millis(100))
+        };
+        let mut watchdog = tokio::time::interval(watchdog_every);
+        loop {
+            let deadline = self
+                .machine
+                .next_deadline()
+                .map(tokio::time::Instant::from_std);
+            tokio::select! {
+                Some(observation) = observations.recv() => {
+                    let actions = self.machine.observe(observation, now());
+                    self.execute(actions);
+                }
+                Some(request) = commands.recv() => {
+                    let result = self.machine.command(&request.daemon, request.command, now());
+                    let reply = match result {
+                        Ok(actions) => {
+                            tracing::info!(daemon = %request.daemon, command = ?request.command, "operator command");
+                            self.execute(actions);
+                            Ok(())
+                        }
+                        Err(err) => Err(err),
+                    };
+                    self.publish();
+                    let _ = request.reply.send(reply);
+                }
+                Some(update) = inventory.recv() => self.inventory_update(update),
+                () = sleep_until(deadline) => {
+                    let actions = self.machine.tick(now());
+                    self.execute(actions);
+                }
+                _ = watchdog.tick(), if watchdog_enabled => {
+                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                }
+                _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); return exitcode::OK; }
+                _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); return exitcode::OK; }
+                _ = hangup.recv() => self.reload(),
+                () = token.cancelled() => return exitcode::OK,
+            }
+            self.publish();
+        }
+    }
+
+    fn execute(&mut self, actions: Vec<Action>) {
+        let mut persist = false;
+        for action in actions {
+            match action {
+                Action::Restart { daemon } => self.restart(daemon),
+                Action::Persist => persist = true,
+                Action::RefreshInventory => self.refresh.notify_one(),
+                Action::Event(event) => {
+                    tracing::info!(
+                        daemon = %event.daemon,
+                        from = %event.from,
+                        to = %event.to,
+                        word = %event.word,
+                        reason = %event.reason,
+                        "transition"
+                    );
+                    let verified = matches!(event.from, State::Recovering | State::Restarting)
+                        && matches!(event.to, State::Healthy | State::Busy | State::Draining);
+                    if verified {
+                        self.metrics
+                            .restart(&event.daemon, RestartOutcome::verified);
+                    }
+                    self.events.push(event, wall_now());
+                }
+            }
+        }
+        if persist {
+            self.persist();
+        }
+    }
+
+    fn restart(&self, name: String) {
+        let Some(daemon) = self.known.get(&name).cloned() else {
+            let _ = self.observations.try_send(Observation::RestartAnswered {
+                daemon: name,
+                result: Err("not in the inventory".into()),
+            });
+            return;
+        };
+        tracing::info!(daemon = %name, "asking the orchestrator for a restart");
+        self.metrics.restart(&name, RestartOutcome::requested);
+        let orchestrator = Arc::clone(&self.orchestrator);
+        let observations = self.observations.clone();
+        let metrics = Arc::clone(&self.metrics);
+        self.tracker.spawn(async move {
+            let result = orchestrator.restart(&daemon).await.map_err(|err| {
+                metrics.restart(&name, RestartOutcome::failed);
+                tracing::warn!(daemon = %name, "restart failed: {err}");
+                err.to_string()
+            });
+            let _ = observations
+                .send(Observation::RestartAnswered {
+                    daemon: name,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn persist(&self) {
+        let saved = self.machine.persisted(now());
+        if let Err(err) = statefile::save(
+            &self.state_path,
+            &saved,
+            self.last_inventory_json.as_deref(),
+            wall_now(),
+        ) {
+            tracing::error!(
+                "cannot write the state file {}: {err}",
+                self.state_path.display()
+            );
+        }
+    }
+
+    fn inventory_update(&mut self, update: InventoryUpdate) {
+        match update.result {
+            Ok((daemons, json)) => {
+                self.inventory.last_error = None;
+                self.apply_inventory(daemons, json, false);
+            }
+            Err(err) => {
+                tracing::warn!(
+                    "inventory refresh failed, the last good inventory stays in force: {err}"
+                );
+                self.inventory.last_error = Some(err);
+            }
+        }
+    }
+
+    fn apply_inventory(
+        &mut self,
+        daemons: Vec<Daemon>,
+        json: Option<String>,
+        from_state_file: bool,
+    ) {
+        let wall = wall_now();
+        let mut targets = Vec::new();
+        let mut discovered = Vec::new();
+        let mut known = BTreeMap::new();
+        for daemon in daemons
+            .into_iter()
+            .filter(|d| self.cfg.run.types.contains(&d.daemon_type))
+        {
+            let url = match &self.cfg.run.inventory {
+                InventorySource::Static(list) => list
+                    .iter()
+                    .find(|s| s.name == daemon.name)
+                    .map(|s| s.url.clone()),
+                InventorySource::CephOrch => daemon
+                    .http_url(self.cfg.http_path(&daemon.daemon_type))
+                    .ok(),
+            };
+            let Some(url) = url else {
+                tracing::warn!(daemon = %daemon.name, "no address or port in the inventory; not watched");
+                continue;
+            };
+            discovered.push(Discovered {
+                name: daemon.name.clone(),
+                daemon_type: daemon.daemon_type.clone(),
+                started_ago: daemon.started.and_then(|s| wall.duration_since(s).ok()),
+            });
+            targets.push(Target {
+                name: daemon.name.clone(),
+                url,
+            });
+            known.insert(daemon.name.clone(), daemon);
+        }
+        self.inventory.daemons = known.len();
+        self.inventory.last_ok = Some(now());
+        self.inventory.from_state_file = from_state_file;
+        self.known.extend(known);
+        // A daemon stays known (restartable) until the machine forgets it.
+        let actions = self
+            .machine
+            .observe(Observation::Inventory(discovered), now());
+        self.execute(actions);
+        let tracked: Vec<String> = self
+            .machine
+            .snapshot()
+            .daemons
+            .iter()
+            .map(|d| d.name.clone())
+            .collect();
+        self.known.retain(|name, _| tracked.contains(name));
+        // Keep probing every tracked daemon, also one missing from this one inventory.
+        let mut all_targets: Vec<Target> = self
+            .targets
+            .borrow()
+            .iter()
+            .filter(|t| tracked.contains(&t.name) && !targets.iter().any(|n| n.name == t.name))
+            .cloned()
+            .collect();
+        all_targets.extend(targets);
+        self.targets.send_replace(Arc::new(all_targets));
+        if json.is_some() && json != self.last_inventory_json {
+            self.last_inventory_json = json;
+            if !from_state_file {
+                self.persist();
+            }
+        }
+    }
+
+    fn reload(&mut self) {
+        let Some(path) = self.config_path.clone() else {
+            tracing::warn!("SIGHUP: no --config file to reload; the built-in defaults stay");
+            return;
+        };
+        match Config::load(Some(&path)) {
+            Err(err) => {
+                tracing::error!("SIGHUP: the new config is rejected, the old one stays: {err}")
+            }
+            Ok(new) => {
+                if new.run.agent_listen != self.cfg.run.agent_listen
+                    || new.run.http_listen != self.cfg.run.http_listen
+                {
+                    tracing::warn!(
+                        "SIGHUP: listen addresses change only with a restart of the sidecar"
+                    );
+                }
+                let (policies, default_policy) = policies(&new);
+                self.machine.set_policies(policies, default_policy);
+                self.probe_settings.send_replace(probe_settings(&new));
+                self.inventory_interval
+                    .send_replace(new.run.inventory_interval);
+                self.orchestrator = Arc::new(Chain::from_config(&new.run.orchestrators, &new.ceph));
+                self.cfg = Config {
+                    run: crate::config::RunConfig {
+                        agent_listen: self.cfg.run.agent_listen,
+                        http_listen: self.cfg.run.http_listen,
+                        ..new.run.clone()
+                    },
+                    ..new
+                };
+                self.refresh.notify_one();
+                tracing::info!("SIGHUP: configuration reloaded from {}", path.display());
+            }
+        }
+    }
+
+    fn publish(&self) {
+        let view = View {
+            snapshot: self.machine.snapshot(),
+            at: now(),
+            wall: wall_now(),
+            host: self.host.clone(),
+            inventory: self.inventory.clone(),
+        };
+        self.view.send_replace(Arc::new(view));
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Refreshes the inventory every interval, and at once when asked (after a restart).
+async fn inventory_loop(
+    cfg: Config,
+    host: String,
+    updates: mpsc::Sender<InventoryUpdate>,
+    refresh: Arc<Notify>,
+    mut interval: watch::Receiver<Duration>,
+    token: CancellationToken,
+) {
+    loop {
+        let result = match &cfg.run.inventory {
+            InventorySource::Static(list) => Ok((
+                list.iter()
+                    .map(|s| Daemon {
+                        name: s.name.clone(),
+                        daemon_type: s.daemon_type.clone(),
+                        hostname: Some(host.clone()),
+                        ip: None,
+                        ports: Vec::new(),
+                        status: inventory::OrchStatus::Unknown,
+                        status_desc: None,
+                        service_name: None,
+                        started: None,
+                    })
+                    .collect(),
+                None,
+            )),
+            InventorySource::CephOrch => {
+                let mut command = vec!["orch", "ps", host.as_str(), "--format", "json"];
+                if cfg.run.inventory_interval.is_zero() {
+                    command.push("--refresh");
+                }
+                match cfg.ceph.run(&command).await {
+                    Ok(stdout) => inventory::parse(&stdout)
+                        .map(|daemons| (daemons, Some(stdout)))
+                        .map_err(|err| err.to_string()),
+                    Err(err) => Err(err.to_string()),
+                }
+            }
+        };
+        if updates.send(InventoryUpdate { result }).await.is_err() {
+            return;
+        }
+        let every = *interval.borrow_and_update();
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+            () = refresh.notified() => {}
+            _ = interval.changed() => {}
+        }
+    }
+}
+
+/// Starts a probe of every target every interval; a probe may overlap the next one (each has
+/// its own deadline), up to the number that fit in one timeout.
+async fn probe_loop(
+    targets: watch::Receiver<Arc<Vec<Target>>>,
+    mut settings: watch::Receiver<ProbeSettings>,
+    observations: mpsc::Sender<Observation>,
+    metrics: Arc<Metrics>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let running: Arc<std::sync::Mutex<BTreeMap<String, Arc<AtomicUsize>>>> = Arc::default();
+    loop {
+        let current = settings.borrow_and_update().clone();
+        let mut ticker = tokio::time::interval(current.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = token.cancelled() => return,
+                _ = settings.changed() => break,
+                _ = ticker.tick() => {}
+            }
+            let Some(prober) = current.prober.clone() else {
+                tracing::error!("no HTTP client: probes cannot run");
+                continue;
+            };
+            let max_overlap =
+                1 + usize::try_from(prober_timeout_ticks(&prober, current.interval)).unwrap_or(1);
+            let list = Arc::clone(&targets.borrow());
+            for target in list.iter() {
+                let counter = match running.lock() {
+                    Ok(mut map) => Arc::clone(map.entry(target.name.clone()).or_default()),
+                    Err(_) => continue,
+                };
+                if counter.load(Ordering::Relaxed) >= max_overlap {
+                    continue;
+                }
+                counter.fetch_add(1, Ordering::Relaxed);
+                let prober = prober.clone();
+                let target = target.clone();
+                let observations = observations.clone();
+                let metrics = Arc::clone(&metrics);
+                tracker.spawn(async move {
+                    let sent = now();
+                    let (result, took) = prober.probe(&target.url).await;
+                    counter.fetch_sub(1, Ordering::Relaxed);
+                    metrics.probe(&target.name, ProbeClass::of(&result), took);
+                    tracing::debug!(daemon = %target.name, result = %probe::describe(&result), ?took, "probe");
+                    let _ = observations
+                        .send(Observation::Probe {
+                            daemon: target.name,
+                            result,
+                            sent,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+fn prober_timeout_ticks(prober: &HttpProbe, interval: Duration) -> u64 {
+    let timeout = prober.timeout().as_millis();
+    let interval = interval.as_millis().max(1);
+    u64::try_from(timeout.div_ceil(interval)).unwrap_or(1)
+}

@@ -1,0 +1,293 @@
+//! Prometheus metrics (`/metrics`), names `ceph_warden_*`, base units, label values from enums or
+//! from the inventory, never from a request. Registered once; the state gauges are a view of
+//! the published snapshot, refreshed when it is encoded.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::machine::State;
+use crate::probe::ProbeClass;
+use crate::status::View;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DaemonLabels {
+    daemon: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    daemon: String,
+    state: StateLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeLabels {
+    daemon: String,
+    class: ClassLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WordLabels {
+    word: WordLabel,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RestartLabels {
+    daemon: String,
+    outcome: RestartOutcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: String,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum StateLabel {
+    starting,
+    healthy,
+    suspect,
+    busy,
+    draining,
+    failed,
+    restarting,
+    recovering,
+    held,
+    maintenance,
+}
+
+impl From<State> for StateLabel {
+    fn from(state: State) -> Self {
+        match state {
+            State::Starting => Self::starting,
+            State::Healthy => Self::healthy,
+            State::Suspect => Self::suspect,
+            State::Busy => Self::busy,
+            State::Draining => Self::draining,
+            State::Failed => Self::failed,
+            State::Restarting => Self::restarting,
+            State::Recovering => Self::recovering,
+            State::Held => Self::held,
+            State::Maintenance => Self::maintenance,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum ClassLabel {
+    ok,
+    busy,
+    http,
+    timeout,
+    refused,
+    dns,
+    other,
+}
+
+impl From<ProbeClass> for ClassLabel {
+    fn from(class: ProbeClass) -> Self {
+        match class {
+            ProbeClass::Ok => Self::ok,
+            ProbeClass::Busy => Self::busy,
+            ProbeClass::Http => Self::http,
+            ProbeClass::Timeout => Self::timeout,
+            ProbeClass::Refused => Self::refused,
+            ProbeClass::Dns => Self::dns,
+            ProbeClass::Other => Self::other,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+enum WordLabel {
+    up,
+    up_ready,
+    drain,
+    down,
+    maint,
+    unknown_daemon,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum RestartOutcome {
+    requested,
+    failed,
+    verified,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    state: Family<StateLabels, Gauge>,
+    probe_seconds: Family<DaemonLabels, Histogram>,
+    probes: Family<ProbeLabels, Counter>,
+    agent_replies: Family<WordLabels, Counter>,
+    agent_reply_seconds: Histogram,
+    agent_rejected: Counter,
+    restarts: Family<RestartLabels, Counter>,
+    held: Gauge,
+    inventory_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Serialises encoding with the state refresh so a scrape sees one consistent snapshot.
+    encode_lock: Mutex<()>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ceph_warden");
+        let state = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "daemon_state",
+            "1 for the state each daemon is in",
+            state.clone(),
+        );
+        let probe_seconds = Family::<DaemonLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0])
+        });
+        registry.register(
+            "probe_duration_seconds",
+            "How long probes took",
+            probe_seconds.clone(),
+        );
+        let probes = Family::<ProbeLabels, Counter>::default();
+        registry.register("probe_results", "Probe outcomes by class", probes.clone());
+        let agent_replies = Family::<WordLabels, Counter>::default();
+        registry.register(
+            "agent_replies",
+            "Agent-check replies by word",
+            agent_replies.clone(),
+        );
+        let agent_reply_seconds = Histogram::new([0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05]);
+        registry.register(
+            "agent_reply_duration_seconds",
+            "From accept to the reply written",
+            agent_reply_seconds.clone(),
+        );
+        let agent_rejected = Counter::default();
+        registry.register(
+            "agent_rejected_connections",
+            "Agent connections closed because max-agent-connections were busy",
+            agent_rejected.clone(),
+        );
+        let restarts = Family::<RestartLabels, Counter>::default();
+        registry.register("restarts", "Restarts by outcome", restarts.clone());
+        let held = Gauge::default();
+        registry.register(
+            "held_daemons",
+            "Daemons held after their restarts did not help",
+            held.clone(),
+        );
+        let inventory_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "inventory_age_seconds",
+            "Seconds since the inventory was last refreshed",
+            inventory_age.clone(),
+        );
+        let build = Family::<VersionLabels, Gauge>::default();
+        build
+            .get_or_create(&VersionLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register("build_info", "The running version", build);
+        Self {
+            registry,
+            state,
+            probe_seconds,
+            probes,
+            agent_replies,
+            agent_reply_seconds,
+            agent_rejected,
+            restarts,
+            held,
+            inventory_age,
+            encode_lock: Mutex::new(()),
+        }
+    }
+
+    pub fn probe(&self, daemon: &str, class: ProbeClass, took: Duration) {
+        self.probe_seconds
+            .get_or_create(&DaemonLabels {
+                daemon: daemon.to_string(),
+            })
+            .observe(took.as_secs_f64());
+        self.probes
+            .get_or_create(&ProbeLabels {
+                daemon: daemon.to_string(),
+                class: class.into(),
+            })
+            .inc();
+    }
+
+    pub fn agent_reply(&self, line: &str, took: Duration) {
+        let word = match line {
+            "up ready" => WordLabel::up_ready,
+            "up" => WordLabel::up,
+            "drain" => WordLabel::drain,
+            "maint" => WordLabel::maint,
+            l if l.starts_with("down") => WordLabel::down,
+            _ => WordLabel::unknown_daemon,
+        };
+        self.agent_replies.get_or_create(&WordLabels { word }).inc();
+        self.agent_reply_seconds.observe(took.as_secs_f64());
+    }
+
+    pub fn agent_rejected(&self) {
+        self.agent_rejected.inc();
+    }
+
+    pub fn restart(&self, daemon: &str, outcome: RestartOutcome) {
+        self.restarts
+            .get_or_create(&RestartLabels {
+                daemon: daemon.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// The exposition text, with the state gauges refreshed from `view`.
+    pub fn encode(&self, view: &View, now: std::time::Instant) -> String {
+        let _guard = self.encode_lock.lock();
+        self.state.clear();
+        let mut held = 0;
+        for daemon in &view.snapshot.daemons {
+            for state in State::ALL {
+                self.state
+                    .get_or_create(&StateLabels {
+                        daemon: daemon.name.clone(),
+                        state: state.into(),
+                    })
+                    .set(i64::from(daemon.state == state));
+            }
+            if daemon.state == State::Held {
+                held += 1;
+            }
+        }
+        self.held.set(held);
+        if let Some(at) = view.inventory.last_ok {
+            self.inventory_age
+                .set(now.saturating_duration_since(at).as_secs_f64());
+        }
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,35 @@
+//! The `systemd` backend: `systemctl restart ceph-<fsid>@<type>.<id>.service`, the unit cephadm
+//! deploys (facts/ceph-and-peers.md §2.3). It works when the mgr does not (no orchestrator
+//! needed), so it is the usual fallback after `ceph-orch`. The service user needs the right to
+//! restart the unit (polkit rule or root).
+
+use std::time::Duration;
+
+use super::{run_checked, OrchestrateError, Orchestrator};
+use crate::inventory::Daemon;
+
+#[derive(Debug, Clone)]
+pub struct SystemdOrch {
+    pub fsid: String,
+    pub timeout: Duration,
+}
+
+impl SystemdOrch {
+    pub fn argv(&self, daemon: &Daemon) -> Vec<String> {
+        vec![
+            "systemctl".to_string(),
+            "restart".to_string(),
+            format!("ceph-{}@{}.service", self.fsid, daemon.name),
+        ]
+    }
+}
+
+impl Orchestrator for SystemdOrch {
+    async fn restart(&self, daemon: &Daemon) -> Result<String, OrchestrateError> {
+        run_checked(&self.argv(daemon), self.timeout).await?;
+        Ok(format!(
+            "restarted ceph-{}@{}.service",
+            self.fsid, daemon.name
+        ))
+    }
+}

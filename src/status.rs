@@ -1,0 +1,296 @@
+//! What the sidecar publishes to its readers (agent, HTTP API, metrics): the machine's
+//! [`Snapshot`] plus the context a human needs, and the two renderings of it: plain text for
+//! `curl localhost:9481/` and the versioned JSON of `/status` (schema in `docs/status.md`).
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use crate::machine::{Event, Snapshot};
+
+/// The published state. Built by the shell after every change; readers only `borrow()` it.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub snapshot: Snapshot,
+    /// When it was built (the machine's clock) and the wall clock then.
+    pub at: Instant,
+    pub wall: SystemTime,
+    pub host: String,
+    pub inventory: InventoryStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InventoryStatus {
+    /// `ceph-orch` or `static`.
+    pub source: String,
+    pub last_ok: Option<Instant>,
+    /// The last refresh's error, while the last good inventory stays in force.
+    pub last_error: Option<String>,
+    pub daemons: usize,
+    /// The inventory in force came from the state file (the orchestrator did not answer yet).
+    pub from_state_file: bool,
+}
+
+/// `/status`, schema version 1.
+#[derive(Debug, Serialize)]
+pub struct StatusJson<'a> {
+    pub version: u32,
+    pub ceph_warden: &'static str,
+    pub host: &'a str,
+    pub generated_at: String,
+    pub inventory: InventoryJson<'a>,
+    pub daemons: Vec<DaemonJson<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InventoryJson<'a> {
+    pub source: &'a str,
+    pub daemons: usize,
+    pub age_seconds: Option<f64>,
+    pub error: Option<&'a str>,
+    pub from_state_file: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DaemonJson<'a> {
+    pub name: &'a str,
+    #[serde(rename = "type")]
+    pub daemon_type: &'a str,
+    pub state: crate::machine::State,
+    pub agent_word: String,
+    pub serving: bool,
+    pub reason: &'a str,
+    pub since_seconds: f64,
+    pub last_probe: Option<ProbeJson<'a>>,
+    pub ok_streak: u32,
+    pub fail_streak: u32,
+    pub restarts_in_window: u32,
+    pub maintenance: bool,
+    pub drained: bool,
+    pub planned_restart: bool,
+    pub last_event: Option<&'a str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProbeJson<'a> {
+    pub class: crate::probe::ProbeClass,
+    pub detail: &'a str,
+    pub age_seconds: f64,
+}
+
+fn seconds(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+impl View {
+    /// `now` is the reader's clock: ages are as of the request, not of the snapshot.
+    pub fn status_json(&self, now: Instant) -> StatusJson<'_> {
+        StatusJson {
+            version: 1,
+            ceph_warden: env!("CARGO_PKG_VERSION"),
+            host: &self.host,
+            generated_at: humantime::format_rfc3339_millis(self.wall).to_string(),
+            inventory: InventoryJson {
+                source: &self.inventory.source,
+                daemons: self.inventory.daemons,
+                age_seconds: self
+                    .inventory
+                    .last_ok
+                    .map(|at| seconds(now.saturating_duration_since(at))),
+                error: self.inventory.last_error.as_deref(),
+                from_state_file: self.inventory.from_state_file,
+            },
+            daemons: self
+                .snapshot
+                .daemons
+                .iter()
+                .map(|d| DaemonJson {
+                    name: &d.name,
+                    daemon_type: &d.daemon_type,
+                    state: d.state,
+                    agent_word: d.word.to_string(),
+                    serving: serving(&d.word),
+                    reason: &d.reason,
+                    since_seconds: seconds(now.saturating_duration_since(d.since)),
+                    last_probe: d.last_probe.as_ref().map(|p| ProbeJson {
+                        class: p.class,
+                        detail: &p.detail,
+                        age_seconds: seconds(now.saturating_duration_since(p.at)),
+                    }),
+                    ok_streak: d.ok_streak,
+                    fail_streak: d.fail_streak,
+                    restarts_in_window: d.restarts_in_window,
+                    maintenance: d.maintenance,
+                    drained: d.drained,
+                    planned_restart: d.planned_restart,
+                    last_event: d.last_event.as_deref(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The text of `GET /`: one line per daemon, for a human with curl.
+    pub fn text(&self, now: Instant) -> String {
+        let mut out = String::new();
+        let inventory_age = self
+            .inventory
+            .last_ok
+            .map(|at| format!("refreshed {} ago", short(now.saturating_duration_since(at))))
+            .unwrap_or_else(|| "never refreshed".into());
+        let _ = writeln!(
+            out,
+            "ceph-warden {} on {}: inventory {} ({} daemons, {}{}){}",
+            env!("CARGO_PKG_VERSION"),
+            self.host,
+            self.inventory.source,
+            self.inventory.daemons,
+            inventory_age,
+            if self.inventory.from_state_file {
+                ", from the state file"
+            } else {
+                ""
+            },
+            self.inventory
+                .last_error
+                .as_deref()
+                .map(|e| format!(
+                    "\n  last refresh FAILED, the last good inventory stays in force: {e}"
+                ))
+                .unwrap_or_default(),
+        );
+        let header = [
+            "DAEMON",
+            "STATE",
+            "AGENT",
+            "LAST PROBE",
+            "RESTARTS",
+            "SINCE",
+            "REASON / LAST EVENT",
+        ];
+        let rows: Vec<[String; 7]> = self
+            .snapshot
+            .daemons
+            .iter()
+            .map(|d| {
+                let probe = d.last_probe.as_ref().map_or_else(
+                    || "-".to_string(),
+                    |p| {
+                        format!(
+                            "{} ({} ago)",
+                            p.detail,
+                            short(now.saturating_duration_since(p.at))
+                        )
+                    },
+                );
+                let mut reason = d.reason.clone();
+                if let Some(event) = &d.last_event {
+                    reason = format!("{reason}  [{event}]");
+                }
+                [
+                    d.name.clone(),
+                    d.state.to_string(),
+                    d.word.to_string(),
+                    probe,
+                    d.restarts_in_window.to_string(),
+                    short(now.saturating_duration_since(d.since)),
+                    reason,
+                ]
+            })
+            .collect();
+        if rows.is_empty() {
+            out.push_str("no daemons (yet): waiting for the inventory\n");
+            return out;
+        }
+        let mut widths = header.map(str::len);
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let header_row = header.map(String::from);
+        for row in std::iter::once(&header_row).chain(rows.iter()) {
+            let mut line = String::new();
+            for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+                if i + 1 == row.len() {
+                    line.push_str(cell);
+                } else {
+                    let _ = write!(line, "{cell:<w$}  ");
+                }
+            }
+            out.push_str(line.trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Whether HAProxy should send this daemon new requests, by the word it is told.
+pub fn serving(word: &crate::machine::Word) -> bool {
+    matches!(
+        word,
+        crate::machine::Word::UpReady | crate::machine::Word::Up
+    )
+}
+
+/// `1.2s`, `35s`, `4m10s`, `2h3m`: compact ages for the text view.
+pub fn short(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=9 => format!("{:.1}s", d.as_secs_f64()),
+        10..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m{}s", s / 60, s % 60),
+        _ => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// One `/events` line.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub time: String,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// The recent transitions and actions, newest last, bounded.
+#[derive(Debug, Default)]
+pub struct EventLog {
+    inner: Mutex<(u64, VecDeque<EventRecord>)>,
+}
+
+/// How many events `/events` keeps.
+pub const EVENT_CAPACITY: usize = 1000;
+
+impl EventLog {
+    pub fn push(&self, event: Event, wall: SystemTime) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.0 += 1;
+            let seq = inner.0;
+            inner.1.push_back(EventRecord {
+                seq,
+                time: humantime::format_rfc3339_millis(wall).to_string(),
+                event,
+            });
+            while inner.1.len() > EVENT_CAPACITY {
+                inner.1.pop_front();
+            }
+        }
+    }
+
+    /// The events after `since`, as JSON lines.
+    pub fn json_lines(&self, since: u64) -> String {
+        let mut out = String::new();
+        if let Ok(inner) = self.inner.lock() {
+            for record in inner.1.iter().filter(|r| r.seq > since) {
+                if let Ok(line) = serde_json::to_string(record) {
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
