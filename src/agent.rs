@@ -11,9 +11,9 @@
 //! of this host. An unknown or missing tag gets a comment-only reply (`#unknown daemon rgw.x`),
 //! which changes nothing in HAProxy but shows in its `last_agt`.
 //!
-//! Bounded: at most `max-agent-connections` at once (more are closed at once: HAProxy keeps the
-//! state it has, the agent fails open), a deadline per connection, at most [`MAX_TAG`] bytes
-//! read. A slow or hostile peer costs one slot for at most [`CONNECTION_DEADLINE`].
+//! Bounded: at most `max-agent-connections` at once (more wait in the kernel's listen backlog),
+//! a deadline per connection, at most [`MAX_TAG`] bytes read. A slow or hostile peer costs one
+//! slot for at most [`CONNECTION_DEADLINE`]; a silent one about 2 × [`TAG_WAIT`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,6 +78,16 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     loop {
+        // Take a slot before accepting: past `max-agent-connections`, new connections wait in
+        // the kernel's listen backlog (bounded, no memory of ours) until a slot frees, which
+        // every connection does within CONNECTION_DEADLINE.
+        let permit = tokio::select! {
+            () = token.cancelled() => return,
+            permit = Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+        };
         let (stream, peer) = tokio::select! {
             () = token.cancelled() => return,
             accepted = listener.accept() => match accepted {
@@ -89,11 +99,6 @@ pub async fn serve(
                     continue;
                 }
             },
-        };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            metrics.agent_rejected();
-            drop(stream);
-            continue;
         };
         let view = view.clone();
         let polls = polls.clone();

@@ -84,8 +84,8 @@ pub struct RawRun {
     /// HTTP API. Default `127.0.0.1:9481`: mutating routes are loopback-only anyway.
     #[serde(default = "default_http_listen")]
     pub http_listen: String,
-    /// At most this many agent connections at once; more are closed at once (HAProxy then
-    /// keeps the state it has: the agent fails open). Default 256.
+    /// At most this many agent connections at once; more wait in the listen backlog until a
+    /// slot frees (each is bounded to 1 s). Default 256.
     #[serde(default = "default_max_agent_connections")]
     pub max_agent_connections: u32,
     /// A probe starts every interval, whether or not the previous one finished. Default `"1s"`.

@@ -134,7 +134,6 @@ pub struct Metrics {
     probes: Family<ProbeLabels, Counter>,
     agent_replies: Family<WordLabels, Counter>,
     agent_reply_seconds: Histogram,
-    agent_rejected: Counter,
     restarts: Family<RestartLabels, Counter>,
     held: Gauge,
     inventory_age: Gauge<f64, std::sync::atomic::AtomicU64>,
@@ -179,12 +178,6 @@ impl Metrics {
             "From accept to the reply written",
             agent_reply_seconds.clone(),
         );
-        let agent_rejected = Counter::default();
-        registry.register(
-            "agent_rejected_connections",
-            "Agent connections closed because max-agent-connections were busy",
-            agent_rejected.clone(),
-        );
         let restarts = Family::<RestartLabels, Counter>::default();
         registry.register("restarts", "Restarts by outcome", restarts.clone());
         let held = Gauge::default();
@@ -213,7 +206,6 @@ impl Metrics {
             probes,
             agent_replies,
             agent_reply_seconds,
-            agent_rejected,
             restarts,
             held,
             inventory_age,
@@ -246,10 +238,6 @@ impl Metrics {
         };
         self.agent_replies.get_or_create(&WordLabels { word }).inc();
         self.agent_reply_seconds.observe(took.as_secs_f64());
-    }
-
-    pub fn agent_rejected(&self) {
-        self.agent_rejected.inc();
     }
 
     pub fn restart(&self, daemon: &str, outcome: RestartOutcome) {
@@ -288,6 +276,49 @@ impl Metrics {
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
-        out
+        to_prometheus_text(&out)
+    }
+}
+
+/// prometheus-client writes OpenMetrics, where a counter family `x` has samples `x_total`. The
+/// Prometheus text format (what `promtool check metrics` and every scraper read) wants the
+/// HELP and TYPE lines under the sample name: rename them, and drop the OpenMetrics `# EOF`.
+fn to_prometheus_text(open_metrics: &str) -> String {
+    let counters: Vec<&str> = open_metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(open_metrics.len() + 64);
+    for line in open_metrics.lines() {
+        if line == "# EOF" {
+            continue;
+        }
+        let renamed = counters.iter().find_map(|name| {
+            for prefix in ["# HELP ", "# TYPE "] {
+                if let Some(rest) = line.strip_prefix(prefix).and_then(|r| r.strip_prefix(name)) {
+                    if rest.starts_with(' ') {
+                        return Some(format!("{prefix}{name}_total{rest}"));
+                    }
+                }
+            }
+            None
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_described_under_their_sample_names() {
+        let open = "# HELP x_restarts Restarts.\n# TYPE x_restarts counter\nx_restarts_total{a=\"b\"} 1\n# HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n# EOF\n";
+        assert_eq!(
+            to_prometheus_text(open),
+            "# HELP x_restarts_total Restarts.\n# TYPE x_restarts_total counter\nx_restarts_total{a=\"b\"} 1\n# HELP x_up Up.\n# TYPE x_up gauge\nx_up 1\n"
+        );
     }
 }

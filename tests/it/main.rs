@@ -15,4 +15,6 @@ mod check_lab;
 mod check_samples;
 mod config_files;
 mod lab;
+mod run_sidecar;
+mod sidecar;
 mod support;

@@ -219,3 +219,63 @@ pub fn orch_ps_json(daemons: &[(&str, Option<u16>)]) -> String {
         .collect();
     serde_json::Value::Array(entries).to_string()
 }
+
+/// What a [`Backend`] does with the requests it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mode {
+    /// 200 at once.
+    Ok = 0,
+    /// Accepts and does not answer (a frozen RGW); answers 200 if set back to `Ok` within 5 s,
+    /// as a thawed RGW answers its queue.
+    Hang = 1,
+    /// 503 with an S3 SlowDown body.
+    SlowDown = 2,
+}
+
+/// A stand-in HTTP daemon on loopback whose behaviour the test switches (for sidecar tests
+/// that need no real RGW; the end-to-end tests use the lab's real ones).
+pub struct Backend {
+    pub port: u16,
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+impl Backend {
+    pub fn start(mode: Mode) -> Self {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind backend");
+        let port = listener.local_addr().expect("addr").port();
+        let state = std::sync::Arc::new(AtomicU8::new(mode as u8));
+        let shared = std::sync::Arc::clone(&state);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mode = std::sync::Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut buf = [0u8; 2048];
+                    let _ = stream.read(&mut buf);
+                    let start = Instant::now();
+                    while mode.load(Ordering::Relaxed) == Mode::Hang as u8 {
+                        if start.elapsed() > Duration::from_secs(5) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    let response = if mode.load(Ordering::Relaxed) == Mode::SlowDown as u8 {
+                        "HTTP/1.1 503 Slow Down\r\nContent-Length: 63\r\nConnection: close\r\n\r\n<?xml version=\"1.0\"?><Error><Code>SlowDown</Code></Error>\n\n\n\n\n"
+                    } else {
+                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    };
+                    let _ = stream.write_all(response.as_bytes());
+                });
+            }
+        });
+        Self { port, mode: state }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        self.mode
+            .store(mode as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+}

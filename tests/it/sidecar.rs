@@ -1,0 +1,231 @@
+//! `ceph-warden run` as a test fixture: its own ports, state directory and log; read the agent
+//! the way HAProxy does; talk to the HTTP API with a minimal client. Stopped by its own pid.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::*;
+
+pub struct Sidecar {
+    pub dir: TempDir,
+    pub config: PathBuf,
+    pub agent_port: u16,
+    pub http_port: u16,
+    env: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Sidecar {
+    /// Starts it with `[run]` keys `run_keys` and the rest of the config `rest` (state
+    /// directory, listen addresses and `[ceph]` are filled in). Waits until the API answers.
+    pub fn start(tag: &str, run_keys: &str, rest: &str, env: &[(&str, &str)]) -> Self {
+        let dir = TempDir::new(tag);
+        let agent_port = closed_port();
+        let http_port = closed_port();
+        let config = dir.write(
+            "ceph-warden.toml",
+            &format!(
+                "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\ntimeout = \"2s\"\n[run]\nagent-listen = \"127.0.0.1:{agent_port}\"\nhttp-listen = \"127.0.0.1:{http_port}\"\n{run_keys}\n{rest}\n",
+                dir.path("state").display(),
+                fake_ceph(),
+            ),
+        );
+        let mut sidecar = Self {
+            dir,
+            config,
+            agent_port,
+            http_port,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+            child: None,
+        };
+        sidecar.spawn();
+        sidecar
+    }
+
+    /// Starts the process (again) with the same config and ports.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path("sidecar.log"))
+            .expect("log file");
+        let mut command = Command::new(BIN);
+        command
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "ceph_warden=debug")
+            .env("FAKE_CEPH_LOG", self.dir.path("ceph-argv.log"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        self.child = Some(command.spawn().expect("spawn ceph-warden run"));
+        wait_for("the sidecar's API", Duration::from_secs(20), || {
+            self.assert_running();
+            self.get("/status").0 == 200
+        });
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("ceph-warden run exited ({status}):\n{}", self.log());
+            }
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child
+            .as_ref()
+            .map_or(0, |c| i32::try_from(c.id()).unwrap_or(0))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path("sidecar.log")).unwrap_or_default()
+    }
+
+    /// Sends `signal` and waits for the exit; returns how long that took and the exit code.
+    pub fn stop_with(&mut self, signal: Signal) -> (Duration, Option<i32>) {
+        let Some(mut child) = self.child.take() else {
+            return (Duration::ZERO, None);
+        };
+        let start = Instant::now();
+        let _ = kill(
+            Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)),
+            signal,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return (start.elapsed(), status.code());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ceph-warden did not exit within 20 s of {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// One agent poll, as HAProxy does it: connect, send the agent-send line, read one line.
+    pub fn agent(&self, tag: Option<&str>) -> (String, Duration) {
+        agent_poll(self.agent_port, tag)
+    }
+
+    /// Polls the agent until its reply satisfies `want`; returns that reply.
+    pub fn wait_word(
+        &self,
+        tag: &str,
+        what: &str,
+        deadline: Duration,
+        want: impl Fn(&str) -> bool,
+    ) -> String {
+        let start = Instant::now();
+        let mut last = String::new();
+        while start.elapsed() < deadline {
+            last = self.agent(Some(tag)).0;
+            if want(&last) {
+                return last;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "{tag}: no reply {what} within {deadline:?}; last {last:?}\n/ says:\n{}\nlog:\n{}",
+            self.get("/").1,
+            self.log()
+        );
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(self.http_port, "GET", path)
+    }
+
+    pub fn post(&self, path: &str) -> (u16, String) {
+        http(self.http_port, "POST", path)
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&self.get("/status").1).expect("status JSON")
+    }
+
+    /// Resident memory of the sidecar, from /proc.
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One agent poll on `port` the way HAProxy does it.
+pub fn agent_poll(port: u16, tag: Option<&str>) -> (String, Duration) {
+    let start = Instant::now();
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return ("(refused)".into(), start.elapsed());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+    if let Some(tag) = tag {
+        let _ = writeln!(stream, "{tag}");
+    }
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    while let Ok(1) = stream.read(&mut byte) {
+        reply.push(byte[0]);
+        if byte[0] == b'\n' {
+            break;
+        }
+    }
+    let took = start.elapsed();
+    let text = String::from_utf8_lossy(&reply).into_owned();
+    assert!(
+        text.ends_with('\n') || text.is_empty(),
+        "a reply must be one full line: {text:?}"
+    );
+    (text.trim_end_matches('\n').to_string(), took)
+}
+
+/// A minimal HTTP/1.0 request to 127.0.0.1:port; (status, body).
+pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    );
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
