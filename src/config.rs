@@ -88,10 +88,13 @@ pub struct RawRun {
     /// slot frees (each is bounded to 1 s). Default 256.
     #[serde(default = "default_max_agent_connections")]
     pub max_agent_connections: u32,
-    /// A probe starts every interval, whether or not the previous one finished. Default `"1s"`.
+    /// A probe starts every interval, whether or not the previous one finished. Default
+    /// `"500ms"`: with `probe-timeout` 1 s and `fall` 2, a frozen RGW is out 1.5-2 s after it
+    /// froze, plus one agent-inter for HAProxy to ask.
     #[serde(default = "default_probe_interval")]
     pub probe_interval: String,
-    /// Each probe's deadline. Default `"2s"`: a frozen RGW is `timeout` 2 s after the probe starts.
+    /// Each probe's deadline. Default `"1s"`: RGW answers `GET /` in milliseconds; a frozen RGW
+    /// never does.
     #[serde(default = "default_probe_timeout")]
     pub probe_timeout: String,
     /// How often the inventory is refreshed (also right after each restart). Default `"60s"`.
@@ -225,7 +228,8 @@ pub struct RawDaemonType {
     /// The longest wait between attempts. Default `"5m"`.
     #[serde(default)]
     pub backoff_max: Option<String>,
-    /// Planned restart: the longest wait for in-flight requests. Default `"30s"`.
+    /// Planned restart: the longest wait for in-flight requests (established connections to
+    /// the daemon's port) to finish. Default `"30s"`.
     #[serde(default)]
     pub drain_timeout: Option<String>,
     /// The longest wait for every HAProxy to see a drain/down. Default 3 × `run.agent-inter`.
@@ -276,10 +280,10 @@ fn default_max_agent_connections() -> u32 {
     256
 }
 fn default_probe_interval() -> String {
-    "1s".to_string()
+    "500ms".to_string()
 }
 fn default_probe_timeout() -> String {
-    "2s".to_string()
+    "1s".to_string()
 }
 fn default_inventory_interval() -> String {
     "60s".to_string()
@@ -572,7 +576,7 @@ impl Config {
 /// The policy of a type the config does not mention.
 pub fn default_policy(daemon_type: &str, agent_inter: Duration) -> Policy {
     Policy {
-        // Two probe timeouts in a row (with the default 1 s interval and 2 s timeout: 3-4 s
+        // Two probe timeouts in a row (with the default 500 ms interval and 1 s timeout: 1.5-2 s
         // without an answer) take a frozen RGW out; a healthy RGW answers GET / in milliseconds.
         fall: 2,
         rise: 2,

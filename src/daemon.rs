@@ -156,13 +156,18 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
         token.clone(),
         tracker.clone(),
     ));
-    let (interval_tx, interval_rx) = watch::channel(cfg.run.inventory_interval);
+    let (config_tx, config_rx) = watch::channel(Arc::new(cfg.clone()));
     tracker.spawn(inventory_loop(
-        cfg.clone(),
+        config_rx,
         host.clone(),
         inventory_tx,
         Arc::clone(&refresh),
-        interval_rx,
+        token.clone(),
+    ));
+    tracker.spawn(in_flight_loop(
+        view_rx.clone(),
+        targets_rx.clone(),
+        observations_tx.clone(),
         token.clone(),
     ));
     tracker.spawn(probe_loop(
@@ -192,7 +197,7 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
         observations: observations_tx,
         targets: targets_tx,
         probe_settings: probe_tx,
-        inventory_interval: interval_tx,
+        config: config_tx,
         view: view_tx,
         events,
         metrics,
@@ -269,7 +274,8 @@ struct Shell {
     observations: mpsc::Sender<Observation>,
     targets: watch::Sender<Arc<Vec<Target>>>,
     probe_settings: watch::Sender<ProbeSettings>,
-    inventory_interval: watch::Sender<Duration>,
+    /// The config the inventory loop reads (ceph CLI, interval, static list).
+    config: watch::Sender<Arc<Config>>,
     view: watch::Sender<Arc<View>>,
     events: Arc<EventLog>,
     metrics: Arc<Metrics>,
@@ -522,8 +528,7 @@ impl Shell {
                 let (policies, default_policy) = policies(&new);
                 self.machine.set_policies(policies, default_policy);
                 self.probe_settings.send_replace(probe_settings(&new));
-                self.inventory_interval
-                    .send_replace(new.run.inventory_interval);
+                self.config.send_replace(Arc::new(new.clone()));
                 self.orchestrator = Arc::new(Chain::from_config(&new.run.orchestrators, &new.ceph));
                 self.cfg = Config {
                     run: crate::config::RunConfig {
@@ -551,6 +556,50 @@ impl Shell {
     }
 }
 
+/// While a planned restart waits for in-flight requests, counts them every 200 ms: the
+/// established connections to the daemon's port (see [`crate::probe::connections`]).
+async fn in_flight_loop(
+    view: watch::Receiver<Arc<View>>,
+    targets: watch::Receiver<Arc<Vec<Target>>>,
+    observations: mpsc::Sender<Observation>,
+    token: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let waiting: Vec<String> = view
+            .borrow()
+            .snapshot
+            .daemons
+            .iter()
+            .filter(|d| d.planned_restart && d.state == State::Draining)
+            .map(|d| d.name.clone())
+            .collect();
+        for name in waiting {
+            let port = targets
+                .borrow()
+                .iter()
+                .find(|t| t.name == name)
+                .and_then(|t| reqwest::Url::parse(&t.url).ok()?.port_or_known_default());
+            let Some(active) = port.and_then(crate::probe::connections::established) else {
+                continue;
+            };
+            tracing::debug!(daemon = %name, active, "in-flight requests");
+            let active = u64::try_from(active).unwrap_or(u64::MAX);
+            let _ = observations
+                .send(Observation::InFlight {
+                    daemon: name,
+                    active,
+                })
+                .await;
+        }
+    }
+}
+
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -558,16 +607,18 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// Refreshes the inventory every interval, and at once when asked (after a restart).
+/// Refreshes the inventory every interval, and at once when asked: after a restart, with
+/// `--refresh` (cephadm caches its inventory; the restarted daemon has a new start time).
 async fn inventory_loop(
-    cfg: Config,
+    config: watch::Receiver<Arc<Config>>,
     host: String,
     updates: mpsc::Sender<InventoryUpdate>,
     refresh: Arc<Notify>,
-    mut interval: watch::Receiver<Duration>,
     token: CancellationToken,
 ) {
+    let mut force = false;
     loop {
+        let cfg = Arc::clone(&config.borrow());
         let result = match &cfg.run.inventory {
             InventorySource::Static(list) => Ok((
                 list.iter()
@@ -587,7 +638,7 @@ async fn inventory_loop(
             )),
             InventorySource::CephOrch => {
                 let mut command = vec!["orch", "ps", host.as_str(), "--format", "json"];
-                if cfg.run.inventory_interval.is_zero() {
+                if force {
                     command.push("--refresh");
                 }
                 match cfg.ceph.run(&command).await {
@@ -601,12 +652,10 @@ async fn inventory_loop(
         if updates.send(InventoryUpdate { result }).await.is_err() {
             return;
         }
-        let every = *interval.borrow_and_update();
         tokio::select! {
             () = token.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-            () = refresh.notified() => {}
-            _ = interval.changed() => {}
+            () = tokio::time::sleep(cfg.run.inventory_interval) => force = false,
+            () = refresh.notified() => force = true,
         }
     }
 }

@@ -3,6 +3,8 @@
 //! A probe yields `Result<Verdict, ProbeError>`: `Ok` means the daemon is alive (serving, or
 //! busy and saying so), `Err` says how it failed. Only failures ever lead to a restart.
 
+pub mod asok;
+pub mod connections;
 pub mod http;
 
 use std::fmt;

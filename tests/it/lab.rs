@@ -83,6 +83,14 @@ impl Lab {
             .unwrap_or_else(|| panic!("{var} not in lab.env"))
     }
 
+    /// A lab.env value.
+    pub fn env(&self, key: &str) -> String {
+        self.env
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{key} not in lab.env"))
+    }
+
     pub fn port(&self, id: &str) -> u16 {
         self.key(id, "PORT").parse().expect("port")
     }

@@ -1,0 +1,332 @@
+//! A real HAProxy (Debian's package) running the shipped `haproxy/haproxy.cfg`, rewritten only
+//! where a test must (loopback ports, socket and state file in the test's directory, the lab's
+//! RGWs as servers), plus an open-loop load generator that records every request's outcome.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+pub struct Haproxy {
+    pub port: u16,
+    socket: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+/// The shipped config with the test's ports and paths; panics if a line it must rewrite is
+/// missing, so a change to the shipped file cannot silently escape the tests.
+pub fn rewrite_config(
+    shipped: &str,
+    dir: &Path,
+    port: u16,
+    servers: &[(&str, u16)],
+    agent_port: u16,
+) -> String {
+    let mut out = String::new();
+    let mut hits = [0usize; 5];
+    let mut servers_written = false;
+    for line in shipped.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("log /dev/log") {
+            hits[0] += 1;
+            continue;
+        } else if trimmed.starts_with("stats socket ") {
+            hits[1] += 1;
+            out.push_str(&format!(
+                "    stats socket {}/admin.sock mode 600 level admin\n",
+                dir.display()
+            ));
+        } else if trimmed.starts_with("server-state-file ") {
+            hits[2] += 1;
+            out.push_str(&format!(
+                "    server-state-file {}/server-state\n",
+                dir.display()
+            ));
+        } else if trimmed.starts_with("bind :8080") {
+            hits[3] += 1;
+            out.push_str(&format!("    bind 127.0.0.1:{port}\n"));
+        } else if trimmed.starts_with("server rgw.") {
+            if !servers_written {
+                for (name, rgw_port) in servers {
+                    out.push_str(&format!(
+                        "    server {name} 127.0.0.1:{rgw_port} weight 100 agent-send \"{name}\\n\"\n"
+                    ));
+                }
+                servers_written = true;
+            }
+        } else if trimmed.starts_with("default-server ") && trimmed.contains("agent-port 9480") {
+            hits[4] += 1;
+            out.push_str(&line.replace("agent-port 9480", &format!("agent-port {agent_port}")));
+            out.push('\n');
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    assert!(
+        servers_written && hits.iter().all(|h| *h == 1),
+        "haproxy/haproxy.cfg changed shape: {hits:?}"
+    );
+    out
+}
+
+impl Haproxy {
+    pub fn start(dir: &Path, servers: &[(&str, u16)], agent_port: u16) -> Self {
+        let shipped =
+            std::fs::read_to_string(repo_path("haproxy/haproxy.cfg")).expect("haproxy/haproxy.cfg");
+        let port = closed_port();
+        let config = dir.join("haproxy.cfg");
+        std::fs::write(
+            &config,
+            rewrite_config(&shipped, dir, port, servers, agent_port),
+        )
+        .expect("write cfg");
+        let check = Command::new("haproxy")
+            .arg("-c")
+            .arg("-f")
+            .arg(&config)
+            .output()
+            .expect("haproxy -c");
+        assert!(
+            check.status.success(),
+            "haproxy -c: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let log = dir.join("haproxy.log");
+        let out = std::fs::File::create(&log).expect("log");
+        let child = Command::new("haproxy")
+            .arg("-db")
+            .arg("-f")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("start haproxy");
+        let haproxy = Self {
+            port,
+            socket: dir.join("admin.sock"),
+            child: Some(child),
+            log,
+        };
+        wait_for("HAProxy's stats socket", Duration::from_secs(10), || {
+            haproxy.command("show info").contains("Name: HAProxy")
+        });
+        haproxy
+    }
+
+    /// One runtime API command; the answer, or "" when the socket does not answer.
+    pub fn command(&self, command: &str) -> String {
+        let Ok(mut stream) = UnixStream::connect(&self.socket) else {
+            return String::new();
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = writeln!(stream, "{command}");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    }
+
+    /// The `status` column of `show stat` for server `name` of backend `rgw`: `UP`, `DOWN`,
+    /// `DRAIN`, `MAINT`, `UP 1/3`, ...
+    pub fn status(&self, name: &str) -> Option<String> {
+        let stat = self.command("show stat");
+        let mut lines = stat.lines();
+        let header: Vec<&str> = lines.next()?.trim_start_matches("# ").split(',').collect();
+        let column = header.iter().position(|h| *h == "status")?;
+        lines.find_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields.first() == Some(&"rgw") && fields.get(1) == Some(&name))
+                .then(|| fields[column].to_string())
+        })
+    }
+
+    /// Sessions open right now on server `name` (`scur`).
+    pub fn current_sessions(&self, name: &str) -> u64 {
+        let stat = self.command("show stat");
+        let mut lines = stat.lines();
+        let Some(header) = lines.next() else { return 0 };
+        let header: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+        let Some(column) = header.iter().position(|h| *h == "scur") else {
+            return 0;
+        };
+        lines
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(',').collect();
+                (fields.first() == Some(&"rgw") && fields.get(1) == Some(&name))
+                    .then(|| fields[column].parse().ok())?
+            })
+            .unwrap_or(0)
+    }
+
+    /// Polls every 20 ms until `want` holds for server `name`; returns the time it took.
+    pub fn wait_status(
+        &self,
+        name: &str,
+        what: &str,
+        deadline: Duration,
+        want: impl Fn(&str) -> bool,
+    ) -> Duration {
+        let start = Instant::now();
+        loop {
+            let status = self.status(name).unwrap_or_default();
+            if want(&status) {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < deadline,
+                "{name} not {what} within {deadline:?} (last {status:?}); haproxy log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Haproxy {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The outcome of one request of the load.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub latency: Duration,
+    /// The HTTP status, or the kind of error (`connect`, `timeout`, `reset`, `short`).
+    pub result: Result<u16, String>,
+    pub body_len: usize,
+}
+
+/// Open-loop load: `rate` requests per second for `duration`, each on its own connection, sent
+/// on schedule whatever the earlier ones do. Every request's outcome is returned, in send order.
+pub fn open_loop(
+    port: u16,
+    path: &str,
+    rate: u32,
+    duration: Duration,
+    read_rate: Option<usize>,
+) -> Vec<Outcome> {
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    let total = u64::from(rate) * duration.as_secs();
+    let gap = Duration::from_secs(1) / rate;
+    let mut handles = Vec::new();
+    for i in 0..total {
+        let due = gap * u32::try_from(i).unwrap_or(u32::MAX);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let tx = tx.clone();
+        let path = path.to_string();
+        handles.push(std::thread::spawn(move || {
+            let _ = tx.send((i, request(port, &path, read_rate)));
+        }));
+    }
+    drop(tx);
+    for handle in handles {
+        let _ = handle.join();
+    }
+    let mut outcomes: Vec<(u64, Outcome)> = rx.iter().collect();
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(_, o)| o).collect()
+}
+
+/// One GET through HAProxy; `read_rate` (bytes/s) makes a slow client.
+pub fn request(port: u16, path: &str, read_rate: Option<usize>) -> Outcome {
+    let begin = Instant::now();
+    let result = (|| -> Result<(u16, usize), String> {
+        let mut stream =
+            std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|_| "connect".to_string())?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(35)))
+            .map_err(|e| e.to_string())?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: s3.test\r\nConnection: close\r\n\r\n"
+        )
+        .map_err(|_| "write".to_string())?;
+        let mut response = Vec::new();
+        let mut chunk = vec![0u8; read_rate.map_or(64 * 1024, |r| (r / 10).max(1))];
+        loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => response.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return Err("timeout".into())
+                }
+                Err(_) => return Err("reset".into()),
+            }
+            if read_rate.is_some() {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let status = response
+            .get(9..12)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| "short".to_string())?;
+        let head_end = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(response.len(), |p| p + 4);
+        Ok((status, response.len() - head_end))
+    })();
+    let latency = begin.elapsed();
+    match result {
+        Ok((status, body_len)) => Outcome {
+            latency,
+            result: Ok(status),
+            body_len,
+        },
+        Err(kind) => Outcome {
+            latency,
+            result: Err(kind),
+            body_len: 0,
+        },
+    }
+}
+
+/// `n requests, n errors (kinds), p50 / p99 / max latency`.
+pub fn summary(outcomes: &[Outcome]) -> String {
+    let mut latencies: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
+    latencies.sort();
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let errors: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match &o.result {
+            Ok(200) => None,
+            Ok(code) => Some(format!("http {code}")),
+            Err(kind) => Some(kind.clone()),
+        })
+        .collect();
+    format!(
+        "{} requests, {} errors {:?}, latency p50 {:?} p99 {:?} max {:?}",
+        outcomes.len(),
+        errors.len(),
+        errors,
+        pick(0.5),
+        pick(0.99),
+        pick(1.0)
+    )
+}
+
+pub fn errors(outcomes: &[Outcome]) -> usize {
+    outcomes.iter().filter(|o| o.result != Ok(200)).count()
+}

@@ -1,0 +1,228 @@
+//! End to end, real parts: the lab's three real radosgw behind a real HAProxy running
+//! `haproxy/haproxy.cfg`, one `ceph-warden run` serving all three (agent-send tags), and the
+//! stand-in `tests/lab/fake-ceph` as the orchestrator (named in main.rs). Open-loop client load
+//! through HAProxy, every request's outcome recorded.
+
+use std::time::{Duration, Instant};
+
+use crate::ingress::*;
+use crate::lab::Lab;
+use crate::sidecar::Sidecar;
+
+fn sidecar_for(lab: &Lab, tag: &str, rgw_keys: &str) -> Sidecar {
+    let lab_dir = lab.dir.display().to_string();
+    Sidecar::start(
+        tag,
+        "",
+        &format!("[daemon-types.rgw]\n{rgw_keys}\n"),
+        &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
+    )
+}
+
+#[test]
+fn a_frozen_rgw_under_load_is_drained_restarted_and_back_with_zero_client_errors() {
+    let lab = Lab::up("e2e-frozen", 3);
+    let sidecar = sidecar_for(&lab, "e2e-frozen", "");
+    let servers: Vec<(String, u16)> = lab
+        .ids
+        .iter()
+        .map(|id| (format!("rgw.{id}"), lab.port(id)))
+        .collect();
+    let server_refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let haproxy = Haproxy::start(&sidecar.dir.0, &server_refs, sidecar.agent_port);
+    for (name, _) in &server_refs {
+        haproxy.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
+    }
+    let pid_before = lab.pid("b");
+    let others = (lab.pid("a"), lab.pid("c"));
+
+    let port = haproxy.port;
+    let load = std::thread::spawn(move || open_loop(port, "/", 100, Duration::from_secs(25), None));
+    std::thread::sleep(Duration::from_secs(5));
+    lab.ctl("freeze", "b");
+    let frozen_at = Instant::now();
+    haproxy.wait_status("rgw.b", "out of rotation", Duration::from_secs(15), |s| {
+        s.starts_with("DOWN") || s.starts_with("MAINT") || s.starts_with("DRAIN")
+    });
+    let out = frozen_at.elapsed();
+    crate::support::wait_for("rgw.b restarted (new pid)", Duration::from_secs(30), || {
+        lab.pid("b").is_some() && lab.pid("b") != pid_before
+    });
+    haproxy.wait_status("rgw.b", "back UP", Duration::from_secs(30), |s| s == "UP");
+    let back = frozen_at.elapsed();
+    let outcomes = load.join().expect("load");
+    eprintln!("freeze -> out of rotation {out:?}, freeze -> back in rotation {back:?}");
+    eprintln!("load: {}", summary(&outcomes));
+    assert!(
+        back < Duration::from_secs(19),
+        "back before the load ended (freeze at 5 s of 25 s): {back:?}"
+    );
+    assert_eq!(errors(&outcomes), 0, "{}", summary(&outcomes));
+    assert!(outcomes.len() >= 2500, "{} requests", outcomes.len());
+    assert_eq!(
+        (lab.pid("a"), lab.pid("c")),
+        others,
+        "only rgw.b was restarted"
+    );
+    assert!(sidecar
+        .get("/events")
+        .1
+        .contains("\"daemon\":\"rgw.b\",\"from\":\"restarting\""));
+}
+
+#[test]
+fn a_planned_restart_with_slow_requests_in_flight_has_zero_client_errors() {
+    // Large enough that RGW is still sending after the ~20 MB of buffers between it and a slow
+    // client are full: the requests really are in flight on RGW when the restart is asked for.
+    const SIZE: usize = 64 * 1024 * 1024;
+    let lab = Lab::up("e2e-planned", 3);
+    let s3 = std::process::Command::new("python3")
+        .arg(crate::support::repo_path("tests/lab/s3.py"))
+        .arg(format!("http://127.0.0.1:{}", lab.port("a")))
+        .args([
+            lab.env("CEPH_LAB_S3_ACCESS_KEY"),
+            lab.env("CEPH_LAB_S3_SECRET_KEY"),
+        ])
+        .args(["warden", "slow", &SIZE.to_string()])
+        .output()
+        .expect("python3 tests/lab/s3.py");
+    assert!(
+        s3.status.success(),
+        "{}",
+        String::from_utf8_lossy(&s3.stderr)
+    );
+    let sidecar = sidecar_for(&lab, "e2e-planned", "drain-timeout = \"25s\"");
+    let servers: Vec<(String, u16)> = lab
+        .ids
+        .iter()
+        .map(|id| (format!("rgw.{id}"), lab.port(id)))
+        .collect();
+    let server_refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let haproxy = Haproxy::start(&sidecar.dir.0, &server_refs, sidecar.agent_port);
+    for (name, _) in &server_refs {
+        haproxy.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
+    }
+    let pid_before = lab.pid("b");
+    let port = haproxy.port;
+    let load = std::thread::spawn(move || open_loop(port, "/", 50, Duration::from_secs(20), None));
+    std::thread::sleep(Duration::from_secs(2));
+    // Slow clients (16 MiB/s for 64 MiB: ~4 s each); leastconn spreads them over the RGWs.
+    let slow: Vec<_> = (0..6)
+        .map(|_| std::thread::spawn(move || request(port, "/warden/slow", Some(16 * 1024 * 1024))))
+        .collect();
+    crate::support::wait_for("a slow request on rgw.b", Duration::from_secs(5), || {
+        haproxy.current_sessions("rgw.b") > 0
+    });
+    let restart = std::process::Command::new(crate::support::BIN)
+        .args([
+            "restart",
+            "rgw.b",
+            "--api",
+            &format!("http://127.0.0.1:{}", sidecar.http_port),
+        ])
+        .output()
+        .expect("ceph-warden restart");
+    let said = String::from_utf8_lossy(&restart.stdout);
+    assert!(
+        restart.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&restart.stderr)
+    );
+    assert!(
+        said.starts_with("rgw.b: draining, HAProxy is told \"drain\""),
+        "{said}"
+    );
+    let asked = Instant::now();
+    haproxy.wait_status("rgw.b", "DRAIN", Duration::from_secs(5), |s| {
+        s.starts_with("DRAIN")
+    });
+    crate::support::wait_for("rgw.b restarted (new pid)", Duration::from_secs(30), || {
+        lab.pid("b").is_some() && lab.pid("b") != pid_before
+    });
+    let restarted_after = asked.elapsed();
+    haproxy.wait_status("rgw.b", "back UP", Duration::from_secs(20), |s| s == "UP");
+    let slow: Vec<Outcome> = slow
+        .into_iter()
+        .map(|h| h.join().expect("slow request"))
+        .collect();
+    let outcomes = load.join().expect("load");
+    eprintln!(
+        "restart asked -> new pid {restarted_after:?}; slow requests: {}",
+        summary(&slow)
+    );
+    eprintln!("load: {}", summary(&outcomes));
+    for outcome in &slow {
+        assert_eq!(outcome.result, Ok(200), "{outcome:?}");
+        assert_eq!(outcome.body_len, SIZE, "the whole object: {outcome:?}");
+        assert!(
+            outcome.latency >= Duration::from_secs(2),
+            "slow indeed: {outcome:?}"
+        );
+    }
+    assert_eq!(errors(&outcomes), 0, "{}", summary(&outcomes));
+    // Waited for the in-flight requests (connections to rgw.b), not for drain-timeout.
+    assert!(
+        restarted_after > Duration::from_millis(1500) && restarted_after < Duration::from_secs(20),
+        "restarted {restarted_after:?} after the command; drain-timeout is 25 s; in-flight seen:\n{}",
+        sidecar.log().lines().filter(|l| l.contains("in-flight")).collect::<Vec<_>>().join("\n")
+    );
+}
+
+#[test]
+fn a_restart_that_never_happens_ends_held_and_haproxy_keeps_it_out() {
+    let lab = Lab::up("e2e-held", 2);
+    let lab_dir = lab.dir.display().to_string();
+    // The stand-in orchestrator answers "Scheduled" and does nothing, like a stuck cephadm.
+    let sidecar = Sidecar::start(
+        "e2e-held",
+        "",
+        "[daemon-types.rgw]\nrestart-timeout = \"2s\"\nmax-restarts = 2\nbackoff = \"1s\"\n",
+        &[
+            ("FAKE_CEPH_LAB_DIR", lab_dir.as_str()),
+            ("FAKE_CEPH_RESTART_NOOP", "1"),
+        ],
+    );
+    let servers: Vec<(String, u16)> = lab
+        .ids
+        .iter()
+        .map(|id| (format!("rgw.{id}"), lab.port(id)))
+        .collect();
+    let server_refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let haproxy = Haproxy::start(&sidecar.dir.0, &server_refs, sidecar.agent_port);
+    for (name, _) in &server_refs {
+        haproxy.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
+    }
+    let pid = lab.pid("b");
+    lab.ctl("freeze", "b");
+    let held = sidecar.wait_word("rgw.b", "held", Duration::from_secs(40), |w| {
+        w.starts_with("down #held")
+    });
+    assert_eq!(held, "down #held: 2 restarts in 30m did not bring it back");
+    assert!(
+        haproxy
+            .status("rgw.b")
+            .unwrap_or_default()
+            .starts_with("DOWN"),
+        "HAProxy keeps it out"
+    );
+    let status = sidecar.status();
+    let b = status["daemons"]
+        .as_array()
+        .and_then(|d| d.iter().find(|x| x["name"] == "rgw.b"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(b["state"], "held");
+    assert_eq!(b["restarts_in_window"], 2);
+    assert!(sidecar
+        .get("/")
+        .1
+        .contains("held: 2 restarts in 30m did not bring it back"));
+    let calls = std::fs::read_to_string(sidecar.dir.path("ceph-argv.log")).unwrap_or_default();
+    assert_eq!(
+        calls.matches("orch daemon restart rgw.b").count(),
+        2,
+        "{calls}"
+    );
+    assert_eq!(lab.pid("b"), pid, "nothing restarted it");
+    lab.ctl("thaw", "b");
+}
