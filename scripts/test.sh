@@ -17,5 +17,15 @@ echo "== cargo build"
 cargo build --locked --all-targets
 echo "== ceph-warden check-config systemd/ceph-warden.example.toml"
 ./target/debug/ceph-warden check-config systemd/ceph-warden.example.toml
+echo "== haproxy -c -f haproxy/haproxy.cfg"
+haproxy -c -q -f haproxy/haproxy.cfg
+if command -v systemd-analyze >/dev/null 2>&1; then
+  echo "== systemd-analyze verify systemd/ceph-warden.service"
+  # The unit names the installed binary; verify a copy that names the one just built.
+  unit_dir="$(mktemp -d)"
+  sed "s|/usr/bin/ceph-warden|$PWD/target/debug/ceph-warden|" systemd/ceph-warden.service >"$unit_dir/ceph-warden.service"
+  systemd-analyze verify "$unit_dir/ceph-warden.service"
+  rm -rf "$unit_dir"
+fi
 echo "== cargo test"
 cargo test --locked --no-fail-fast -- --test-threads=4

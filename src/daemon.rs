@@ -299,13 +299,11 @@ impl Shell {
             eprintln!("ceph-warden: error: cannot install signal handlers");
             return exitcode::INTERNAL;
         };
-        let mut watchdog_enabled = false;
-        let watchdog_every = {
-            let mut usec = 0u64;
-            watchdog_enabled = sd_notify::watchdog_enabled(false, &mut usec) || watchdog_enabled;
-            Duration::from_micros(usec / 2).max(Duration::from_millis(100))
-        };
-        let mut watchdog = tokio::time::interval(watchdog_every);
+        let watchdog_period = watchdog_period();
+        let watchdog_enabled = watchdog_period.is_some();
+        // Ping at half the period, from this loop: a stuck loop stops pinging and is restarted.
+        let mut watchdog =
+            tokio::time::interval(watchdog_period.map_or(Duration::from_secs(3600), |p| p / 2));
         loop {
             let deadline = self
                 .machine
@@ -598,6 +596,16 @@ async fn in_flight_loop(
                 .await;
         }
     }
+}
+
+/// systemd's `WatchdogSec=`, from `WATCHDOG_USEC`, when `WATCHDOG_PID` is unset or ours (as
+/// libsystemd's `sd_watchdog_enabled` reads them).
+fn watchdog_period() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    let ours = std::env::var("WATCHDOG_PID")
+        .ok()
+        .is_none_or(|pid| pid.parse() == Ok(std::process::id()));
+    (ours && usec > 0).then(|| Duration::from_micros(usec).max(Duration::from_millis(20)))
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -356,3 +356,214 @@ fn the_http_api_answers_plain_curl_and_the_metrics_parse() {
         String::from_utf8_lossy(&promtool.stderr)
     );
 }
+
+#[test]
+fn sighup_rejects_a_bad_config_keeps_the_old_one_and_applies_a_good_one() {
+    let backend = Backend::start(Mode::Ok);
+    let other = Backend::start(Mode::Ok);
+    let marker = TempDir::new("reload-restarts");
+    let (run, rest) = static_rgw(backend.port, &marker.path("restarts"), "200ms");
+    let mut sidecar = Sidecar::start("reload", &run, &rest, &[]);
+    sidecar.wait_word("rgw.a", "up ready", Duration::from_secs(5), |w| {
+        w == "up ready"
+    });
+    let good = std::fs::read_to_string(&sidecar.config).expect("config");
+
+    std::fs::write(
+        &sidecar.config,
+        format!("{good}\n[run]\nprobe-interval = \"soon\"\n"),
+    )
+    .expect("bad config");
+    sidecar.signal(Signal::SIGHUP);
+    wait_for("the rejection in the log", Duration::from_secs(5), || {
+        sidecar
+            .log()
+            .contains("SIGHUP: the new config is rejected, the old one stays")
+    });
+    assert!(sidecar.running());
+    assert_eq!(sidecar.agent(Some("rgw.a")).0, "up ready");
+
+    let with_b = format!(
+        "{good}\n[[static]]\nname = \"rgw.b\"\nurl = \"http://127.0.0.1:{}/\"\n",
+        other.port
+    );
+    std::fs::write(&sidecar.config, with_b).expect("good config");
+    sidecar.signal(Signal::SIGHUP);
+    sidecar.wait_word(
+        "rgw.b",
+        "rgw.b served after the reload",
+        Duration::from_secs(5),
+        |w| w == "up ready",
+    );
+    assert!(sidecar.log().contains("SIGHUP: configuration reloaded"));
+}
+
+#[test]
+fn systemd_hears_ready_watchdog_pings_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let backend = Backend::start(Mode::Ok);
+    let dir = TempDir::new("notify");
+    let socket_path = dir.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("notify socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let (run, rest) = static_rgw(backend.port, &dir.path("restarts"), "500ms");
+    let notify = socket_path.display().to_string();
+    // WatchdogSec=400ms: pings every 200 ms.
+    let mut sidecar = Sidecar::start(
+        "notify",
+        &run,
+        &rest,
+        &[
+            ("NOTIFY_SOCKET", notify.as_str()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
+    let receive = || {
+        let mut buf = [0u8; 256];
+        let n = socket.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).trim().to_string()
+    };
+    assert_eq!(receive(), "READY=1");
+    let start = Instant::now();
+    let mut pings = 0;
+    while start.elapsed() < Duration::from_secs(1) {
+        assert_eq!(receive(), "WATCHDOG=1");
+        pings += 1;
+    }
+    eprintln!("{pings} watchdog pings in {:?}", start.elapsed());
+    assert!(
+        (3..=8).contains(&pings),
+        "about 5 pings a second at WatchdogSec=400ms: {pings}"
+    );
+    sidecar.signal(Signal::SIGTERM);
+    let mut last = String::new();
+    for _ in 0..10 {
+        last = receive();
+        if last != "WATCHDOG=1" {
+            break;
+        }
+    }
+    assert_eq!(last, "STOPPING=1");
+    let _ = sidecar.stop_with(Signal::SIGTERM);
+}
+
+/// A network namespace of this test's own, joined to the host by a veth pair: the one way to
+/// reach the sidecar from a non-loopback address on this machine. Removed when dropped.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    const HOST: &'static str = "169.254.203.1";
+
+    fn create() -> Self {
+        let name = format!("cw{}", std::process::id());
+        let host_if = format!("{name}h");
+        let ns_if = format!("{name}n");
+        let netns = Self { name: name.clone() };
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .expect("ip (iproute2)");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        ip(&["netns", "add", &name]);
+        ip(&[
+            "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+        ]);
+        ip(&["link", "set", &ns_if, "netns", &name]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/30", Self::HOST),
+            "dev",
+            &host_if,
+        ]);
+        ip(&["link", "set", &host_if, "up"]);
+        ip(&[
+            "netns",
+            "exec",
+            &name,
+            "ip",
+            "addr",
+            "add",
+            "169.254.203.2/30",
+            "dev",
+            &ns_if,
+        ]);
+        ip(&["netns", "exec", &name, "ip", "link", "set", &ns_if, "up"]);
+        netns
+    }
+
+    /// curl from inside the namespace; the HTTP status.
+    fn curl(&self, method: &str, url: &str) -> String {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.name,
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-m",
+                "5",
+                "-X",
+                method,
+                url,
+            ])
+            .output()
+            .expect("ip netns exec curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its veth end, and with it the host's.
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+#[test]
+fn mutating_routes_refuse_a_peer_from_another_host() {
+    let netns = Netns::create();
+    let backend = Backend::start(Mode::Ok);
+    let marker = TempDir::new("netns-restarts");
+    let (run, rest) = static_rgw(backend.port, &marker.path("restarts"), "500ms");
+    let sidecar = Sidecar::start_on("netns", "0.0.0.0", &run, &rest, &[]);
+    sidecar.wait_word("rgw.a", "up ready", Duration::from_secs(5), |w| {
+        w == "up ready"
+    });
+    let base = format!("http://{}:{}", Netns::HOST, sidecar.http_port);
+    assert_eq!(
+        netns.curl("GET", &format!("{base}/status")),
+        "200",
+        "reading is allowed"
+    );
+    assert_eq!(
+        netns.curl("POST", &format!("{base}/daemons/rgw.a/drain")),
+        "403"
+    );
+    assert_eq!(
+        sidecar.agent(Some("rgw.a")).0,
+        "up ready",
+        "the refused drain changed nothing"
+    );
+    assert_eq!(
+        sidecar.post("/daemons/rgw.a/drain").0,
+        200,
+        "from loopback it is allowed"
+    );
+}

@@ -25,13 +25,24 @@ impl Sidecar {
     /// Starts it with `[run]` keys `run_keys` and the rest of the config `rest` (state
     /// directory, listen addresses and `[ceph]` are filled in). Waits until the API answers.
     pub fn start(tag: &str, run_keys: &str, rest: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_on(tag, "127.0.0.1", run_keys, rest, env)
+    }
+
+    /// As [`Sidecar::start`], with the HTTP API on `http_host` instead of loopback.
+    pub fn start_on(
+        tag: &str,
+        http_host: &str,
+        run_keys: &str,
+        rest: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = TempDir::new(tag);
         let agent_port = closed_port();
         let http_port = closed_port();
         let config = dir.write(
             "ceph-warden.toml",
             &format!(
-                "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\ntimeout = \"2s\"\n[run]\nagent-listen = \"127.0.0.1:{agent_port}\"\nhttp-listen = \"127.0.0.1:{http_port}\"\n{run_keys}\n{rest}\n",
+                "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\ntimeout = \"2s\"\n[run]\nagent-listen = \"127.0.0.1:{agent_port}\"\nhttp-listen = \"{http_host}:{http_port}\"\n{run_keys}\n{rest}\n",
                 dir.path("state").display(),
                 fake_ceph(),
             ),
@@ -117,6 +128,18 @@ impl Sidecar {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Sends `signal` without waiting.
+    pub fn signal(&self, signal: Signal) {
+        let _ = kill(Pid::from_raw(self.pid()), signal);
+    }
+
+    /// Whether the process still runs.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// One agent poll, as HAProxy does it: connect, send the agent-send line, read one line.
