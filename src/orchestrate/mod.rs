@@ -134,3 +134,36 @@ impl Orchestrator for Chain {
         Err(OrchestrateError::AllFailed(failures))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(argv: &[&str]) -> AnyOrchestrator {
+        AnyOrchestrator::Command(command::CommandOrch {
+            argv: argv.iter().map(|s| (*s).to_string()).collect(),
+            timeout: Duration::from_secs(5),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_chain_falls_back_to_the_next_backend_and_reports_every_failure() {
+        let daemon = &crate::inventory::parse(r#"[{"daemon_name": "rgw.a"}]"#).unwrap()[0];
+        let chain = Chain {
+            backends: vec![
+                command(&["sh", "-c", "echo mgr unreachable >&2; exit 110"]),
+                command(&["echo", "restarted {name}"]),
+            ],
+        };
+        assert_eq!(chain.restart(daemon).await.unwrap(), "restarted rgw.a");
+        let failing = Chain {
+            backends: vec![
+                command(&["sh", "-c", "echo first >&2; exit 1"]),
+                command(&["sh", "-c", "echo second >&2; exit 2"]),
+            ],
+        };
+        let err = failing.restart(daemon).await.unwrap_err().to_string();
+        assert!(err.contains("command: `sh -c 'echo first >&2; exit 1'` exited 1: first"), "{err}");
+        assert!(err.contains("; then command: `sh -c 'echo second >&2; exit 2'` exited 2: second"), "{err}");
+    }
+}

@@ -33,3 +33,21 @@ impl Orchestrator for SystemdOrch {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unit_is_cephadms() {
+        let daemon = crate::inventory::parse(r#"[{"daemon_name": "rgw.lab.h1.abc"}]"#).unwrap();
+        let orch = SystemdOrch {
+            fsid: "3f2a-fsid".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(
+            orch.argv(&daemon[0]),
+            ["systemctl", "restart", "ceph-3f2a-fsid@rgw.lab.h1.abc.service"]
+        );
+    }
+}
