@@ -400,30 +400,9 @@ impl Report {
                 ]
             })
             .collect();
-        let mut widths = header.map(str::len);
-        for line in &cells {
-            for (width, cell) in widths.iter_mut().zip(line) {
-                *width = (*width).max(cell.chars().count());
-            }
-        }
         let mut out = String::new();
-        let mut push_line = |cols: &[String]| {
-            let mut line = String::new();
-            for (i, (cell, width)) in cols.iter().zip(widths).enumerate() {
-                if i + 1 == cols.len() {
-                    line.push_str(cell);
-                } else {
-                    let _ = write!(line, "{cell:<width$}  ");
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        };
         if !cells.is_empty() {
-            push_line(&header.map(String::from));
-            for line in &cells {
-                push_line(line);
-            }
+            out = crate::table::render(header, &cells);
         }
         for note in &self.notes {
             let _ = writeln!(out, "note: {note}");

@@ -30,3 +30,4 @@ pub mod probe;
 pub mod statefile;
 pub mod status;
 pub mod subprocess;
+pub mod table;

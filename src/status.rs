@@ -204,25 +204,7 @@ impl View {
             out.push_str("no daemons (yet): waiting for the inventory\n");
             return out;
         }
-        let mut widths = header.map(str::len);
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let header_row = header.map(String::from);
-        for row in std::iter::once(&header_row).chain(rows.iter()) {
-            let mut line = String::new();
-            for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-                if i + 1 == row.len() {
-                    line.push_str(cell);
-                } else {
-                    let _ = write!(line, "{cell:<w$}  ");
-                }
-            }
-            out.push_str(line.trim_end());
-            out.push('\n');
-        }
+        out.push_str(&crate::table::render(header, &rows));
         out
     }
 }

@@ -462,55 +462,57 @@ fn a_restart_that_does_not_help_backs_off_then_holds() {
     );
 }
 
+/// Hung from the start: three attempts that do not bring it back, then held.
+const HELD: &[Row] = &[
+    (0, Fail, Starting, "up", &[]),
+    (1000, Fail, Starting, "up", &[]),
+    (
+        2000,
+        Fail,
+        Restarting,
+        "down #restarting",
+        &["restart", "persist"],
+    ),
+    (
+        122_000,
+        Tick,
+        Failed,
+        "down #not back within 2m of the restart",
+        &[],
+    ),
+    (
+        132_000,
+        Tick,
+        Restarting,
+        "down #restarting",
+        &["restart", "persist"],
+    ),
+    (
+        252_000,
+        Tick,
+        Failed,
+        "down #not back within 2m of the restart",
+        &[],
+    ),
+    (
+        272_000,
+        Tick,
+        Restarting,
+        "down #restarting",
+        &["restart", "persist"],
+    ),
+    (
+        392_000,
+        Tick,
+        Held,
+        "down #held: 3 restarts in 30m did not bring it back",
+        &[],
+    ),
+];
+
 #[test]
 fn held_is_cleared_by_a_reset_or_by_the_window() {
-    let held: &[Row] = &[
-        (0, Fail, Starting, "up", &[]),
-        (1000, Fail, Starting, "up", &[]),
-        (
-            2000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-        (
-            122_000,
-            Tick,
-            Failed,
-            "down #not back within 2m of the restart",
-            &[],
-        ),
-        (
-            132_000,
-            Tick,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-        (
-            252_000,
-            Tick,
-            Failed,
-            "down #not back within 2m of the restart",
-            &[],
-        ),
-        (
-            272_000,
-            Tick,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-        (
-            392_000,
-            Tick,
-            Held,
-            "down #held: 3 restarts in 30m did not bring it back",
-            &[],
-        ),
-    ];
-    let mut reset: Vec<Row> = held.to_vec();
+    let mut reset: Vec<Row> = HELD.to_vec();
     reset.push((
         400_000,
         Cmd(Command::Reset),
@@ -521,7 +523,7 @@ fn held_is_cleared_by_a_reset_or_by_the_window() {
     let sim = check(&reset);
     assert_eq!(sim.machine.snapshot().daemons[0].restarts_in_window, 1);
 
-    let mut window: Vec<Row> = held.to_vec();
+    let mut window: Vec<Row> = HELD.to_vec();
     window.push((
         2000 + 1_800_000 - 1,
         Tick,
@@ -541,52 +543,7 @@ fn held_is_cleared_by_a_reset_or_by_the_window() {
 
 #[test]
 fn a_held_daemon_that_comes_back_by_itself_serves_again() {
-    let mut rows: Vec<Row> = vec![
-        (0, Fail, Starting, "up", &[]),
-        (1000, Fail, Starting, "up", &[]),
-        (
-            2000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-        (
-            122_000,
-            Tick,
-            Failed,
-            "down #not back within 2m of the restart",
-            &[],
-        ),
-        (
-            132_000,
-            Tick,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-        (
-            252_000,
-            Tick,
-            Failed,
-            "down #not back within 2m of the restart",
-            &[],
-        ),
-        (
-            272_000,
-            Tick,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-        (
-            392_000,
-            Tick,
-            Held,
-            "down #held: 3 restarts in 30m did not bring it back",
-            &[],
-        ),
-    ];
+    let mut rows: Vec<Row> = HELD.to_vec();
     rows.push((
         393_000,
         Pass,

@@ -163,7 +163,13 @@ mod tests {
             ],
         };
         let err = failing.restart(daemon).await.unwrap_err().to_string();
-        assert!(err.contains("command: `sh -c 'echo first >&2; exit 1'` exited 1: first"), "{err}");
-        assert!(err.contains("; then command: `sh -c 'echo second >&2; exit 2'` exited 2: second"), "{err}");
+        assert!(
+            err.contains("command: `sh -c 'echo first >&2; exit 1'` exited 1: first"),
+            "{err}"
+        );
+        assert!(
+            err.contains("; then command: `sh -c 'echo second >&2; exit 2'` exited 2: second"),
+            "{err}"
+        );
     }
 }

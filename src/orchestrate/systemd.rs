@@ -47,7 +47,11 @@ mod tests {
         };
         assert_eq!(
             orch.argv(&daemon[0]),
-            ["systemctl", "restart", "ceph-3f2a-fsid@rgw.lab.h1.abc.service"]
+            [
+                "systemctl",
+                "restart",
+                "ceph-3f2a-fsid@rgw.lab.h1.abc.service"
+            ]
         );
     }
 }

@@ -19,10 +19,9 @@ fn sidecar_for(lab: &Lab, tag: &str, rgw_keys: &str) -> Sidecar {
     )
 }
 
-#[test]
-fn a_frozen_rgw_under_load_is_drained_restarted_and_back_with_zero_client_errors() {
-    let lab = Lab::up("e2e-frozen", 3);
-    let sidecar = sidecar_for(&lab, "e2e-frozen", "");
+/// A real HAProxy with the lab's RGWs as servers and the sidecar as their agent; returns once
+/// HAProxy has every server UP.
+fn haproxy_for(lab: &Lab, sidecar: &Sidecar) -> Haproxy {
     let servers: Vec<(String, u16)> = lab
         .ids
         .iter()
@@ -33,6 +32,14 @@ fn a_frozen_rgw_under_load_is_drained_restarted_and_back_with_zero_client_errors
     for (name, _) in &server_refs {
         haproxy.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
     }
+    haproxy
+}
+
+#[test]
+fn a_frozen_rgw_under_load_is_drained_restarted_and_back_with_zero_client_errors() {
+    let lab = Lab::up("e2e-frozen", 3);
+    let sidecar = sidecar_for(&lab, "e2e-frozen", "");
+    let haproxy = haproxy_for(&lab, &sidecar);
     let pid_before = lab.pid("b");
     let others = (lab.pid("a"), lab.pid("c"));
 
@@ -92,16 +99,7 @@ fn a_planned_restart_with_slow_requests_in_flight_has_zero_client_errors() {
         String::from_utf8_lossy(&s3.stderr)
     );
     let sidecar = sidecar_for(&lab, "e2e-planned", "drain-timeout = \"25s\"");
-    let servers: Vec<(String, u16)> = lab
-        .ids
-        .iter()
-        .map(|id| (format!("rgw.{id}"), lab.port(id)))
-        .collect();
-    let server_refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
-    let haproxy = Haproxy::start(&sidecar.dir.0, &server_refs, sidecar.agent_port);
-    for (name, _) in &server_refs {
-        haproxy.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
-    }
+    let haproxy = haproxy_for(&lab, &sidecar);
     let pid_before = lab.pid("b");
     let port = haproxy.port;
     let load = std::thread::spawn(move || open_loop(port, "/", 50, Duration::from_secs(20), None));
@@ -182,16 +180,7 @@ fn a_restart_that_never_happens_ends_held_and_haproxy_keeps_it_out() {
             ("FAKE_CEPH_RESTART_NOOP", "1"),
         ],
     );
-    let servers: Vec<(String, u16)> = lab
-        .ids
-        .iter()
-        .map(|id| (format!("rgw.{id}"), lab.port(id)))
-        .collect();
-    let server_refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
-    let haproxy = Haproxy::start(&sidecar.dir.0, &server_refs, sidecar.agent_port);
-    for (name, _) in &server_refs {
-        haproxy.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
-    }
+    let haproxy = haproxy_for(&lab, &sidecar);
     let pid = lab.pid("b");
     lab.ctl("freeze", "b");
     let held = sidecar.wait_word("rgw.b", "held", Duration::from_secs(40), |w| {
