@@ -94,6 +94,43 @@ pub async fn in_flight(path: &Path, timeout: Duration) -> Result<u64, AsokError>
     })
 }
 
+/// The oldest RADOS operation a daemon is waiting for (`objecter_requests`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OldestOp {
+    /// Seconds since it was sent.
+    pub age: f64,
+    /// The OSD it waits on, when known.
+    pub osd: Option<i64>,
+    /// Operations in flight. Not a health signal by itself: watch pings pile up on idle RGWs
+    /// during a stall too (facts/rados-lock-caps-stall.md), which is why the age decides.
+    pub ops: usize,
+}
+
+/// The oldest op of an `objecter_requests` reply, or `None` when nothing is in flight.
+/// `Err` when the reply is not the expected JSON.
+pub fn oldest_op(objecter_requests: &[u8]) -> Result<Option<OldestOp>, String> {
+    let value: serde_json::Value = serde_json::from_slice(objecter_requests)
+        .map_err(|err| format!("objecter_requests is not JSON: {err}"))?;
+    let ops = value
+        .get("ops")
+        .and_then(|ops| ops.as_array())
+        .ok_or("objecter_requests has no ops list")?;
+    let oldest = ops
+        .iter()
+        .filter_map(|op| {
+            Some((
+                op.get("age")?.as_f64()?,
+                op.get("osd").and_then(serde_json::Value::as_i64),
+            ))
+        })
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(oldest.map(|(age, osd)| OldestOp {
+        age,
+        osd,
+        ops: ops.len(),
+    }))
+}
+
 /// `qactive` of the RGW section of a `perf dump`, tolerant of the section's name drifting
 /// (`rgw`, or a name starting with `rgw`).
 pub fn qactive(perf_dump: &[u8]) -> Option<u64> {
@@ -189,6 +226,25 @@ mod tests {
     }
 
     #[test]
+    fn the_oldest_rados_op_and_its_osd_come_from_objecter_requests() {
+        let idle = include_bytes!("../../tests/fixtures/asok-rgw-objecter_requests.json");
+        assert_eq!(
+            oldest_op(idle),
+            Ok(None),
+            "linger ops (watches) are not in flight"
+        );
+        // rgw.b 20 s into a frozen OSD (facts/samples/stall/t20-rgw.b-objecter_requests.json).
+        let stalled =
+            include_bytes!("../../tests/fixtures/asok-rgw-objecter_requests-osd-frozen-20s.json");
+        let oldest = oldest_op(stalled).unwrap().unwrap();
+        assert!((oldest.age - 19.292).abs() < 0.001, "{oldest:?}");
+        assert_eq!(oldest.osd, Some(0));
+        assert!(oldest.ops > 1);
+        assert!(oldest_op(b"ERROR").is_err());
+        assert!(oldest_op(br#"{"linger_ops": []}"#).is_err());
+    }
+
+    #[test]
     fn wildcards_match_within_a_component() {
         assert!(wildcard(
             "ceph-client.rgw.a*.asok",
@@ -205,6 +261,116 @@ mod tests {
         assert!(wildcard("*", "anything"));
         assert!(wildcard("a*b*c", "aXXbYYc"));
         assert!(!wildcard("a*b*c", "aXXcYYb"));
+    }
+
+    /// A fake admin socket that answers every connection with `reply` (raw bytes), or never
+    /// answers when `reply` is `None`.
+    async fn fake_socket(
+        tag: &str,
+        reply: Option<Vec<u8>>,
+    ) -> (PathBuf, tokio::task::JoinHandle<()>) {
+        let dir = std::env::temp_dir().join(format!(
+            "ceph-warden-fake-asok-{tag}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("fake.asok");
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let reply = reply.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 1024];
+                    let _ = stream.read(&mut request).await;
+                    match reply {
+                        Some(bytes) => {
+                            let _ = stream.write_all(&bytes).await;
+                        }
+                        None => tokio::time::sleep(Duration::from_secs(30)).await,
+                    }
+                });
+            }
+        });
+        (path, task)
+    }
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut out = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[tokio::test]
+    async fn a_reply_is_framed_by_its_length() {
+        let (path, task) = fake_socket("ok", Some(framed(br#"{"version":"16.2.15"}"#))).await;
+        let body = command(&path, r#"{"prefix":"version"}"#, Duration::from_secs(2))
+            .await
+            .unwrap();
+        assert_eq!(body, br#"{"version":"16.2.15"}"#);
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn an_error_reply_is_an_error() {
+        let (path, task) = fake_socket(
+            "err",
+            Some(framed(
+                b"ERROR: (22) Invalid argument\nunknown command prefix x\n",
+            )),
+        )
+        .await;
+        let err = command(&path, r#"{"prefix":"x"}"#, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "the daemon said: ERROR: (22) Invalid argument: unknown command prefix x"
+            ),
+            "{err}"
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_short_reply_and_an_oversized_length_are_protocol_errors() {
+        let mut short = 100u32.to_be_bytes().to_vec();
+        short.extend_from_slice(b"{\"only\": 10}");
+        let (path, task) = fake_socket("short", Some(short)).await;
+        let err = command(&path, "{}", Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AsokError::Protocol { .. }) && err.to_string().contains("short reply"),
+            "{err}"
+        );
+        task.abort();
+        let (path, task) = fake_socket("huge", Some(u32::MAX.to_be_bytes().to_vec())).await;
+        let err = command(&path, "{}", Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("reply of 4294967295 bytes is too large"),
+            "{err}"
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_daemon_that_never_answers_costs_the_deadline_and_no_more() {
+        let (path, task) = fake_socket("silent", None).await;
+        let start = tokio::time::Instant::now();
+        let err = command(&path, "{}", Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AsokError::Timeout { .. }), "{err}");
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            start.elapsed()
+        );
+        task.abort();
     }
 
     #[test]

@@ -9,6 +9,7 @@
 // Tests drive the binary synchronously (std::process) and measure wall time with std's clock.
 #![allow(clippy::disallowed_methods)]
 
+mod asok_lab;
 mod check_bad_input;
 mod check_concurrency;
 mod check_lab;
