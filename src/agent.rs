@@ -205,6 +205,7 @@ mod tests {
             drained: false,
             planned_restart: false,
             last_event: None,
+            config_error: None,
         }
     }
 

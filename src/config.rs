@@ -65,6 +65,70 @@ pub struct RawConfig {
     pub systemd: RawSystemd,
     #[serde(default)]
     pub command: RawCommand,
+    #[serde(default)]
+    pub s3: RawS3,
+}
+
+/// `[s3]`: the S3 canary probe (`probes = ["http", "s3"]` in a daemon type).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawS3 {
+    /// A TOML file with `access-key` and `secret-key`, readable by the service user only (it
+    /// is refused when others may read it). The secret is never logged or shown.
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// Default `ceph-warden-canary`.
+    #[serde(default = "default_s3_bucket")]
+    pub bucket: String,
+    /// Default `canary`.
+    #[serde(default = "default_s3_object")]
+    pub object: String,
+    /// The SigV4 region (RGW's zonegroup api name). Default `us-east-1`.
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    /// Create the bucket and object on first use. Default true.
+    #[serde(default = "default_true")]
+    pub create: bool,
+    /// The S3 step's deadline. Default `"2s"`.
+    #[serde(default = "default_s3_timeout")]
+    pub timeout: String,
+}
+
+impl Default for RawS3 {
+    fn default() -> Self {
+        Self {
+            credentials_file: None,
+            bucket: default_s3_bucket(),
+            object: default_s3_object(),
+            region: default_s3_region(),
+            create: true,
+            timeout: default_s3_timeout(),
+        }
+    }
+}
+
+fn default_s3_bucket() -> String {
+    "ceph-warden-canary".to_string()
+}
+fn default_s3_object() -> String {
+    "canary".to_string()
+}
+fn default_s3_region() -> String {
+    "us-east-1".to_string()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_s3_timeout() -> String {
+    "2s".to_string()
+}
+
+/// The credentials file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawS3Credentials {
+    access_key: String,
+    secret_key: String,
 }
 
 /// `[run]`: the sidecar (`ceph-warden run`).
@@ -201,6 +265,11 @@ pub struct RawDaemonType {
     /// `rgw_healthcheck_disabling_path` (it answers 503, seen as busy, while the file exists).
     #[serde(default = "default_http_path")]
     pub http_path: String,
+    /// The probe chain, run in order, each step with its own deadline; the first failing step
+    /// decides: `http` (GET http-path), `s3` (a signed read of the canary object, `[s3]`).
+    /// Default `["http"]`.
+    #[serde(default = "default_probes")]
+    pub probes: Vec<String>,
     /// Consecutive failed probes before the daemon is taken out and restarted. Default 2.
     #[serde(default)]
     pub fall: Option<u32>,
@@ -266,6 +335,9 @@ fn default_accept_status() -> Vec<u16> {
 }
 fn default_http_path() -> String {
     "/".to_string()
+}
+fn default_probes() -> Vec<String> {
+    vec!["http".to_string()]
 }
 fn default_run_types() -> Vec<String> {
     vec!["rgw".to_string()]
@@ -366,6 +438,8 @@ pub struct Config {
     pub check: CheckConfig,
     pub daemon_types: BTreeMap<String, DaemonTypeConfig>,
     pub run: RunConfig,
+    /// Set when a `[s3] credentials-file` is configured.
+    pub s3: Option<S3Config>,
 }
 
 #[derive(Debug, Clone)]
@@ -381,7 +455,35 @@ pub struct CheckConfig {
 #[derive(Debug, Clone)]
 pub struct DaemonTypeConfig {
     pub http_path: String,
+    pub probes: Vec<ProbeStep>,
     pub policy: Policy,
+}
+
+/// One step of a probe chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeStep {
+    Http,
+    S3,
+}
+
+impl ProbeStep {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::S3 => "s3",
+        }
+    }
+}
+
+/// `[s3]`, validated, with the credentials read.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub bucket: String,
+    pub object: String,
+    pub region: String,
+    pub create: bool,
+    pub timeout: Duration,
+    pub credentials: crate::probe::s3::S3Credentials,
 }
 
 /// `[run]`, validated.
@@ -506,6 +608,28 @@ impl Config {
                     format!("{:?} must start with /", raw_type.http_path),
                 ));
             }
+            let mut probes = Vec::new();
+            for step in &raw_type.probes {
+                probes.push(match step.as_str() {
+                    "http" => ProbeStep::Http,
+                    "s3" if raw.s3.credentials_file.is_some() => ProbeStep::S3,
+                    "s3" => {
+                        return Err(invalid(
+                            &key("probes"),
+                            "\"s3\" needs [s3] credentials-file".into(),
+                        ))
+                    }
+                    other => {
+                        return Err(invalid(
+                            &key("probes"),
+                            format!("{other:?}: expected \"http\" or \"s3\""),
+                        ))
+                    }
+                });
+            }
+            if probes.is_empty() {
+                return Err(invalid(&key("probes"), "list at least one probe".into()));
+            }
             let policy = policy_from(&name, &raw_type, agent_inter, &|k, text| {
                 parse_duration(text).map_err(|message| invalid(&key(k), message))
             })?;
@@ -521,11 +645,24 @@ impl Config {
             daemon_types.insert(
                 name,
                 DaemonTypeConfig {
+                    probes,
                     http_path: raw_type.http_path,
                     policy,
                 },
             );
         }
+        let s3 = match &raw.s3.credentials_file {
+            None => None,
+            Some(path) => Some(S3Config {
+                bucket: raw.s3.bucket.clone(),
+                object: raw.s3.object.clone(),
+                region: raw.s3.region.clone(),
+                create: raw.s3.create,
+                timeout: duration("s3.timeout", &raw.s3.timeout)?,
+                credentials: read_credentials(path)
+                    .map_err(|message| invalid("s3.credentials-file", message))?,
+            }),
+        };
         let run = run_from(
             &raw.run,
             &raw.static_daemons,
@@ -554,6 +691,7 @@ impl Config {
             },
             daemon_types,
             run,
+            s3,
         })
     }
 
@@ -565,12 +703,47 @@ impl Config {
         )
     }
 
+    /// The probe chain of `daemon_type`.
+    pub fn probes(&self, daemon_type: &str) -> Vec<ProbeStep> {
+        self.daemon_types
+            .get(daemon_type)
+            .map_or_else(|| vec![ProbeStep::Http], |t| t.probes.clone())
+    }
+
     /// The path the HTTP probe requests for daemons of `daemon_type`.
     pub fn http_path(&self, daemon_type: &str) -> &str {
         self.daemon_types
             .get(daemon_type)
             .map_or("/", |t| t.http_path.as_str())
     }
+}
+
+/// Reads the S3 canary credentials; refuses a file others may read.
+fn read_credentials(path: &Path) -> Result<crate::probe::s3::S3Credentials, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    if meta.permissions().mode() & 0o004 != 0 {
+        return Err(format!(
+            "{} is readable by every user; chmod 0600 (or 0640 with the service group) it",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    // The parse error never quotes the file: it holds the secret.
+    let raw: RawS3Credentials = toml::from_str(&text).map_err(|err| {
+        let at = err
+            .span()
+            .map(|span| format!(" at line {}", line_and_column(&text, span.start).0))
+            .unwrap_or_default();
+        format!(
+            "{}{at}: expected access-key and secret-key strings",
+            path.display()
+        )
+    })?;
+    Ok(crate::probe::s3::S3Credentials {
+        access_key: raw.access_key,
+        secret_key: raw.secret_key,
+    })
 }
 
 /// The policy of a type the config does not mention.
@@ -892,5 +1065,78 @@ http-path = "/swift/healthcheck"
             .to_string();
         assert!(err.starts_with("t.toml:3:"), "{err}");
         assert!(err.contains("invalid type"), "{err}");
+    }
+
+    fn credentials_file(tag: &str, text: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path =
+            std::env::temp_dir().join(format!("ceph-warden-s3-{tag}-{}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_s3_probe_needs_private_credentials() {
+        let secret = "access-key = \"AK\"\nsecret-key = \"sekrit-value\"\n";
+        let private = credentials_file("private", secret, 0o600);
+        let cfg = Config::from_toml(
+            &format!(
+                "[s3]\ncredentials-file = {:?}\n[daemon-types.rgw]\nprobes = [\"http\", \"s3\"]\n",
+                private
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.probes("rgw"), [ProbeStep::Http, ProbeStep::S3]);
+        let s3 = cfg.s3.as_ref().unwrap();
+        assert_eq!(
+            (s3.bucket.as_str(), s3.credentials.access_key.as_str()),
+            ("ceph-warden-canary", "AK")
+        );
+        assert!(
+            !format!("{cfg:?}").contains("sekrit-value"),
+            "the secret never shows"
+        );
+
+        let shared = credentials_file("shared", secret, 0o644);
+        let err = Config::from_toml(
+            &format!("[s3]\ncredentials-file = {:?}\n", shared),
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("s3.credentials-file") && err.contains("readable by every user"),
+            "{err}"
+        );
+
+        let broken = credentials_file(
+            "broken",
+            "access-key = \"AK\"\nsecret-key = sekrit-value\n",
+            0o600,
+        );
+        let err = Config::from_toml(
+            &format!("[s3]\ncredentials-file = {:?}\n", broken),
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("at line 2: expected access-key and secret-key strings"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("sekrit"),
+            "a parse error must not quote the secret: {err}"
+        );
+
+        let err = Config::from_toml("[daemon-types.rgw]\nprobes = [\"s3\"]\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"s3\" needs [s3] credentials-file"), "{err}");
+        for path in [private, shared, broken] {
+            std::fs::remove_file(path).unwrap();
+        }
     }
 }

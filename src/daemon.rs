@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Config, InventorySource};
+use crate::config::{Config, InventorySource, ProbeStep};
 use crate::exitcode;
 use crate::http::{Api, CommandRequest};
 use crate::inventory::{self, Daemon};
@@ -27,6 +27,7 @@ use crate::machine::{Action, Discovered, Machine, Observation, Policy, State};
 use crate::metrics::{Metrics, RestartOutcome};
 use crate::orchestrate::{Chain, Orchestrator};
 use crate::probe::http::HttpProbe;
+use crate::probe::s3::S3Canary;
 use crate::probe::{self, ProbeClass};
 use crate::statefile;
 use crate::status::{EventLog, InventoryStatus, View};
@@ -58,7 +59,10 @@ pub fn short_hostname() -> String {
 #[derive(Debug, Clone, PartialEq)]
 struct Target {
     name: String,
+    /// What the http step requests.
     url: String,
+    /// The probe chain of its type.
+    chain: Vec<ProbeStep>,
 }
 
 /// The result of one inventory refresh.
@@ -251,13 +255,66 @@ fn policies(cfg: &Config) -> (BTreeMap<String, Policy>, Policy) {
 struct ProbeSettings {
     interval: Duration,
     prober: Option<HttpProbe>,
+    s3: Option<S3Canary>,
 }
 
 fn probe_settings(cfg: &Config) -> ProbeSettings {
     ProbeSettings {
         interval: cfg.run.probe_interval,
         prober: HttpProbe::new(cfg.run.probe_timeout, cfg.check.accept_status.clone()).ok(),
+        s3: cfg.s3.as_ref().and_then(|s3| {
+            S3Canary::new(
+                s3.bucket.clone(),
+                s3.object.clone(),
+                s3.region.clone(),
+                s3.create,
+                s3.credentials.clone(),
+                s3.timeout,
+            )
+            .ok()
+        }),
     }
+}
+
+/// The outcome of a probe chain.
+struct ChainOutcome {
+    result: Result<probe::Verdict, probe::ProbeError>,
+    /// The step that decided.
+    step: &'static str,
+    /// A step that found a configuration problem (and was skipped).
+    config_problem: Option<String>,
+}
+
+/// Runs the chain: the first step that does not pass decides; all pass: ok. Busy from the
+/// http step ends the chain too (alive; deeper steps would only add load). A step that finds a
+/// configuration problem (wrong canary credentials) is skipped: it says nothing of the daemon.
+async fn run_chain(target: &Target, http: &HttpProbe, s3: Option<&S3Canary>) -> ChainOutcome {
+    let mut outcome = ChainOutcome {
+        result: Ok(probe::Verdict::Ok),
+        step: "http",
+        config_problem: None,
+    };
+    for step in &target.chain {
+        let result = match step {
+            ProbeStep::Http => http.probe(&target.url).await.0,
+            ProbeStep::S3 => match (s3, reqwest::Url::parse(&target.url)) {
+                (Some(s3), Ok(url)) => s3.probe(url.origin().ascii_serialization().as_str()).await,
+                _ => Err(probe::ProbeError::Config(
+                    "s3 probe without [s3] settings".into(),
+                )),
+            },
+        };
+        if let Err(probe::ProbeError::Config(problem)) = result {
+            outcome.config_problem = Some(problem);
+            continue;
+        }
+        outcome.result = result;
+        outcome.step = step.name();
+        if !matches!(outcome.result, Ok(probe::Verdict::Ok)) {
+            break;
+        }
+    }
+    outcome
 }
 
 struct Shell {
@@ -351,6 +408,13 @@ impl Shell {
                 Action::Restart { daemon } => self.restart(daemon),
                 Action::Persist => persist = true,
                 Action::RefreshInventory => self.refresh.notify_one(),
+                Action::ConfigProblem { daemon, message } => match message {
+                    Some(message) => tracing::error!(
+                        daemon = %daemon,
+                        "configuration error (nothing is drained or restarted for it): {message}"
+                    ),
+                    None => tracing::info!(daemon = %daemon, "the configuration error is gone"),
+                },
                 Action::Event(event) => {
                     tracing::info!(
                         daemon = %event.daemon,
@@ -468,6 +532,7 @@ impl Shell {
             targets.push(Target {
                 name: daemon.name.clone(),
                 url,
+                chain: self.cfg.probes(&daemon.daemon_type),
             });
             known.insert(daemon.name.clone(), daemon);
         }
@@ -706,20 +771,31 @@ async fn probe_loop(
                 }
                 counter.fetch_add(1, Ordering::Relaxed);
                 let prober = prober.clone();
+                let s3 = current.s3.clone();
                 let target = target.clone();
                 let observations = observations.clone();
                 let metrics = Arc::clone(&metrics);
                 tracker.spawn(async move {
                     let sent = now();
-                    let (result, took) = prober.probe(&target.url).await;
+                    let start = tokio::time::Instant::now();
+                    let outcome = run_chain(&target, &prober, s3.as_ref()).await;
+                    let took = start.elapsed();
                     counter.fetch_sub(1, Ordering::Relaxed);
-                    metrics.probe(&target.name, ProbeClass::of(&result), took);
-                    tracing::debug!(daemon = %target.name, result = %probe::describe(&result), ?took, "probe");
+                    metrics.probe(&target.name, ProbeClass::of(&outcome.result), took);
+                    tracing::debug!(
+                        daemon = %target.name,
+                        step = outcome.step,
+                        result = %probe::describe(&outcome.result),
+                        ?took,
+                        "probe"
+                    );
                     let _ = observations
                         .send(Observation::Probe {
                             daemon: target.name,
-                            result,
+                            result: outcome.result,
                             sent,
+                            step: outcome.step,
+                            config_problem: outcome.config_problem,
                         })
                         .await;
                 });

@@ -154,11 +154,16 @@ pub struct Discovered {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
-    /// The outcome of one probe of `daemon`, which was sent at `sent`.
+    /// The outcome of one probe of `daemon`, which was sent at `sent`; `step` names the step
+    /// of the probe chain that decided it (`http`, `s3`).
     Probe {
         daemon: String,
         result: Result<Verdict, ProbeError>,
         sent: Instant,
+        step: &'static str,
+        /// A step of the chain found a configuration problem and was skipped; `result` is the
+        /// verdict of the other steps.
+        config_problem: Option<String>,
     },
     /// An HAProxy (`peer`) polled the agent for `daemon` and was told `word` (the rendered
     /// [`Word`]). Only a poll that was told the current word confirms a change.
@@ -190,6 +195,12 @@ pub enum Action {
     RefreshInventory,
     /// Log it and keep it for `/events`.
     Event(Event),
+    /// A configuration problem appeared (`Some`) or went away (`None`): log it loudly. It
+    /// never changes the daemon's state.
+    ConfigProblem {
+        daemon: String,
+        message: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -254,6 +265,8 @@ pub struct DaemonView {
     pub drained: bool,
     pub planned_restart: bool,
     pub last_event: Option<String>,
+    /// The operator's configuration is wrong for this daemon (e.g. the S3 canary credentials).
+    pub config_error: Option<String>,
 }
 
 /// Everything readers need, published after every change.
@@ -309,6 +322,7 @@ struct Tracked {
     in_flight: Option<u64>,
     missing_inventories: u32,
     last_event: Option<String>,
+    config_error: Option<String>,
 }
 
 pub struct Machine {
@@ -356,9 +370,12 @@ impl Machine {
                 daemon,
                 result,
                 sent,
+                step,
+                config_problem,
             } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
-                    t.probe(&daemon, &result, sent, now, &mut actions);
+                    t.config_problem(&daemon, &result, config_problem, &mut actions);
+                    t.probe(&daemon, &result, step, sent, now, &mut actions);
                 }
             }
             Observation::Polled { daemon, peer, word } => {
@@ -435,6 +452,7 @@ impl Machine {
                     drained: t.drained,
                     planned_restart: t.planned,
                     last_event: t.last_event.clone(),
+                    config_error: t.config_error.clone(),
                 })
                 .collect(),
         }
@@ -558,6 +576,7 @@ impl Tracked {
             in_flight: None,
             missing_inventories: 0,
             last_event: None,
+            config_error: None,
             policy,
         };
         t.word = t.desired_word();
@@ -680,6 +699,7 @@ impl Tracked {
         &mut self,
         name: &str,
         result: &Result<Verdict, ProbeError>,
+        step: &str,
         sent: Instant,
         now: Instant,
         actions: &mut Vec<Action>,
@@ -688,11 +708,25 @@ impl Tracked {
         if restarting && self.restart_issued.is_some_and(|issued| sent < issued) {
             return;
         }
+        let detail = if step == "http" {
+            probe::describe(result)
+        } else {
+            format!("{step}: {}", probe::describe(result))
+        };
+        // A configuration problem is not the daemon's health: it decides nothing.
+        if let Err(ProbeError::Config(_)) = result {
+            self.last_probe = Some(LastProbe {
+                class: ProbeClass::Config,
+                detail,
+                at: now,
+            });
+            return;
+        }
         let pass = result.is_ok();
         let busy = matches!(result, Ok(Verdict::Busy { .. }));
         self.last_probe = Some(LastProbe {
             class: ProbeClass::of(result),
-            detail: probe::describe(result),
+            detail,
             at: now,
         });
         if pass {
@@ -749,6 +783,27 @@ impl Tracked {
                     self.set(name, State::Restarting, reason, now, actions);
                 }
             }
+        }
+    }
+
+    /// Keeps `config_error` current, saying so when it appears, changes or goes away.
+    fn config_problem(
+        &mut self,
+        name: &str,
+        result: &Result<Verdict, ProbeError>,
+        reported: Option<String>,
+        actions: &mut Vec<Action>,
+    ) {
+        let problem = match result {
+            Err(ProbeError::Config(message)) => Some(message.clone()),
+            _ => reported,
+        };
+        if problem != self.config_error {
+            self.config_error.clone_from(&problem);
+            actions.push(Action::ConfigProblem {
+                daemon: name.to_string(),
+                message: problem,
+            });
         }
     }
 

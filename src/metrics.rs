@@ -92,6 +92,7 @@ enum ClassLabel {
     refused,
     dns,
     other,
+    config,
 }
 
 impl From<ProbeClass> for ClassLabel {
@@ -104,6 +105,7 @@ impl From<ProbeClass> for ClassLabel {
             ProbeClass::Refused => Self::refused,
             ProbeClass::Dns => Self::dns,
             ProbeClass::Other => Self::other,
+            ProbeClass::Config => Self::config,
         }
     }
 }
@@ -136,6 +138,7 @@ pub struct Metrics {
     agent_reply_seconds: Histogram,
     restarts: Family<RestartLabels, Counter>,
     held: Gauge,
+    config_errors: Gauge,
     inventory_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Serialises encoding with the state refresh so a scrape sees one consistent snapshot.
     encode_lock: Mutex<()>,
@@ -186,6 +189,12 @@ impl Metrics {
             "Daemons held after their restarts did not help",
             held.clone(),
         );
+        let config_errors = Gauge::default();
+        registry.register(
+            "config_errors",
+            "Daemons whose probes report a configuration problem (e.g. wrong S3 canary credentials)",
+            config_errors.clone(),
+        );
         let inventory_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "inventory_age_seconds",
@@ -208,6 +217,7 @@ impl Metrics {
             agent_reply_seconds,
             restarts,
             held,
+            config_errors,
             inventory_age,
             encode_lock: Mutex::new(()),
         }
@@ -268,6 +278,14 @@ impl Metrics {
             }
         }
         self.held.set(held);
+        let config_errors = view
+            .snapshot
+            .daemons
+            .iter()
+            .filter(|d| d.config_error.is_some())
+            .count();
+        self.config_errors
+            .set(i64::try_from(config_errors).unwrap_or(i64::MAX));
         if let Some(at) = view.inventory.last_ok {
             self.inventory_age
                 .set(now.saturating_duration_since(at).as_secs_f64());

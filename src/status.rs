@@ -72,6 +72,8 @@ pub struct DaemonJson<'a> {
     pub drained: bool,
     pub planned_restart: bool,
     pub last_event: Option<&'a str>,
+    /// A configuration problem (e.g. wrong S3 canary credentials); it drains nothing.
+    pub config_error: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -127,6 +129,7 @@ impl View {
                     drained: d.drained,
                     planned_restart: d.planned_restart,
                     last_event: d.last_event.as_deref(),
+                    config_error: d.config_error.as_deref(),
                 })
                 .collect(),
         }
@@ -186,6 +189,9 @@ impl View {
                     },
                 );
                 let mut reason = d.reason.clone();
+                if let Some(problem) = &d.config_error {
+                    reason = format!("CONFIG ERROR: {problem}; {reason}");
+                }
                 if let Some(event) = &d.last_event {
                     reason = format!("{reason}  [{event}]");
                 }

@@ -103,6 +103,8 @@ impl Sim {
             daemon: name.into(),
             result,
             sent: now - Duration::from_millis(1),
+            step: "http",
+            config_problem: None,
         };
         Ok(match input {
             In::Pass => self.machine.observe(probe(Ok(Verdict::Ok)), now),
@@ -174,6 +176,7 @@ fn words(actions: &[Action]) -> Vec<&'static str> {
             Action::Restart { .. } => Some("restart"),
             Action::Persist => Some("persist"),
             Action::RefreshInventory => Some("refresh"),
+            Action::ConfigProblem { .. } => Some("config"),
             Action::Event(_) => None,
         })
         .collect()
@@ -277,6 +280,8 @@ fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
         daemon: A.into(),
         result: Ok(Verdict::Ok),
         sent: sim.at(4500),
+        step: "http",
+        config_problem: None,
     };
     sim.machine.observe(stale.clone(), sim.at(5200));
     sim.machine.observe(stale, sim.at(5201));
@@ -901,4 +906,94 @@ fn the_next_deadline_is_when_a_tick_would_act() {
 fn a_down_reason_never_breaks_the_line() {
     let word = Word::Down("http 500\nup ready".into());
     assert_eq!(word.to_string(), "down #http 500 up ready");
+}
+
+#[test]
+fn a_configuration_error_is_reported_and_changes_nothing() {
+    let mut sim = healthy_then(&[]);
+    let t0 = sim.t0;
+    let config = |ms| Observation::Probe {
+        daemon: A.into(),
+        result: Err(ProbeError::Config("s3 InvalidAccessKeyId: wrong".into())),
+        sent: t0 + Duration::from_millis(ms),
+        step: "s3",
+        config_problem: None,
+    };
+    let (first, second) = (config(2000), config(3000));
+    let actions = sim.machine.observe(first, sim.at(2001));
+    assert_eq!(
+        actions,
+        [Action::ConfigProblem {
+            daemon: A.into(),
+            message: Some("s3 InvalidAccessKeyId: wrong".into())
+        }]
+    );
+    assert!(
+        sim.machine.observe(second, sim.at(3001)).is_empty(),
+        "said once"
+    );
+    for ms in [4000, 5000, 6000, 7000] {
+        let again = config(ms);
+        sim.machine.observe(again, sim.at(ms + 1));
+    }
+    let view = sim.machine.snapshot();
+    assert_eq!(
+        (view.daemons[0].state, view.daemons[0].word.to_string()),
+        (Healthy, "up ready".to_string())
+    );
+    assert_eq!(
+        view.daemons[0].config_error.as_deref(),
+        Some("s3 InvalidAccessKeyId: wrong")
+    );
+    let fixed = sim.feed(A, 8000, Pass).unwrap();
+    assert!(fixed.contains(&Action::ConfigProblem {
+        daemon: A.into(),
+        message: None
+    }));
+    assert_eq!(sim.machine.snapshot().daemons[0].config_error, None);
+}
+
+#[test]
+fn the_failing_step_names_the_reason() {
+    let mut sim = healthy_then(&[]);
+    let mut words = Vec::new();
+    for ms in [2000, 3000, 4000] {
+        let s3_timeout = Observation::Probe {
+            daemon: A.into(),
+            result: Err(ProbeError::Timeout),
+            sent: sim.at(ms),
+            step: "s3",
+            config_problem: None,
+        };
+        for action in sim.machine.observe(s3_timeout, sim.at(ms + 1)) {
+            if let Action::Event(event) = action {
+                words.push((event.to, event.word));
+            }
+        }
+    }
+    assert!(
+        words.contains(&(Failed, "down #s3: timeout".to_string())),
+        "{words:?}"
+    );
+}
+
+#[test]
+fn a_skipped_misconfigured_step_leaves_the_verdict_to_the_others() {
+    let mut sim = Sim::new(BTreeMap::new(), Some(Duration::from_secs(3600)));
+    let probe = |ms: u64, result| Observation::Probe {
+        daemon: A.into(),
+        result,
+        sent: sim.t0 + Duration::from_millis(ms),
+        step: "http",
+        config_problem: Some("s3 SignatureDoesNotMatch: wrong".into()),
+    };
+    let (first, second) = (probe(0, Ok(Verdict::Ok)), probe(1000, Ok(Verdict::Ok)));
+    sim.machine.observe(first, sim.at(1));
+    sim.machine.observe(second, sim.at(1001));
+    let view = sim.machine.snapshot();
+    assert_eq!(view.daemons[0].state, Healthy, "the http step decided");
+    assert_eq!(
+        view.daemons[0].config_error.as_deref(),
+        Some("s3 SignatureDoesNotMatch: wrong")
+    );
 }

@@ -133,7 +133,7 @@ fn busy_code(body: &str) -> Option<String> {
         .filter(|code| BUSY_CODES.contains(&code.as_str()))
 }
 
-fn classify(err: reqwest::Error) -> ProbeError {
+pub(crate) fn classify(err: reqwest::Error) -> ProbeError {
     if err.is_timeout() {
         return ProbeError::Timeout;
     }

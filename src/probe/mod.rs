@@ -6,6 +6,7 @@
 pub mod asok;
 pub mod connections;
 pub mod http;
+pub mod s3;
 
 use std::fmt;
 
@@ -35,6 +36,10 @@ pub enum ProbeError {
     Dns(String),
     #[error("other: {0}")]
     Other(String),
+    /// The operator's configuration is wrong (e.g. the S3 canary's credentials): reported
+    /// loudly, never a reason to drain or restart.
+    #[error("config: {0}")]
+    Config(String),
 }
 
 /// The one-word class of a probe outcome, for tables, JSON and metrics labels.
@@ -48,6 +53,7 @@ pub enum ProbeClass {
     Refused,
     Dns,
     Other,
+    Config,
 }
 
 impl ProbeClass {
@@ -60,6 +66,7 @@ impl ProbeClass {
             Err(ProbeError::Refused) => Self::Refused,
             Err(ProbeError::Dns(_)) => Self::Dns,
             Err(ProbeError::Other(_)) => Self::Other,
+            Err(ProbeError::Config(_)) => Self::Config,
         }
     }
 }
