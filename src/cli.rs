@@ -44,6 +44,19 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Print the `server` lines of haproxy/haproxy.cfg's backend for the RGWs `ceph orch ps`
+    /// lists, each with its agent-send tag.
+    HaproxyConfig {
+        /// Configuration file (for the ceph CLI and run.agent-listen's port).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Only this host's daemons [default: every host].
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// The daemon type [default: rgw].
+        #[arg(long = "type", value_name = "TYPE", default_value = "rgw")]
+        daemon_type: String,
+    },
     /// Show what the sidecar sees and why (its `GET /`; `--json` for `GET /status`).
     Status {
         #[command(flatten)]

@@ -86,3 +86,50 @@ fn a_missing_config_file_is_an_error_not_the_defaults() {
         finished.stderr
     );
 }
+
+#[test]
+fn haproxy_config_lines_for_the_real_inventory_pass_haproxy_check() {
+    let dir = TempDir::new("haproxy-config");
+    let out = Command::new(BIN)
+        .args(["haproxy-config", "--config"])
+        .arg(dir.write(
+            "cfg.toml",
+            &format!("[ceph]\nbinary = \"{}\"\n", fake_ceph()),
+        ))
+        .env(
+            "FAKE_CEPH_ORCH_PS_FILE",
+            repo_path("tests/fixtures/orch-ps-json.stdout"),
+        )
+        .output()
+        .expect("run");
+    let lines = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{lines}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines.matches("    server rgw.").count(), 3, "{lines}");
+    assert!(lines.contains(
+        "server rgw.a 127.0.0.1:18080 weight 100 agent-port 9480 agent-send \"rgw.a\\n\""
+    ));
+    // In place of the shipped config's example servers, HAProxy accepts them.
+    let shipped = std::fs::read_to_string(repo_path("haproxy/haproxy.cfg")).expect("shipped");
+    let mut config: String = shipped
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("server rgw."))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    config.push_str(&lines);
+    let file = dir.write("haproxy.cfg", &config);
+    let check = Command::new("haproxy")
+        .args(["-c", "-f"])
+        .arg(&file)
+        .output()
+        .expect("haproxy -c");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
