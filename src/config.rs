@@ -270,6 +270,16 @@ pub struct RawDaemonType {
     /// Default `["http"]`.
     #[serde(default = "default_probes")]
     pub probes: Vec<String>,
+    /// The daemon's admin socket, for the `asok` step; `{name}` (`rgw.a`), `{id}` (`a`) and
+    /// `*` (within one path component) are expanded. Default cephadm's:
+    /// `/var/run/ceph/*/ceph-client.{name}*.asok`.
+    #[serde(default = "default_admin_socket")]
+    pub admin_socket: String,
+    /// The `asok` step calls RADOS stalled when the daemon's oldest RADOS operation
+    /// (`objecter_requests`) is older than this. Default `"1s"`: ops take milliseconds; during
+    /// a frozen OSD every RGW's oldest op ages 1 s per second.
+    #[serde(default = "default_rados_stall_after")]
+    pub rados_stall_after: String,
     /// Consecutive failed probes before the daemon is taken out and restarted. Default 2.
     #[serde(default)]
     pub fall: Option<u32>,
@@ -335,6 +345,12 @@ fn default_accept_status() -> Vec<u16> {
 }
 fn default_http_path() -> String {
     "/".to_string()
+}
+fn default_admin_socket() -> String {
+    "/var/run/ceph/*/ceph-client.{name}*.asok".to_string()
+}
+fn default_rados_stall_after() -> String {
+    "1s".to_string()
 }
 fn default_probes() -> Vec<String> {
     vec!["http".to_string()]
@@ -456,6 +472,8 @@ pub struct CheckConfig {
 pub struct DaemonTypeConfig {
     pub http_path: String,
     pub probes: Vec<ProbeStep>,
+    pub admin_socket: String,
+    pub rados_stall_after: Duration,
     pub policy: Policy,
 }
 
@@ -464,6 +482,9 @@ pub struct DaemonTypeConfig {
 pub enum ProbeStep {
     Http,
     S3,
+    /// The admin socket: is RADOS stalled under this daemon? Explains a failure of an earlier
+    /// step as `degraded` (the cluster's fault) instead of the daemon's.
+    Asok,
 }
 
 impl ProbeStep {
@@ -471,6 +492,7 @@ impl ProbeStep {
         match self {
             Self::Http => "http",
             Self::S3 => "s3",
+            Self::Asok => "asok",
         }
     }
 }
@@ -612,6 +634,7 @@ impl Config {
             for step in &raw_type.probes {
                 probes.push(match step.as_str() {
                     "http" => ProbeStep::Http,
+                    "asok" => ProbeStep::Asok,
                     "s3" if raw.s3.credentials_file.is_some() => ProbeStep::S3,
                     "s3" => {
                         return Err(invalid(
@@ -622,7 +645,7 @@ impl Config {
                     other => {
                         return Err(invalid(
                             &key("probes"),
-                            format!("{other:?}: expected \"http\" or \"s3\""),
+                            format!("{other:?}: expected \"http\", \"s3\" or \"asok\""),
                         ))
                     }
                 });
@@ -630,6 +653,8 @@ impl Config {
             if probes.is_empty() {
                 return Err(invalid(&key("probes"), "list at least one probe".into()));
             }
+            let rados_stall_after = parse_duration(&raw_type.rados_stall_after)
+                .map_err(|message| invalid(&key("rados-stall-after"), message))?;
             let policy = policy_from(&name, &raw_type, agent_inter, &|k, text| {
                 parse_duration(text).map_err(|message| invalid(&key(k), message))
             })?;
@@ -646,6 +671,8 @@ impl Config {
                 name,
                 DaemonTypeConfig {
                     probes,
+                    rados_stall_after,
+                    admin_socket: raw_type.admin_socket.clone(),
                     http_path: raw_type.http_path,
                     policy,
                 },
@@ -708,6 +735,14 @@ impl Config {
         self.daemon_types
             .get(daemon_type)
             .map_or_else(|| vec![ProbeStep::Http], |t| t.probes.clone())
+    }
+
+    /// The admin socket template and the RADOS stall threshold of `daemon_type`.
+    pub fn asok(&self, daemon_type: &str) -> (String, Duration) {
+        self.daemon_types.get(daemon_type).map_or_else(
+            || (default_admin_socket(), Duration::from_secs(1)),
+            |t| (t.admin_socket.clone(), t.rados_stall_after),
+        )
     }
 
     /// The path the HTTP probe requests for daemons of `daemon_type`.

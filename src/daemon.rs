@@ -63,6 +63,8 @@ struct Target {
     url: String,
     /// The probe chain of its type.
     chain: Vec<ProbeStep>,
+    /// Admin socket template and RADOS stall threshold, for the asok step.
+    asok: (String, Duration),
 }
 
 /// The result of one inventory refresh.
@@ -175,6 +177,7 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
         token.clone(),
     ));
     tracker.spawn(probe_loop(
+        view_rx.clone(),
         targets_rx,
         probe_rx,
         observations_tx.clone(),
@@ -288,6 +291,8 @@ struct ChainOutcome {
 /// Runs the chain: the first step that does not pass decides; all pass: ok. Busy from the
 /// http step ends the chain too (alive; deeper steps would only add load). A step that finds a
 /// configuration problem (wrong canary credentials) is skipped: it says nothing of the daemon.
+/// When a step fails and the chain has an `asok` step, the admin socket is asked whether
+/// RADOS is stalled under the daemon: then the verdict is `degraded` (the cluster's fault).
 async fn run_chain(target: &Target, http: &HttpProbe, s3: Option<&S3Canary>) -> ChainOutcome {
     let mut outcome = ChainOutcome {
         result: Ok(probe::Verdict::Ok),
@@ -303,6 +308,10 @@ async fn run_chain(target: &Target, http: &HttpProbe, s3: Option<&S3Canary>) -> 
                     "s3 probe without [s3] settings".into(),
                 )),
             },
+            ProbeStep::Asok => match rados_stall(target).await {
+                Some(stall) => Ok(probe::Verdict::Degraded { reason: stall }),
+                None => Ok(probe::Verdict::Ok),
+            },
         };
         if let Err(probe::ProbeError::Config(problem)) = result {
             outcome.config_problem = Some(problem);
@@ -314,7 +323,43 @@ async fn run_chain(target: &Target, http: &HttpProbe, s3: Option<&S3Canary>) -> 
             break;
         }
     }
+    // A failure of a RADOS-backed step (s3) while RADOS is stalled is the cluster's, not the
+    // daemon's. A frozen RGW's admin socket does not answer: then the failure stands.
+    if outcome.step == "s3" && outcome.result.is_err() && target.chain.contains(&ProbeStep::Asok) {
+        if let Some(stall) = rados_stall(target).await {
+            let failure = probe::describe(&outcome.result);
+            outcome.result = Ok(probe::Verdict::Degraded {
+                reason: format!("s3 {failure} while {stall}"),
+            });
+            outcome.step = "asok";
+        }
+    }
     outcome
+}
+
+/// `rados: oldest op 4.2s on osd.0` when the daemon's oldest RADOS operation is older than the
+/// threshold; `None` when it is not, or the admin socket does not answer within 1 s.
+async fn rados_stall(target: &Target) -> Option<String> {
+    let (template, threshold) = &target.asok;
+    let path = crate::probe::asok::find(template, &target.name)?;
+    let reply = crate::probe::asok::command(
+        &path,
+        r#"{"prefix": "objecter_requests"}"#,
+        Duration::from_secs(1),
+    )
+    .await
+    .map_err(|err| tracing::debug!(daemon = %target.name, "asok: {err}"))
+    .ok()?;
+    let oldest = crate::probe::asok::oldest_op(&reply).ok()??;
+    (oldest.age >= threshold.as_secs_f64()).then(|| {
+        let osd = oldest
+            .osd
+            .map_or_else(|| "an unknown OSD".to_string(), |osd| format!("osd.{osd}"));
+        format!(
+            "rados: oldest op {:.1}s on {osd} ({} in flight)",
+            oldest.age, oldest.ops
+        )
+    })
 }
 
 struct Shell {
@@ -533,6 +578,7 @@ impl Shell {
                 name: daemon.name.clone(),
                 url,
                 chain: self.cfg.probes(&daemon.daemon_type),
+                asok: self.cfg.asok(&daemon.daemon_type),
             });
             known.insert(daemon.name.clone(), daemon);
         }
@@ -736,6 +782,7 @@ async fn inventory_loop(
 /// Starts a probe of every target every interval; a probe may overlap the next one (each has
 /// its own deadline), up to the number that fit in one timeout.
 async fn probe_loop(
+    view: watch::Receiver<Arc<View>>,
     targets: watch::Receiver<Arc<Vec<Target>>>,
     mut settings: watch::Receiver<ProbeSettings>,
     observations: mpsc::Sender<Observation>,
@@ -744,6 +791,7 @@ async fn probe_loop(
     tracker: TaskTracker,
 ) {
     let running: Arc<std::sync::Mutex<BTreeMap<String, Arc<AtomicUsize>>>> = Arc::default();
+    let mut tick = 0u64;
     loop {
         let current = settings.borrow_and_update().clone();
         let mut ticker = tokio::time::interval(current.interval);
@@ -760,8 +808,21 @@ async fn probe_loop(
             };
             let max_overlap =
                 1 + usize::try_from(prober_timeout_ticks(&prober, current.interval)).unwrap_or(1);
+            tick = tick.wrapping_add(1);
             let list = Arc::clone(&targets.borrow());
+            let degraded: Vec<String> = view
+                .borrow()
+                .snapshot
+                .daemons
+                .iter()
+                .filter(|d| d.state == State::Degraded)
+                .map(|d| d.name.clone())
+                .collect();
             for target in list.iter() {
+                // A probe of a stalled RGW only adds to its queue: 1 in 5 while degraded.
+                if degraded.contains(&target.name) && tick % 5 != 0 {
+                    continue;
+                }
                 let counter = match running.lock() {
                     Ok(mut map) => Arc::clone(map.entry(target.name.clone()).or_default()),
                     Err(_) => continue,

@@ -67,11 +67,12 @@ pub enum State {
     Restarting,
     Recovering,
     Held,
+    Degraded,
     Maintenance,
 }
 
 impl State {
-    pub const ALL: [State; 10] = [
+    pub const ALL: [State; 11] = [
         State::Starting,
         State::Healthy,
         State::Suspect,
@@ -81,6 +82,7 @@ impl State {
         State::Restarting,
         State::Recovering,
         State::Held,
+        State::Degraded,
         State::Maintenance,
     ];
 
@@ -95,6 +97,7 @@ impl State {
             Self::Restarting => "restarting",
             Self::Recovering => "recovering",
             Self::Held => "held",
+            Self::Degraded => "degraded",
             Self::Maintenance => "maintenance",
         }
     }
@@ -592,8 +595,11 @@ impl Tracked {
             State::Starting if self.leaving_maintenance => Word::Maint,
             State::Starting if self.drained => Word::Drain,
             State::Starting => Word::Up,
-            State::Healthy | State::Suspect | State::Busy if self.drained => Word::Drain,
-            State::Healthy | State::Suspect | State::Busy => Word::UpReady,
+            State::Healthy | State::Suspect | State::Busy | State::Degraded if self.drained => {
+                Word::Drain
+            }
+            // Degraded: the cluster is slow under every RGW; taking this one out helps nobody.
+            State::Healthy | State::Suspect | State::Busy | State::Degraded => Word::UpReady,
             State::Draining => Word::Drain,
             State::Failed => Word::Down(self.reason.clone()),
             State::Restarting | State::Recovering if self.planned => Word::Drain,
@@ -676,8 +682,20 @@ impl Tracked {
         actions: &mut Vec<Action>,
     ) {
         self.leaving_maintenance = false;
+        let degraded = self
+            .last_probe
+            .as_ref()
+            .is_some_and(|p| p.class == ProbeClass::Degraded);
         let (to, reason) = if self.drained {
             (State::Draining, "drained by the operator".to_string())
+        } else if degraded {
+            (
+                State::Degraded,
+                format!(
+                    "the cluster, not this daemon: {}; not drained, not restarted",
+                    self.probe_detail()
+                ),
+            )
         } else if busy {
             (
                 State::Busy,
@@ -750,7 +768,7 @@ impl Tracked {
                 }
             }
             State::Draining if self.planned => {}
-            State::Healthy | State::Busy | State::Suspect | State::Draining => {
+            State::Healthy | State::Busy | State::Degraded | State::Suspect | State::Draining => {
                 if pass {
                     let reason = if self.state == State::Suspect {
                         "probes pass again"

@@ -62,6 +62,7 @@ enum StateLabel {
     restarting,
     recovering,
     held,
+    degraded,
     maintenance,
 }
 
@@ -77,6 +78,7 @@ impl From<State> for StateLabel {
             State::Restarting => Self::restarting,
             State::Recovering => Self::recovering,
             State::Held => Self::held,
+            State::Degraded => Self::degraded,
             State::Maintenance => Self::maintenance,
         }
     }
@@ -87,6 +89,7 @@ impl From<State> for StateLabel {
 enum ClassLabel {
     ok,
     busy,
+    degraded,
     http,
     timeout,
     refused,
@@ -100,6 +103,7 @@ impl From<ProbeClass> for ClassLabel {
         match class {
             ProbeClass::Ok => Self::ok,
             ProbeClass::Busy => Self::busy,
+            ProbeClass::Degraded => Self::degraded,
             ProbeClass::Http => Self::http,
             ProbeClass::Timeout => Self::timeout,
             ProbeClass::Refused => Self::refused,

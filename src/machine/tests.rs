@@ -997,3 +997,40 @@ fn a_skipped_misconfigured_step_leaves_the_verdict_to_the_others() {
         Some("s3 SignatureDoesNotMatch: wrong")
     );
 }
+
+#[test]
+fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
+    let mut sim = healthy_then(&[]);
+    let degraded = |ms: u64| Observation::Probe {
+        daemon: A.into(),
+        result: Ok(Verdict::Degraded {
+            reason: "rados: oldest op 4.2s on osd.0".into(),
+        }),
+        sent: sim.t0 + Duration::from_millis(ms),
+        step: "asok",
+        config_problem: None,
+    };
+    let probes: Vec<Observation> = (2..30).map(|s| degraded(s * 1000)).collect();
+    let mut restarts = 0;
+    for (i, probe) in probes.into_iter().enumerate() {
+        let at = sim.at((i as u64 + 2) * 1000 + 1);
+        restarts += words(&sim.machine.observe(probe, at))
+            .iter()
+            .filter(|w| **w == "restart")
+            .count();
+    }
+    let view = sim.machine.snapshot();
+    assert_eq!(restarts, 0);
+    assert_eq!(
+        (view.daemons[0].state, view.daemons[0].word.to_string()),
+        (Degraded, "up ready".to_string())
+    );
+    assert!(
+        view.daemons[0]
+            .reason
+            .contains("rados: oldest op 4.2s on osd.0"),
+        "{}",
+        view.daemons[0].reason
+    );
+    check_daemon(&mut sim, A, &[(31_000, Pass, Healthy, "up ready", &[])]);
+}

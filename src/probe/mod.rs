@@ -21,6 +21,9 @@ pub enum Verdict {
     /// code is kept). RGW produced that answer itself, so it is alive: restarting or draining
     /// a busy RGW only moves its load onto the others (Rook's lesson, facts/ceph-and-peers.md §4).
     Busy { code: String },
+    /// A deeper step failed because RADOS is stalled under it (its oldest operation is old):
+    /// the cluster is the problem, not this daemon. Draining or restarting would not help.
+    Degraded { reason: String },
 }
 
 /// A daemon that did not answer as a healthy one does.
@@ -48,6 +51,7 @@ pub enum ProbeError {
 pub enum ProbeClass {
     Ok,
     Busy,
+    Degraded,
     Http,
     Timeout,
     Refused,
@@ -61,6 +65,7 @@ impl ProbeClass {
         match result {
             Ok(Verdict::Ok) => Self::Ok,
             Ok(Verdict::Busy { .. }) => Self::Busy,
+            Ok(Verdict::Degraded { .. }) => Self::Degraded,
             Err(ProbeError::Http(_)) => Self::Http,
             Err(ProbeError::Timeout) => Self::Timeout,
             Err(ProbeError::Refused) => Self::Refused,
@@ -76,6 +81,7 @@ impl fmt::Display for Verdict {
         match self {
             Self::Ok => f.write_str("ok"),
             Self::Busy { code } => write!(f, "busy ({code})"),
+            Self::Degraded { reason } => write!(f, "degraded ({reason})"),
         }
     }
 }

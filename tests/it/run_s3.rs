@@ -119,3 +119,99 @@ fn wrong_s3_credentials_are_a_configuration_error_that_drains_nothing() {
     let said = everything_it_says(&sidecar);
     assert!(!said.contains(WRONG), "the secret leaked");
 }
+
+#[test]
+fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let lab = Lab::up("osd-frozen", 3);
+    let dir = TempDir::new("osd-frozen-secret");
+    let credentials = dir.write(
+        "s3.toml",
+        &format!(
+            "access-key = \"{}\"\nsecret-key = \"{}\"\n",
+            lab.env("CEPH_LAB_S3_ACCESS_KEY"),
+            lab.env("CEPH_LAB_S3_SECRET_KEY")
+        ),
+    );
+    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let lab_dir = lab.dir.display().to_string();
+    let sidecar = Sidecar::start(
+        "osd-frozen",
+        "",
+        &format!(
+            "[s3]\ncredentials-file = \"{}\"\n[daemon-types.rgw]\nprobes = [\"http\", \"s3\", \"asok\"]\nadmin-socket = \"{}/run/ceph-client.{{name}}.asok\"\n",
+            credentials.display(),
+            lab.dir.display()
+        ),
+        &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
+    );
+    let names = ["rgw.a", "rgw.b", "rgw.c"];
+    for name in names {
+        sidecar.wait_word(name, "up ready", Duration::from_secs(20), |w| {
+            w == "up ready"
+        });
+    }
+    let osd = Pid::from_raw(lab.env("CEPH_LAB_OSD_PID").parse().expect("osd pid"));
+    kill(osd, Signal::SIGSTOP).expect("freeze the OSD");
+    let frozen = std::time::Instant::now();
+    let mut all_degraded = None;
+    let mut words = std::collections::BTreeSet::new();
+    while frozen.elapsed() < Duration::from_secs(30) {
+        for name in names {
+            words.insert(sidecar.agent(Some(name)).0);
+        }
+        let status = sidecar.status();
+        let daemons = status["daemons"].as_array().cloned().unwrap_or_default();
+        if all_degraded.is_none()
+            && daemons.len() == 3
+            && daemons.iter().all(|d| {
+                d["state"] == "degraded"
+                    && d["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("rados: oldest op"))
+            })
+        {
+            all_degraded = Some(frozen.elapsed());
+            eprintln!(
+                "all degraded after {:?}: {}",
+                frozen.elapsed(),
+                daemons[0]["reason"]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    kill(osd, Signal::SIGCONT).expect("thaw the OSD");
+    assert!(
+        all_degraded.is_some(),
+        "every RGW degraded naming RADOS; /:\n{}",
+        sidecar.get("/").1
+    );
+    assert_eq!(
+        words.into_iter().collect::<Vec<_>>(),
+        ["up ready"],
+        "never drained nor down"
+    );
+    let thawed = std::time::Instant::now();
+    for name in names {
+        sidecar.wait_word(name, "up ready", Duration::from_secs(5), |w| {
+            w == "up ready"
+        });
+    }
+    wait_for(
+        "every RGW healthy again after the thaw",
+        Duration::from_secs(60),
+        || {
+            sidecar.status()["daemons"]
+                .as_array()
+                .is_some_and(|d| d.iter().all(|x| x["state"] == "healthy"))
+        },
+    );
+    eprintln!("healthy again {:?} after the thaw", thawed.elapsed());
+    let calls = std::fs::read_to_string(sidecar.dir.path("ceph-argv.log")).unwrap_or_default();
+    assert!(
+        !calls.contains("orch daemon restart"),
+        "no restart: {calls}"
+    );
+    assert!(sidecar.get("/events").1.contains("\"to\":\"degraded\""));
+}
