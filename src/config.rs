@@ -67,6 +67,61 @@ pub struct RawConfig {
     pub command: RawCommand,
     #[serde(default)]
     pub s3: RawS3,
+    #[serde(default)]
+    pub lease: RawLease,
+}
+
+/// `[lease]`: the cluster-wide restart lease (DESIGN.md §8).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawLease {
+    /// Take the lease before every restart. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Default `.rgw.root`: it exists wherever RGW does.
+    #[serde(default = "default_lease_pool")]
+    pub pool: String,
+    /// Default `ceph-warden`: invisible to RGW, and caps can be scoped to it.
+    #[serde(default = "default_lease_namespace")]
+    pub namespace: String,
+    /// RGWs of one service restarting at once, across all hosts. Default 1.
+    #[serde(default = "default_max_concurrent_restarts")]
+    pub max_concurrent_restarts: u32,
+    /// The `rados` CLI. Default `rados`.
+    #[serde(default = "default_rados")]
+    pub rados: String,
+    /// `--rados-osd-op-timeout` and `--client-mount-timeout`. Default `"5s"`.
+    #[serde(default = "default_lease_op_timeout")]
+    pub op_timeout: String,
+}
+
+impl Default for RawLease {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            pool: default_lease_pool(),
+            namespace: default_lease_namespace(),
+            max_concurrent_restarts: default_max_concurrent_restarts(),
+            rados: default_rados(),
+            op_timeout: default_lease_op_timeout(),
+        }
+    }
+}
+
+fn default_lease_pool() -> String {
+    ".rgw.root".to_string()
+}
+fn default_lease_namespace() -> String {
+    "ceph-warden".to_string()
+}
+fn default_max_concurrent_restarts() -> u32 {
+    1
+}
+fn default_rados() -> String {
+    "rados".to_string()
+}
+fn default_lease_op_timeout() -> String {
+    "5s".to_string()
 }
 
 /// `[s3]`: the S3 canary probe (`probes = ["http", "s3"]` in a daemon type).
@@ -456,6 +511,8 @@ pub struct Config {
     pub run: RunConfig,
     /// Set when a `[s3] credentials-file` is configured.
     pub s3: Option<S3Config>,
+    /// Set when `[lease] enabled` (the default).
+    pub lease: Option<crate::lease::LeaseSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -690,6 +747,24 @@ impl Config {
                     .map_err(|message| invalid("s3.credentials-file", message))?,
             }),
         };
+        if raw.lease.max_concurrent_restarts == 0 {
+            return Err(invalid(
+                "lease.max-concurrent-restarts",
+                "must be at least 1".into(),
+            ));
+        }
+        let lease = if raw.lease.enabled {
+            Some(crate::lease::LeaseSettings {
+                rados: raw.lease.rados.clone(),
+                args: raw.ceph.args.clone(),
+                pool: raw.lease.pool.clone(),
+                namespace: raw.lease.namespace.clone(),
+                slots: raw.lease.max_concurrent_restarts,
+                op_timeout: duration("lease.op-timeout", &raw.lease.op_timeout)?,
+            })
+        } else {
+            None
+        };
         let run = run_from(
             &raw.run,
             &raw.static_daemons,
@@ -719,6 +794,7 @@ impl Config {
             daemon_types,
             run,
             s3,
+            lease,
         })
     }
 

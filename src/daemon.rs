@@ -210,6 +210,7 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
         metrics,
         refresh,
         tracker: tracker.clone(),
+        leases: Arc::default(),
     };
     shell.orchestrator = Arc::new(Chain::from_config(
         &shell.cfg.run.orchestrators,
@@ -383,6 +384,8 @@ struct Shell {
     metrics: Arc<Metrics>,
     refresh: Arc<Notify>,
     tracker: TaskTracker,
+    /// Restart leases this sidecar holds, by daemon.
+    leases: Arc<std::sync::Mutex<BTreeMap<String, crate::lease::Held>>>,
 }
 
 impl Shell {
@@ -453,6 +456,7 @@ impl Shell {
                 Action::Restart { daemon } => self.restart(daemon),
                 Action::Persist => persist = true,
                 Action::RefreshInventory => self.refresh.notify_one(),
+                Action::ReleaseLease { daemon } => self.release_lease(daemon),
                 Action::ConfigProblem { daemon, message } => match message {
                     Some(message) => tracing::error!(
                         daemon = %daemon,
@@ -492,12 +496,52 @@ impl Shell {
             });
             return;
         };
-        tracing::info!(daemon = %name, "asking the orchestrator for a restart");
-        self.metrics.restart(&name, RestartOutcome::requested);
         let orchestrator = Arc::clone(&self.orchestrator);
         let observations = self.observations.clone();
         let metrics = Arc::clone(&self.metrics);
+        let events = Arc::clone(&self.events);
+        let leases = Arc::clone(&self.leases);
+        let lease = self.cfg.lease.clone();
+        let service = daemon
+            .service_name
+            .clone()
+            .unwrap_or_else(|| daemon.daemon_type.clone());
+        // The lease outlives the restart it covers by a margin, and expires by itself.
+        let duration =
+            self.cfg.policy(&daemon.daemon_type).restart_timeout + Duration::from_secs(30);
+        let cookie = lease_cookie(&self.host);
+        let description = format!("ceph-warden on {} restarting {name}", self.host);
         self.tracker.spawn(async move {
+            if let Some(lease) = lease {
+                match lease
+                    .acquire(&service, &cookie, &description, duration)
+                    .await
+                {
+                    Ok(held) => {
+                        let reason = format!(
+                            "took the restart lease {}/{} ({cookie})",
+                            held.object, held.slot
+                        );
+                        tracing::info!(daemon = %name, "{reason}");
+                        events.push(lease_event(&name, reason), wall_now());
+                        if let Ok(mut map) = leases.lock() {
+                            map.insert(name.clone(), held);
+                        }
+                    }
+                    Err(err) => {
+                        tracing::info!(daemon = %name, "restart deferred: {err}");
+                        let _ = observations
+                            .send(Observation::RestartDeferred {
+                                daemon: name,
+                                reason: err.to_string(),
+                            })
+                            .await;
+                        return;
+                    }
+                }
+            }
+            tracing::info!(daemon = %name, "asking the orchestrator for a restart");
+            metrics.restart(&name, RestartOutcome::requested);
             let result = orchestrator.restart(&daemon).await.map_err(|err| {
                 metrics.restart(&name, RestartOutcome::failed);
                 tracing::warn!(daemon = %name, "restart failed: {err}");
@@ -509,6 +553,28 @@ impl Shell {
                     result,
                 })
                 .await;
+        });
+    }
+
+    fn release_lease(&self, name: String) {
+        let held = self
+            .leases
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(&name));
+        let (Some(held), Some(lease)) = (held, self.cfg.lease.clone()) else {
+            return;
+        };
+        let events = Arc::clone(&self.events);
+        self.tracker.spawn(async move {
+            match lease.release(&held).await {
+                Ok(()) => {
+                    let reason = format!("gave back the restart lease {}/{}", held.object, held.slot);
+                    tracing::info!(daemon = %name, "{reason}");
+                    events.push(lease_event(&name, reason), wall_now());
+                }
+                Err(err) => tracing::warn!(daemon = %name, "the restart lease could not be given back (it expires by itself): {err}"),
+            }
         });
     }
 
@@ -717,6 +783,26 @@ fn watchdog_period() -> Option<Duration> {
         .ok()
         .is_none_or(|pid| pid.parse() == Ok(std::process::id()));
     (ours && usec > 0).then(|| Duration::from_micros(usec).max(Duration::from_millis(20)))
+}
+
+/// `<host>:<pid>:<nanoseconds>`: unique per restart, readable in `rados lock info`.
+fn lease_cookie(host: &str) -> String {
+    let nanos = wall_now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .subsec_nanos();
+    format!("{host}:{}:{nanos}", std::process::id())
+}
+
+/// A lease taken or given back, for `/events` (not a state change: from = to).
+fn lease_event(daemon: &str, reason: String) -> crate::machine::Event {
+    crate::machine::Event {
+        daemon: daemon.to_string(),
+        from: State::Restarting,
+        to: State::Restarting,
+        word: String::new(),
+        reason,
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -24,6 +24,7 @@ pub mod exitcode;
 pub mod http;
 pub mod ingress;
 pub mod inventory;
+pub mod lease;
 pub mod lock;
 pub mod machine;
 pub mod metrics;

@@ -27,6 +27,9 @@ use crate::probe::{self, ProbeClass, ProbeError, Verdict};
 #[cfg(test)]
 mod tests;
 
+/// How soon a restart deferred by the lease is tried again.
+const LEASE_RETRY: Duration = Duration::from_secs(1);
+
 /// How one daemon type is judged and handled (from `[daemon-types.<type>]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -180,6 +183,9 @@ pub enum Observation {
         daemon: String,
         result: Result<String, String>,
     },
+    /// The restart was not asked for: the cluster-wide restart lease is held by another
+    /// restart, or cannot be taken. Not an attempt: it is tried again shortly.
+    RestartDeferred { daemon: String, reason: String },
     /// Requests the daemon is serving right now (RGW's `qactive`), while a planned restart
     /// waits for them.
     InFlight { daemon: String, active: u64 },
@@ -198,6 +204,8 @@ pub enum Action {
     RefreshInventory,
     /// Log it and keep it for `/events`.
     Event(Event),
+    /// Give back the restart lease taken for this daemon's restart, if any.
+    ReleaseLease { daemon: String },
     /// A configuration problem appeared (`Some`) or went away (`None`): log it loudly. It
     /// never changes the daemon's state.
     ConfigProblem {
@@ -389,6 +397,11 @@ impl Machine {
             Observation::RestartAnswered { daemon, result } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.restart_answered(&daemon, result, now, &mut actions);
+                }
+            }
+            Observation::RestartDeferred { daemon, reason } => {
+                if let Some(t) = self.daemons.get_mut(&daemon) {
+                    t.restart_deferred(&daemon, reason, now, &mut actions);
                 }
             }
             Observation::InFlight { daemon, active } => {
@@ -826,6 +839,11 @@ impl Tracked {
     }
 
     fn recovered(&mut self, name: &str, busy: bool, now: Instant, actions: &mut Vec<Action>) {
+        actions.push(Action::ReleaseLease {
+            daemon: name.to_string(),
+        });
+        // Proven back: a late answer of the orchestrator changes nothing any more.
+        self.restart_outstanding = false;
         self.failed_attempts = 0;
         self.next_attempt_at = None;
         self.restart_deadline = None;
@@ -872,6 +890,9 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
+        actions.push(Action::ReleaseLease {
+            daemon: name.to_string(),
+        });
         self.failed_attempts = self.failed_attempts.saturating_add(1);
         let doublings = self.failed_attempts.saturating_sub(1).min(16);
         let backoff = self
@@ -888,6 +909,39 @@ impl Tracked {
         self.drain_started = None;
         self.in_flight = None;
         self.set(name, State::Failed, reason, now, actions);
+    }
+
+    /// The restart was not asked for (lease held or unavailable): undo the attempt and try
+    /// again in a second, without backoff and without charging the budget.
+    fn restart_deferred(
+        &mut self,
+        name: &str,
+        reason: String,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        if self.state != State::Restarting || !self.restart_outstanding {
+            return;
+        }
+        self.restart_outstanding = false;
+        if !self.planned {
+            if let Some(issued) = self.restart_issued {
+                if self.restarts.back() == Some(&issued) {
+                    self.restarts.pop_back();
+                }
+            }
+        }
+        self.restart_deadline = None;
+        self.restart_issued = None;
+        self.grace_until = None;
+        self.next_attempt_at = Some(now + LEASE_RETRY);
+        let reason = format!("waiting to restart: {reason}");
+        if self.planned {
+            self.set(name, State::Draining, reason, now, actions);
+        } else {
+            self.set(name, State::Failed, reason, now, actions);
+        }
+        actions.push(Action::Persist);
     }
 
     fn restart_answered(
@@ -941,7 +995,8 @@ impl Tracked {
                 let started = self.drain_started.unwrap_or(self.word_since);
                 let idle = self.in_flight == Some(0);
                 let waited_enough = now >= started + self.policy.drain_timeout;
-                if self.drain_confirmed(now) && (idle || waited_enough) {
+                let retry_due = self.next_attempt_at.is_none_or(|at| now >= at);
+                if retry_due && self.drain_confirmed(now) && (idle || waited_enough) {
                     self.issue_restart(name, false, now, actions);
                 }
             }

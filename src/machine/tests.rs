@@ -177,7 +177,8 @@ fn words(actions: &[Action]) -> Vec<&'static str> {
             Action::Persist => Some("persist"),
             Action::RefreshInventory => Some("refresh"),
             Action::ConfigProblem { .. } => Some("config"),
-            Action::Event(_) => None,
+            // Asserted on their own in the lease scenarios below.
+            Action::ReleaseLease { .. } | Action::Event(_) => None,
         })
         .collect()
 }
@@ -1033,4 +1034,94 @@ fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
         view.daemons[0].reason
     );
     check_daemon(&mut sim, A, &[(31_000, Pass, Healthy, "up ready", &[])]);
+}
+
+#[test]
+fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
+    let mut sim = check(&[
+        (0, Fail, Starting, "up", &[]),
+        (1000, Fail, Starting, "up", &[]),
+        (
+            2000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+    let deferred = Observation::RestartDeferred {
+        daemon: A.into(),
+        reason: "every restart slot of restart-lease.rgw.lab is held".into(),
+    };
+    sim.machine.observe(deferred, sim.at(2050));
+    let view = sim.machine.snapshot();
+    assert_eq!(view.daemons[0].state, Failed);
+    assert_eq!(view.daemons[0].restarts_in_window, 0, "not an attempt");
+    assert!(
+        view.daemons[0]
+            .reason
+            .starts_with("waiting to restart: every restart slot"),
+        "{}",
+        view.daemons[0].reason
+    );
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (
+                3049,
+                Tick,
+                Failed,
+                "down #waiting to restart: every restart slot of restart-lease.rgw.lab is held",
+                &[],
+            ),
+            (
+                3050,
+                Tick,
+                Restarting,
+                "down #restarting",
+                &["restart", "persist"],
+            ),
+        ],
+    );
+}
+
+#[test]
+fn the_lease_is_given_back_when_the_restart_is_proven_or_fails() {
+    let mut sim = check(&[
+        (0, Fail, Starting, "up", &[]),
+        (1000, Fail, Starting, "up", &[]),
+        (
+            2000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (3000, Pass, Recovering, "down #recovering 1/2", &[]),
+    ]);
+    let release = Action::ReleaseLease { daemon: A.into() };
+    assert!(
+        sim.feed(A, 4000, Pass).unwrap().contains(&release),
+        "proven: given back"
+    );
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (5000, Fail, Suspect, "up ready", &[]),
+            (6000, Fail, Suspect, "up ready", &[]),
+            (
+                7000,
+                Fail,
+                Restarting,
+                "down #restarting",
+                &["restart", "persist"],
+            ),
+        ],
+    );
+    assert!(
+        sim.feed(A, 127_000, Tick).unwrap().contains(&release),
+        "failed: given back"
+    );
 }

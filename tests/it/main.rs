@@ -17,6 +17,7 @@ mod check_samples;
 mod config_files;
 mod ingress;
 mod lab;
+mod lease_lab;
 mod run_lab;
 mod run_s3;
 mod run_sidecar;

@@ -215,3 +215,54 @@ fn a_restart_that_never_happens_ends_held_and_haproxy_keeps_it_out() {
     assert_eq!(lab.pid("b"), pid, "nothing restarted it");
     lab.ctl("thaw", "b");
 }
+
+#[test]
+fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_10_s() {
+    let lab = Lab::up("e2e-all-frozen", 3);
+    let sidecar = sidecar_for(&lab, "e2e-all-frozen", "");
+    let haproxy = haproxy_for(&lab, &sidecar);
+    let before: Vec<Option<u32>> = lab.ids.iter().map(|id| lab.pid(id)).collect();
+    for id in &lab.ids {
+        lab.ctl("freeze", id);
+    }
+    let frozen = Instant::now();
+    // The service answers again as soon as the first RGW is back.
+    let mut first_200 = None;
+    while frozen.elapsed() < Duration::from_secs(30) {
+        let answer = request(haproxy.port, "/", None);
+        if answer.result == Ok(200) {
+            first_200 = Some(frozen.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first_200 = first_200.expect("the service answered 200 again");
+    eprintln!("all three frozen -> first 200 through HAProxy after {first_200:?}");
+    for (i, id) in lab.ids.iter().enumerate() {
+        crate::support::wait_for("every RGW restarted", Duration::from_secs(60), || {
+            lab.pid(id).is_some() && lab.pid(id) != before[i]
+        });
+        haproxy.wait_status(
+            &format!("rgw.{id}"),
+            "back UP",
+            Duration::from_secs(30),
+            |s| s == "UP",
+        );
+    }
+    eprintln!("all three back in rotation after {:?}", frozen.elapsed());
+    assert!(first_200 < Duration::from_secs(10), "{first_200:?}");
+    // One restart at a time: the lease is taken and given back in turn, never twice at once.
+    let events = sidecar.get("/events").1;
+    let mut holders = 0;
+    let mut taken = 0;
+    for line in events.lines() {
+        if line.contains("took the restart lease") {
+            holders += 1;
+            taken += 1;
+            assert_eq!(holders, 1, "two restarts overlapped:\n{events}");
+        } else if line.contains("gave back the restart lease") {
+            holders -= 1;
+        }
+    }
+    assert_eq!(taken, 3, "{events}");
+}

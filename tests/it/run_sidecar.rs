@@ -20,6 +20,7 @@ fn static_rgw(port: u16, restarts: &std::path::Path, probe_interval: &str) -> (S
     let rest = format!(
         "[[static]]\nname = \"rgw.a\"\nurl = \"http://127.0.0.1:{port}/\"\n\
          [command]\nrestart = [\"sh\", \"-c\", \"echo {{name}} >> {}\"]\n\
+         [lease]\nenabled = false\n\
          [daemon-types.rgw]\nfall = 2\nrise = 2\nrestart-timeout = \"10s\"\nstartup-grace = \"1ms\"\nbackoff = \"1s\"\n",
         restarts.display()
     );

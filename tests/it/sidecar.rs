@@ -37,12 +37,19 @@ impl Sidecar {
         env: &[(&str, &str)],
     ) -> Self {
         let dir = TempDir::new(tag);
+        // Against a lab, the real `rados` and `ceph` commands (everything but the orchestrator)
+        // use the lab's cluster.
+        let ceph_args = env
+            .iter()
+            .find(|(key, _)| *key == "FAKE_CEPH_LAB_DIR")
+            .map(|(_, lab)| format!("args = [\"-c\", \"{lab}/ceph.conf\"]\n"))
+            .unwrap_or_default();
         let agent_port = closed_port();
         let http_port = closed_port();
         let config = dir.write(
             "ceph-warden.toml",
             &format!(
-                "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\ntimeout = \"2s\"\n[run]\nagent-listen = \"127.0.0.1:{agent_port}\"\nhttp-listen = \"{http_host}:{http_port}\"\n{run_keys}\n{rest}\n",
+                "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\ntimeout = \"2s\"\n{ceph_args}[run]\nagent-listen = \"127.0.0.1:{agent_port}\"\nhttp-listen = \"{http_host}:{http_port}\"\n{run_keys}\n{rest}\n",
                 dir.path("state").display(),
                 fake_ceph(),
             ),
