@@ -266,3 +266,88 @@ fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_1
     }
     assert_eq!(taken, 3, "{events}");
 }
+
+#[test]
+fn two_sidecars_contending_for_the_lease_restart_one_at_a_time() {
+    let lab = Lab::up("e2e-two-sidecars", 2);
+    let lab_dir = lab.dir.display().to_string();
+    // One sidecar per RGW, as on two hosts: static inventories, the command backend calling the
+    // stand-in orchestrator, and one lease object (restart-lease.rgw) in the lab's cluster.
+    let sidecar = |id: &str| {
+        Sidecar::start(
+            &format!("e2e-two-{id}"),
+            "inventory = \"static\"\norchestrators = [\"command\"]",
+            &format!(
+                "[[static]]\nname = \"rgw.{id}\"\nurl = \"http://127.0.0.1:{}/\"\n[command]\nrestart = [\"{}\", \"orch\", \"daemon\", \"restart\", \"{{name}}\"]\n",
+                lab.port(id),
+                crate::support::fake_ceph()
+            ),
+            &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
+        )
+    };
+    let (sidecar_a, sidecar_b) = (sidecar("a"), sidecar("b"));
+    for (s, name) in [(&sidecar_a, "rgw.a"), (&sidecar_b, "rgw.b")] {
+        s.wait_word(name, "up ready", Duration::from_secs(10), |w| {
+            w == "up ready"
+        });
+    }
+    let before = (lab.pid("a"), lab.pid("b"));
+    lab.ctl("freeze", "a");
+    lab.ctl("freeze", "b");
+    crate::support::wait_for("both restarted", Duration::from_secs(60), || {
+        lab.pid("a").is_some()
+            && lab.pid("b").is_some()
+            && lab.pid("a") != before.0
+            && lab.pid("b") != before.1
+    });
+    for (s, name) in [(&sidecar_a, "rgw.a"), (&sidecar_b, "rgw.b")] {
+        s.wait_word(
+            name,
+            "up ready after the restart",
+            Duration::from_secs(30),
+            |w| w == "up ready",
+        );
+    }
+    for s in [&sidecar_a, &sidecar_b] {
+        crate::support::wait_for("the lease given back", Duration::from_secs(10), || {
+            s.get("/events").1.contains("gave back the restart lease")
+        });
+    }
+    // The lease intervals of the two sidecars, by their event times, never overlap.
+    let intervals = |s: &Sidecar| -> Vec<(String, String)> {
+        let events = s.get("/events").1;
+        let times = |what: &str| -> Vec<String> {
+            events
+                .lines()
+                .filter(|l| l.contains(what))
+                .filter_map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).ok()?["time"]
+                        .as_str()
+                        .map(String::from)
+                })
+                .collect()
+        };
+        times("took the restart lease")
+            .into_iter()
+            .zip(times("gave back the restart lease"))
+            .collect()
+    };
+    let (a, b) = (intervals(&sidecar_a), intervals(&sidecar_b));
+    eprintln!("lease held by sidecar a: {a:?}; by sidecar b: {b:?}");
+    assert_eq!((a.len(), b.len()), (1, 1), "each restarted once");
+    let (first, second) = if a[0].0 < b[0].0 {
+        (&a[0], &b[0])
+    } else {
+        (&b[0], &a[0])
+    };
+    assert!(first.1 <= second.0, "overlap: {first:?} and {second:?}");
+    let deferred = format!(
+        "{}{}",
+        sidecar_a.get("/events").1,
+        sidecar_b.get("/events").1
+    );
+    assert!(
+        deferred.contains("waiting to restart: every restart slot of restart-lease.rgw is held"),
+        "{deferred}"
+    );
+}
