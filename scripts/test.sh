@@ -17,6 +17,8 @@ echo "== cargo build"
 cargo build --locked --all-targets
 echo "== ceph-warden check-config systemd/ceph-warden.example.toml"
 ./target/debug/ceph-warden check-config systemd/ceph-warden.example.toml
+echo "== promtool check rules monitoring/ceph-warden-alerts.yml"
+promtool check rules monitoring/ceph-warden-alerts.yml
 echo "== haproxy -c -f haproxy/haproxy.cfg"
 haproxy -c -q -f haproxy/haproxy.cfg
 if command -v systemd-analyze >/dev/null 2>&1; then

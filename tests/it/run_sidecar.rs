@@ -343,6 +343,18 @@ fn the_http_api_answers_plain_curl_and_the_metrics_parse() {
         metrics.contains("ceph_warden_agent_replies_total{word=\"up_ready\"}"),
         "{metrics}"
     );
+    // Every metric the shipped alert rules use is one the sidecar exports.
+    let rules =
+        std::fs::read_to_string(repo_path("monitoring/ceph-warden-alerts.yml")).expect("rules");
+    for name in rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("ceph_warden_"))
+    {
+        assert!(
+            metrics.contains(&format!("# TYPE {name} ")),
+            "the alert rules use {name}, which /metrics lacks"
+        );
+    }
     let file = sidecar.dir.write("metrics.txt", metrics);
     let promtool = std::process::Command::new("promtool")
         .arg("check")
