@@ -14,6 +14,10 @@ use crate::support::*;
 pub struct Haproxy {
     pub port: u16,
     socket: PathBuf,
+    /// The master CLI (`-S`), for `reload`.
+    master: PathBuf,
+    /// Where the shipped config's server-state-file points in the test.
+    pub state_file: PathBuf,
     child: Option<Child>,
     log: PathBuf,
 }
@@ -99,8 +103,14 @@ impl Haproxy {
         );
         let log = dir.join("haproxy.log");
         let out = std::fs::File::create(&log).expect("log");
+        // Master-worker mode with a master CLI, as Debian's haproxy.service runs it (-Ws), so
+        // the shipped reload path can be exercised.
+        let master = dir.join("master.sock");
         let child = Command::new("haproxy")
+            .arg("-W")
             .arg("-db")
+            .arg("-S")
+            .arg(&master)
             .arg("-f")
             .arg(&config)
             .stdin(Stdio::null())
@@ -111,6 +121,8 @@ impl Haproxy {
         let haproxy = Self {
             port,
             socket: dir.join("admin.sock"),
+            master,
+            state_file: dir.join("server-state"),
             child: Some(child),
             log,
         };
@@ -144,6 +156,26 @@ impl Haproxy {
             (fields.first() == Some(&"rgw") && fields.get(1) == Some(&name))
                 .then(|| fields[column].to_string())
         })
+    }
+
+    /// The shipped reload path: dump `show servers state` into the state file, then reload
+    /// (the master CLI's `reload`, what `systemctl reload haproxy` does). `with_state` false
+    /// skips the dump (and removes an old file): the gap the dump closes.
+    pub fn reload(&self, with_state: bool) {
+        if with_state {
+            let state = self.command("show servers state");
+            assert!(state.contains("rgw"), "show servers state: {state}");
+            std::fs::write(&self.state_file, state).expect("write the state file");
+        } else {
+            let _ = std::fs::remove_file(&self.state_file);
+        }
+        let Ok(mut master) = UnixStream::connect(&self.master) else {
+            panic!("no master CLI at {}", self.master.display());
+        };
+        let _ = master.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = writeln!(master, "reload");
+        let mut answer = String::new();
+        let _ = master.read_to_string(&mut answer);
     }
 
     /// Sessions open right now on server `name` (`scur`).
@@ -190,7 +222,17 @@ impl Haproxy {
 
 impl Drop for Haproxy {
     fn drop(&mut self) {
+        // SIGTERM to the master stops its workers too (SIGKILL would orphan them).
         if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -580,3 +580,67 @@ fn mutating_routes_refuse_a_peer_from_another_host() {
         "from loopback it is allowed"
     );
 }
+
+#[test]
+fn a_drain_survives_an_haproxy_reload_only_with_the_state_dump_of_the_reload_path() {
+    let backends: Vec<Backend> = (0..3).map(|_| Backend::start(Mode::Ok)).collect();
+    let names = ["rgw.a", "rgw.b", "rgw.c"];
+    let statics: String = names
+        .iter()
+        .zip(&backends)
+        .map(|(name, b)| {
+            format!(
+                "[[static]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:{}/\"\n",
+                b.port
+            )
+        })
+        .collect();
+    let sidecar = Sidecar::start(
+        "reload",
+        "inventory = \"static\"\norchestrators = [\"command\"]",
+        &format!("{statics}[command]\nrestart = [\"true\"]\n[lease]\nenabled = false\n"),
+        &[],
+    );
+    let servers: Vec<(&str, u16)> = names
+        .iter()
+        .zip(&backends)
+        .map(|(n, b)| (*n, b.port))
+        .collect();
+    let haproxy = crate::ingress::Haproxy::start(&sidecar.dir.0, &servers, sidecar.agent_port);
+    for name in names {
+        haproxy.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
+    }
+    assert_eq!(sidecar.post("/daemons/rgw.b/drain").0, 200);
+    haproxy.wait_status("rgw.b", "drained", Duration::from_secs(5), |s| {
+        s.starts_with("DRAIN")
+    });
+
+    let mut figures = Vec::new();
+    for with_state in [true, false] {
+        let port = haproxy.port;
+        let load = std::thread::spawn(move || {
+            crate::ingress::open_loop(port, "/load", 200, Duration::from_secs(3), None)
+        });
+        std::thread::sleep(Duration::from_secs(1));
+        let reloaded = Instant::now();
+        haproxy.reload(with_state);
+        let outcomes = load.join().expect("load");
+        let to_drained = backends[1].hits_after(reloaded);
+        figures.push((with_state, to_drained, crate::ingress::summary(&outcomes)));
+        // The new process learns the drain from the agent either way; wait for it.
+        haproxy.wait_status("rgw.b", "drained again", Duration::from_secs(10), |s| {
+            s.starts_with("DRAIN")
+        });
+    }
+    eprintln!(
+        "requests to the drained RGW after a reload (with the state dump, without): {figures:?}"
+    );
+    assert_eq!(
+        figures[0].1, 0,
+        "with the shipped reload path, the drain holds across the reload"
+    );
+    assert!(
+        figures[1].1 > 0,
+        "without the state dump the drained RGW takes requests: the test can fail"
+    );
+}

@@ -238,6 +238,8 @@ pub enum Mode {
 pub struct Backend {
     pub port: u16,
     mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    /// When each client request (`GET /load...`) arrived; probes and health checks are not counted.
+    hits: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
 }
 
 impl Backend {
@@ -247,14 +249,22 @@ impl Backend {
         let port = listener.local_addr().expect("addr").port();
         let state = std::sync::Arc::new(AtomicU8::new(mode as u8));
         let shared = std::sync::Arc::clone(&state);
+        let hits: std::sync::Arc<std::sync::Mutex<Vec<Instant>>> = std::sync::Arc::default();
+        let recorded = std::sync::Arc::clone(&hits);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let mode = std::sync::Arc::clone(&shared);
+                let recorded = std::sync::Arc::clone(&recorded);
                 std::thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
                     let mut buf = [0u8; 2048];
-                    let _ = stream.read(&mut buf);
+                    let n = stream.read(&mut buf).unwrap_or(0);
+                    if buf[..n].starts_with(b"GET /load") {
+                        if let Ok(mut hits) = recorded.lock() {
+                            hits.push(Instant::now());
+                        }
+                    }
                     let start = Instant::now();
                     while mode.load(Ordering::Relaxed) == Mode::Hang as u8 {
                         if start.elapsed() > Duration::from_secs(5) {
@@ -271,7 +281,18 @@ impl Backend {
                 });
             }
         });
-        Self { port, mode: state }
+        Self {
+            port,
+            mode: state,
+            hits,
+        }
+    }
+
+    /// Client requests (`GET /load...`) that arrived after `since`.
+    pub fn hits_after(&self, since: Instant) -> usize {
+        self.hits
+            .lock()
+            .map_or(0, |hits| hits.iter().filter(|at| **at > since).count())
     }
 
     pub fn set(&self, mode: Mode) {
