@@ -13,7 +13,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-packages=(haproxy ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl procps iproute2 python3 shellcheck prometheus)
+packages=(haproxy ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl procps iproute2 python3 python3-jinja2 openssl shellcheck prometheus)
 echo "install-deps: apt-get update && apt-get install ${packages[*]}" >&2
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
