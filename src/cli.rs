@@ -57,6 +57,13 @@ pub enum Command {
         #[arg(long = "type", value_name = "TYPE", default_value = "rgw")]
         daemon_type: String,
     },
+    /// Print the man page (roff) on stdout: `ceph-warden manpage > ceph-warden.1`.
+    Manpage,
+    /// Print a shell completion script on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Show what the sidecar sees and why (its `GET /`; `--json` for `GET /status`).
     Status {
         #[command(flatten)]

@@ -34,6 +34,23 @@ pub fn run(command: Command) -> u8 {
             Ok(cfg) => runtime.block_on(ingress::print(&cfg, host.as_deref(), &daemon_type)),
             Err(()) => exitcode::CONFIG,
         },
+        Command::Manpage => {
+            let mut out = std::io::stdout();
+            match clap_mangen::Man::new(<crate::cli::Cli as clap::CommandFactory>::command())
+                .render(&mut out)
+            {
+                Ok(()) => exitcode::OK,
+                Err(err) => {
+                    eprintln!("ceph-warden: error: {err}");
+                    exitcode::INTERNAL
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "ceph-warden", &mut std::io::stdout());
+            exitcode::OK
+        }
         other => runtime.block_on(client::main(other)),
     }
 }

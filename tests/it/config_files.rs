@@ -261,3 +261,39 @@ fn the_cephadm_template_renders_as_cephadm_does_and_passes_haproxy_check() {
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("local_host_ip")
     );
 }
+
+#[test]
+fn the_man_page_and_the_bash_completions_come_from_the_cli() {
+    let man = Command::new(BIN).arg("manpage").output().expect("manpage");
+    let man = String::from_utf8_lossy(&man.stdout).into_owned();
+    assert!(
+        man.starts_with(".ie \\n(.g .ds Aq") || man.contains(".TH ceph-warden"),
+        "{man}"
+    );
+    for subcommand in ["check", "run", "drain", "haproxy\\-config"] {
+        assert!(man.contains(subcommand), "the man page lists {subcommand}");
+    }
+    let completions = Command::new(BIN)
+        .args(["completions", "bash"])
+        .output()
+        .expect("completions");
+    assert!(completions.status.success());
+    let dir = TempDir::new("completions");
+    let script = dir.write(
+        "ceph-warden.bash",
+        &String::from_utf8_lossy(&completions.stdout),
+    );
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .expect("bash -n");
+    assert!(
+        syntax.status.success(),
+        "{}",
+        String::from_utf8_lossy(&syntax.stderr)
+    );
+    assert!(std::fs::read_to_string(&script)
+        .unwrap_or_default()
+        .contains("--dry-run"));
+}

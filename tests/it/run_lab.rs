@@ -45,6 +45,7 @@ fn a_frozen_rgw_under_load_is_drained_restarted_and_back_with_zero_client_errors
 
     let port = haproxy.port;
     let load = std::thread::spawn(move || open_loop(port, "/", 100, Duration::from_secs(25), None));
+    // The scenario's schedule: five seconds of load, then the freeze.
     std::thread::sleep(Duration::from_secs(5));
     lab.ctl("freeze", "b");
     let frozen_at = Instant::now();
@@ -103,6 +104,7 @@ fn a_planned_restart_with_slow_requests_in_flight_has_zero_client_errors() {
     let pid_before = lab.pid("b");
     let port = haproxy.port;
     let load = std::thread::spawn(move || open_loop(port, "/", 50, Duration::from_secs(20), None));
+    // The scenario's schedule: two seconds of load, then the slow clients.
     std::thread::sleep(Duration::from_secs(2));
     // Slow clients (16 MiB/s for 64 MiB: ~4 s each); leastconn spreads them over the RGWs.
     let slow: Vec<_> = (0..6)

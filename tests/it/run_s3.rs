@@ -91,7 +91,8 @@ fn wrong_s3_credentials_are_a_configuration_error_that_drains_nothing() {
                 })
         })
     });
-    // Keep probing for a while: still serving, never drained or restarted.
+    // Keep probing for a while (an absence of drains and restarts is watched, not polled):
+    // still serving, never drained or restarted.
     std::thread::sleep(Duration::from_secs(3));
     for daemon in ["rgw.a", "rgw.b"] {
         assert_eq!(sidecar.agent(Some(daemon)).0, "up ready");

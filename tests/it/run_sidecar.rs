@@ -146,7 +146,8 @@ fn a_restart_that_never_helps_ends_held_and_says_why() {
         "the text view says why"
     );
     assert_eq!(sidecar.get("/health/rgw.a").0, 503);
-    // No third attempt while held.
+    // No third attempt while held: an absence, so it is watched for a while (longer than the
+    // 1 s backoff and timeouts that would otherwise have made one), not polled.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(restarts_in(&restarts), 2);
     // An operator reset: restarted again.
@@ -220,7 +221,11 @@ fn the_drain_survives_a_sigkill_and_sigterm_exits_within_the_bound() {
         !w.starts_with('#')
     });
     assert_eq!(first, "drain");
-    std::thread::sleep(Duration::from_millis(1200));
+    wait_for(
+        "rise passing probes after the restart",
+        Duration::from_secs(5),
+        || sidecar.status()["daemons"][0]["state"] == "draining",
+    );
     assert_eq!(
         sidecar.agent(Some("rgw.a")).0,
         "drain",
@@ -621,6 +626,7 @@ fn a_drain_survives_an_haproxy_reload_only_with_the_state_dump_of_the_reload_pat
         let load = std::thread::spawn(move || {
             crate::ingress::open_loop(port, "/load", 200, Duration::from_secs(3), None)
         });
+        // The load's schedule: one second of traffic before the reload.
         std::thread::sleep(Duration::from_secs(1));
         let reloaded = Instant::now();
         haproxy.reload(with_state);
