@@ -42,13 +42,7 @@ pub struct HttpProbe {
 
 impl HttpProbe {
     pub fn new(timeout: Duration, accept: Vec<u16>) -> Result<Self, ProbeError> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("ceph-warden/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| ProbeError::Other(format!("cannot build the HTTP client: {err}")))?;
+        let client = super::client()?;
         Ok(Self {
             client,
             timeout,

@@ -86,6 +86,19 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// The HTTP client of every probe: no proxy from the environment (a probe must reach the daemon
+/// itself), no redirects, and a fresh connection per probe (a probe must exercise the daemon's
+/// accept path, not a connection that happened to survive).
+pub fn client() -> Result<reqwest::Client, ProbeError> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .user_agent(concat!("ceph-warden/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|err| ProbeError::Other(format!("cannot build the HTTP client: {err}")))
+}
+
 /// `ok`, `busy (SlowDown)`, `http 500`, `timeout`, ... : what a table cell shows.
 pub fn describe(result: &Result<Verdict, ProbeError>) -> String {
     match result {

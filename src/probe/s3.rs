@@ -70,13 +70,7 @@ impl S3Canary {
         credentials: S3Credentials,
         timeout: Duration,
     ) -> Result<Self, ProbeError> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(0)
-            .user_agent(concat!("ceph-warden/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|err| ProbeError::Other(format!("cannot build the HTTP client: {err}")))?;
+        let client = super::client()?;
         Ok(Self {
             bucket,
             object,
