@@ -199,14 +199,43 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
             w == "up ready"
         });
     }
+    let all_healthy = || {
+        sidecar.status()["daemons"]
+            .as_array()
+            .is_some_and(|d| d.iter().all(|x| x["state"] == "healthy"))
+    };
+    let recovered = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        all_healthy()
+    });
+    if !recovered {
+        // The lab's own wedge, not the sidecar's (facts/rados-lock-caps-stall.md): after long
+        // OSD freezes the PGs that got ops right after SIGCONT can stay laggy, their reads
+        // parked, until the OSD is marked down; it marks itself up again at once. The sidecar
+        // rightly keeps saying degraded meanwhile, as this shows.
+        eprintln!(
+            "not healthy 20 s after the thaw; / says:\n{}",
+            sidecar.get("/").1
+        );
+        let down = std::process::Command::new("ceph")
+            .args([
+                "-c",
+                &format!("{}/ceph.conf", lab.dir.display()),
+                "osd",
+                "down",
+                "0",
+            ])
+            .output()
+            .expect("ceph osd down 0");
+        eprintln!(
+            "ceph osd down 0: {}",
+            String::from_utf8_lossy(&down.stderr).trim()
+        );
+    }
     wait_for(
         "every RGW healthy again after the thaw",
         Duration::from_secs(60),
-        || {
-            sidecar.status()["daemons"]
-                .as_array()
-                .is_some_and(|d| d.iter().all(|x| x["state"] == "healthy"))
-        },
+        all_healthy,
     );
     eprintln!("healthy again {:?} after the thaw", thawed.elapsed());
     let calls = std::fs::read_to_string(sidecar.dir.path("ceph-argv.log")).unwrap_or_default();
