@@ -245,3 +245,64 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
     );
     assert!(sidecar.get("/events").1.contains("\"to\":\"degraded\""));
 }
+
+#[test]
+fn a_frozen_rgw_with_the_deep_chain_is_failed_and_restarted_not_degraded() {
+    let lab = Lab::up("deep-frozen", 2);
+    let dir = TempDir::new("deep-frozen-secret");
+    let credentials = dir.write(
+        "s3.toml",
+        &format!(
+            "access-key = \"{}\"\nsecret-key = \"{}\"\n",
+            lab.env("CEPH_LAB_S3_ACCESS_KEY"),
+            lab.env("CEPH_LAB_S3_SECRET_KEY")
+        ),
+    );
+    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let lab_dir = lab.dir.display().to_string();
+    let sidecar = Sidecar::start(
+        "deep-frozen",
+        "",
+        &format!(
+            "[s3]\ncredentials-file = \"{}\"\n[daemon-types.rgw]\nprobes = [\"http\", \"s3\", \"asok\"]\nadmin-socket = \"{}/run/ceph-client.{{name}}.asok\"\n",
+            credentials.display(),
+            lab.dir.display()
+        ),
+        &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
+    );
+    for name in ["rgw.a", "rgw.b"] {
+        sidecar.wait_word(name, "up ready", Duration::from_secs(20), |w| {
+            w == "up ready"
+        });
+    }
+    let before = lab.pid("b");
+    lab.ctl("freeze", "b");
+    // A frozen RGW's admin socket does not answer either: the failure stands, it is the
+    // daemon's, and the chain's failing step and class show in /status.
+    let down = sidecar.wait_word("rgw.b", "down", Duration::from_secs(10), |w| {
+        w.starts_with("down")
+    });
+    assert!(
+        down == "down #timeout" || down == "down #restarting",
+        "{down}"
+    );
+    let status = sidecar.status();
+    let b = status["daemons"]
+        .as_array()
+        .and_then(|d| d.iter().find(|x| x["name"] == "rgw.b"))
+        .cloned()
+        .unwrap_or_default();
+    assert_ne!(b["state"], "degraded", "{b}");
+    wait_for("rgw.b restarted", Duration::from_secs(30), || {
+        lab.pid("b").is_some() && lab.pid("b") != before
+    });
+    sidecar.wait_word(
+        "rgw.b",
+        "up ready after the restart",
+        Duration::from_secs(30),
+        |w| w == "up ready",
+    );
+    let events = sidecar.get("/events").1;
+    assert!(events.contains("\"daemon\":\"rgw.b\",\"from\":\"suspect\",\"to\":\"failed\",\"word\":\"down #timeout\""), "{events}");
+    assert!(!events.contains("\"to\":\"degraded\""), "{events}");
+}
