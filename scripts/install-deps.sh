@@ -13,8 +13,15 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-packages=(haproxy ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl procps iproute2 python3 python3-jinja2 openssl shellcheck prometheus)
+packages=(adduser haproxy ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl procps iproute2 python3 python3-jinja2 openssl shellcheck prometheus)
 echo "install-deps: apt-get update && apt-get install ${packages[*]}" >&2
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 echo "install-deps: $(haproxy -v | head -1); $(ceph --version)" >&2
+# cargo-deb builds the Debian package (scripts/build-deb.sh); pinned, and built once (about 2
+# minutes on 2 cores). gzip instead of xz: no C library to build.
+cargo_deb_version=3.8.0
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; then
+  echo "install-deps: cargo install cargo-deb $cargo_deb_version" >&2
+  cargo install --quiet --locked cargo-deb --version "$cargo_deb_version" --no-default-features --features gzip
+fi
