@@ -233,6 +233,13 @@ pub struct RawRun {
     /// Graceful shutdown bound: SIGTERM exits within this. Default `"5s"`.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout: String,
+    /// How often `ceph health detail` is read for the health gate. Default `"10s"`.
+    #[serde(default = "default_health_interval")]
+    pub health_interval: String,
+    /// Health checks that make a probe timeout `degraded` instead of a failure; `[]` turns the
+    /// gate off. Default `["SLOW_OPS", "OSD_DOWN", "PG_AVAILABILITY"]`.
+    #[serde(default = "default_health_gate")]
+    pub health_gate: Vec<String>,
 }
 
 /// One `[[static]]` daemon.
@@ -443,6 +450,14 @@ fn default_agent_inter() -> String {
 fn default_shutdown_timeout() -> String {
     "5s".to_string()
 }
+fn default_health_interval() -> String {
+    "10s".to_string()
+}
+fn default_health_gate() -> Vec<String> {
+    ["SLOW_OPS", "OSD_DOWN", "PG_AVAILABILITY"]
+        .map(String::from)
+        .to_vec()
+}
 fn default_command_timeout() -> String {
     "60s".to_string()
 }
@@ -471,6 +486,8 @@ impl Default for RawRun {
             orchestrators: default_orchestrators(),
             agent_inter: default_agent_inter(),
             shutdown_timeout: default_shutdown_timeout(),
+            health_interval: default_health_interval(),
+            health_gate: default_health_gate(),
         }
     }
 }
@@ -580,6 +597,9 @@ pub struct RunConfig {
     pub orchestrators: Vec<Backend>,
     pub agent_inter: Duration,
     pub shutdown_timeout: Duration,
+    pub health_interval: Duration,
+    /// Empty: no health gate.
+    pub health_gate: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1023,6 +1043,18 @@ fn run_from(
         });
     }
     let probe_interval = duration("run.probe-interval", &raw.probe_interval)?;
+    let health_gate = raw.health_gate.clone();
+    if let Some(bad) = health_gate.iter().find(|code| {
+        code.is_empty()
+            || !code
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    }) {
+        return Err(invalid(
+            "run.health-gate",
+            format!("{bad:?} is not a health check code (like \"SLOW_OPS\")"),
+        ));
+    }
     let probe_timeout = duration("run.probe-timeout", &raw.probe_timeout)?;
     Ok(RunConfig {
         host: raw.host.clone().filter(|h| !h.trim().is_empty()),
@@ -1037,6 +1069,8 @@ fn run_from(
         orchestrators,
         agent_inter,
         shutdown_timeout: duration("run.shutdown-timeout", &raw.shutdown_timeout)?,
+        health_interval: duration("run.health-interval", &raw.health_interval)?,
+        health_gate,
     })
 }
 

@@ -170,6 +170,9 @@ pub enum Observation {
         /// A step of the chain found a configuration problem and was skipped; `result` is the
         /// verdict of the other steps.
         config_problem: Option<String>,
+        /// A failure while no peer of the service is healthy (why, e.g. `no healthy peer
+        /// (rgw.b: timeout)`): restart it, but do not drain it, which cannot help clients.
+        no_healthy_peer: Option<String>,
     },
     /// An HAProxy (`peer`) polled the agent for `daemon` and was told `word` (the rendered
     /// [`Word`]). Only a poll that was told the current word confirms a change.
@@ -334,6 +337,8 @@ struct Tracked {
     missing_inventories: u32,
     last_event: Option<String>,
     config_error: Option<String>,
+    /// Failing while no peer is healthy (why): not drained, restarted all the same.
+    no_healthy_peer: Option<String>,
 }
 
 pub struct Machine {
@@ -383,9 +388,11 @@ impl Machine {
                 sent,
                 step,
                 config_problem,
+                no_healthy_peer,
             } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.config_problem(&daemon, &result, config_problem, &mut actions);
+                    t.peers(&daemon, &result, no_healthy_peer, sent, now, &mut actions);
                     t.probe(&daemon, &result, step, sent, now, &mut actions);
                 }
             }
@@ -593,6 +600,7 @@ impl Tracked {
             missing_inventories: 0,
             last_event: None,
             config_error: None,
+            no_healthy_peer: None,
             policy,
         };
         t.word = t.desired_word();
@@ -614,6 +622,13 @@ impl Tracked {
             // Degraded: the cluster is slow under every RGW; taking this one out helps nobody.
             State::Healthy | State::Suspect | State::Busy | State::Degraded => Word::UpReady,
             State::Draining => Word::Drain,
+            // No peer can take its clients: draining it would only turn slow answers into
+            // HAProxy's 503s. HAProxy's own health check still takes a dead one out.
+            State::Failed | State::Restarting | State::Recovering
+                if self.no_healthy_peer.is_some() && !self.planned =>
+            {
+                Word::UpReady
+            }
             State::Failed => Word::Down(self.reason.clone()),
             State::Restarting | State::Recovering if self.planned => Word::Drain,
             State::Restarting => Word::Down("restarting".into()),
@@ -676,7 +691,9 @@ impl Tracked {
     /// is pointless. An HAProxy silent for `peer_ttl` is no longer waited for; with none known
     /// (no HAProxy uses the agent), there is nothing to wait for.
     fn drain_confirmed(&self, now: Instant) -> bool {
-        if !self.policy.load_balanced || now >= self.word_since + self.policy.drain_confirm_timeout
+        if !self.policy.load_balanced
+            || (self.no_healthy_peer.is_some() && !self.planned)
+            || now >= self.word_since + self.policy.drain_confirm_timeout
         {
             return true;
         }
@@ -777,7 +794,7 @@ impl Tracked {
                 if pass && self.ok_streak >= rise {
                     self.serve(name, busy, "probes pass", now, actions);
                 } else if !pass && !in_grace && self.fail_streak >= fall {
-                    self.set(name, State::Failed, detail, now, actions);
+                    self.set(name, State::Failed, self.not_drained(detail), now, actions);
                 }
             }
             State::Draining if self.planned => {}
@@ -790,7 +807,7 @@ impl Tracked {
                     };
                     self.serve(name, busy, reason, now, actions);
                 } else if self.fail_streak >= fall {
-                    self.set(name, State::Failed, detail, now, actions);
+                    self.set(name, State::Failed, self.not_drained(detail), now, actions);
                 } else {
                     let reason = format!("{} of {fall} probes failed: {detail}", self.fail_streak);
                     self.set(name, State::Suspect, reason, now, actions);
@@ -814,6 +831,61 @@ impl Tracked {
                     self.set(name, State::Restarting, reason, now, actions);
                 }
             }
+        }
+    }
+
+    /// Keeps `no_healthy_peer` current from each probe: a failure says whether a peer was
+    /// healthy, a pass clears it. While failed, restarting or recovering, a change turns the
+    /// word between `down` (drain) and `up ready` (no peer to drain to).
+    fn peers(
+        &mut self,
+        name: &str,
+        result: &Result<Verdict, ProbeError>,
+        no_healthy_peer: Option<String>,
+        sent: Instant,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        // As in `probe`: an answer to a probe sent before the restart says nothing now.
+        let restarting = matches!(self.state, State::Restarting | State::Recovering);
+        if restarting && self.restart_issued.is_some_and(|issued| sent < issued) {
+            return;
+        }
+        let new = match result {
+            Err(ProbeError::Config(_)) => return,
+            Err(_) => no_healthy_peer,
+            Ok(_) => None,
+        };
+        if new == self.no_healthy_peer {
+            return;
+        }
+        let was_lone = self.no_healthy_peer.is_some();
+        self.no_healthy_peer = new;
+        if !matches!(
+            self.state,
+            State::Failed | State::Restarting | State::Recovering
+        ) {
+            return;
+        }
+        let base = self
+            .reason
+            .split("; not drained: ")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let reason = if was_lone && self.no_healthy_peer.is_none() {
+            format!("{base}; a peer is healthy again: drained")
+        } else {
+            self.not_drained(base)
+        };
+        self.set(name, self.state, reason, now, actions);
+    }
+
+    /// A failure's reason, with why it is not drained when no peer is healthy.
+    fn not_drained(&self, reason: String) -> String {
+        match &self.no_healthy_peer {
+            Some(why) => format!("{reason}; not drained: {why}"),
+            None => reason,
         }
     }
 

@@ -41,6 +41,8 @@ enum In {
     Pass,
     SlowDown,
     Fail,
+    /// A timeout while no peer is healthy.
+    FailNoPeer,
     Refused,
     /// HAProxy `n` polls and is told the current word.
     Poll(u8),
@@ -105,6 +107,7 @@ impl Sim {
             sent: now - Duration::from_millis(1),
             step: "http",
             config_problem: None,
+            no_healthy_peer: None,
         };
         Ok(match input {
             In::Pass => self.machine.observe(probe(Ok(Verdict::Ok)), now),
@@ -115,6 +118,17 @@ impl Sim {
                 now,
             ),
             In::Fail => self.machine.observe(probe(Err(ProbeError::Timeout)), now),
+            In::FailNoPeer => self.machine.observe(
+                Observation::Probe {
+                    daemon: name.into(),
+                    result: Err(ProbeError::Timeout),
+                    sent: now - Duration::from_millis(1),
+                    step: "http",
+                    config_problem: None,
+                    no_healthy_peer: Some("no healthy peer (rgw.b: timeout)".into()),
+                },
+                now,
+            ),
             In::Refused => self.machine.observe(probe(Err(ProbeError::Refused)), now),
             In::Poll(n) => {
                 let word = self.word(name);
@@ -283,6 +297,7 @@ fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
         sent: sim.at(4500),
         step: "http",
         config_problem: None,
+        no_healthy_peer: None,
     };
     sim.machine.observe(stale.clone(), sim.at(5200));
     sim.machine.observe(stale, sim.at(5201));
@@ -919,6 +934,7 @@ fn a_configuration_error_is_reported_and_changes_nothing() {
         sent: t0 + Duration::from_millis(ms),
         step: "s3",
         config_problem: None,
+        no_healthy_peer: None,
     };
     let (first, second) = (config(2000), config(3000));
     let actions = sim.machine.observe(first, sim.at(2001));
@@ -965,6 +981,7 @@ fn the_failing_step_names_the_reason() {
             sent: sim.at(ms),
             step: "s3",
             config_problem: None,
+            no_healthy_peer: None,
         };
         for action in sim.machine.observe(s3_timeout, sim.at(ms + 1)) {
             if let Action::Event(event) = action {
@@ -987,6 +1004,7 @@ fn a_skipped_misconfigured_step_leaves_the_verdict_to_the_others() {
         sent: sim.t0 + Duration::from_millis(ms),
         step: "http",
         config_problem: Some("s3 SignatureDoesNotMatch: wrong".into()),
+        no_healthy_peer: None,
     };
     let (first, second) = (probe(0, Ok(Verdict::Ok)), probe(1000, Ok(Verdict::Ok)));
     sim.machine.observe(first, sim.at(1));
@@ -1010,6 +1028,7 @@ fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
         sent: sim.t0 + Duration::from_millis(ms),
         step: "asok",
         config_problem: None,
+        no_healthy_peer: None,
     };
     let probes: Vec<Observation> = (2..30).map(|s| degraded(s * 1000)).collect();
     let mut restarts = 0;
@@ -1124,4 +1143,58 @@ fn the_lease_is_given_back_when_the_restart_is_proven_or_fails() {
         sim.feed(A, 127_000, Tick).unwrap().contains(&release),
         "failed: given back"
     );
+}
+
+#[test]
+fn with_no_healthy_peer_it_is_restarted_at_once_without_a_drain_and_drained_once_a_peer_is_back() {
+    let sim = healthy_then(&[
+        (2000, FailNoPeer, Suspect, "up ready", &[]),
+        (3000, FailNoPeer, Suspect, "up ready", &[]),
+        // Failed, but no drain to confirm: the restart goes out at once.
+        (
+            4000,
+            FailNoPeer,
+            Restarting,
+            "up ready",
+            &["restart", "persist"],
+        ),
+        // A peer is healthy again while this one still fails after its restart: now it is
+        // drained.
+        (5000, Fail, Restarting, "down #restarting", &[]),
+    ]);
+    let view = sim.machine.snapshot();
+    let a = view.daemon(A).unwrap();
+    assert!(
+        a.reason.ends_with("a peer is healthy again: drained"),
+        "{}",
+        a.reason
+    );
+}
+
+#[test]
+fn a_failure_with_no_healthy_peer_says_so_in_its_reason() {
+    let mut sim = Sim::new(BTreeMap::new(), Some(Duration::from_secs(3600)));
+    let mut events = Vec::new();
+    for (ms, input) in [
+        (0, Pass),
+        (1000, Pass),
+        (2000, FailNoPeer),
+        (3000, FailNoPeer),
+        (4000, FailNoPeer),
+    ] {
+        for action in sim.feed(A, ms, input).unwrap() {
+            if let Action::Event(event) = action {
+                events.push(event);
+            }
+        }
+    }
+    let failed = events
+        .iter()
+        .find(|e| e.to == Failed)
+        .expect("a failed event");
+    assert_eq!(
+        failed.reason,
+        "timeout; not drained: no healthy peer (rgw.b: timeout)"
+    );
+    assert_eq!(failed.word, "up ready");
 }

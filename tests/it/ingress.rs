@@ -84,12 +84,36 @@ impl Haproxy {
         let shipped =
             std::fs::read_to_string(repo_path("haproxy/haproxy.cfg")).expect("haproxy/haproxy.cfg");
         let port = closed_port();
-        let config = dir.join("haproxy.cfg");
-        std::fs::write(
-            &config,
-            rewrite_config(&shipped, dir, port, servers, agent_port),
+        Self::launch(
+            dir,
+            port,
+            &rewrite_config(&shipped, dir, port, servers, agent_port),
         )
-        .expect("write cfg");
+    }
+
+    /// As [`Haproxy::start`], with one sidecar per server: `(name, rgw port, agent port)`.
+    pub fn start_per_host(dir: &Path, servers: &[(&str, u16, u16)]) -> Self {
+        let shipped =
+            std::fs::read_to_string(repo_path("haproxy/haproxy.cfg")).expect("haproxy/haproxy.cfg");
+        let port = closed_port();
+        let plain: Vec<(&str, u16)> = servers.iter().map(|(n, p, _)| (*n, *p)).collect();
+        let mut config = rewrite_config(&shipped, dir, port, &plain, servers[0].2);
+        for (name, rgw_port, agent_port) in servers {
+            let line = format!(
+                "    server {name} 127.0.0.1:{rgw_port} weight 100 agent-send \"{name}\\n\"\n"
+            );
+            assert!(config.contains(&line), "{line}");
+            config = config.replace(
+                &line,
+                &format!("{} agent-port {agent_port}\n", line.trim_end()),
+            );
+        }
+        Self::launch(dir, port, &config)
+    }
+
+    fn launch(dir: &Path, port: u16, text: &str) -> Self {
+        let config = dir.join("haproxy.cfg");
+        std::fs::write(&config, text).expect("write cfg");
         let check = Command::new("haproxy")
             .arg("-c")
             .arg("-f")
@@ -282,8 +306,52 @@ pub fn open_loop(
     outcomes.into_iter().map(|(_, o)| o).collect()
 }
 
+/// Open-loop load as [`open_loop`], cycling through `mix`: `(method, path, body bytes)`.
+/// Request `i` is `mix[i % mix.len()]`; outcomes in send order.
+pub fn open_loop_mix(
+    port: u16,
+    mix: &[(&'static str, String, usize)],
+    rate: u32,
+    duration: Duration,
+) -> Vec<Outcome> {
+    let (tx, rx) = mpsc::channel();
+    let start = Instant::now();
+    let total = u64::from(rate) * duration.as_secs();
+    let gap = Duration::from_secs(1) / rate;
+    let mut handles = Vec::new();
+    for i in 0..total {
+        let due = gap * u32::try_from(i).unwrap_or(u32::MAX);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        let tx = tx.clone();
+        let (method, path, body) = mix[usize::try_from(i).unwrap_or(0) % mix.len()].clone();
+        handles.push(std::thread::spawn(move || {
+            let _ = tx.send((i, request_with(port, method, &path, body, None)));
+        }));
+    }
+    drop(tx);
+    for handle in handles {
+        let _ = handle.join();
+    }
+    let mut outcomes: Vec<(u64, Outcome)> = rx.iter().collect();
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(_, o)| o).collect()
+}
+
 /// One GET through HAProxy; `read_rate` (bytes/s) makes a slow client.
 pub fn request(port: u16, path: &str, read_rate: Option<usize>) -> Outcome {
+    request_with(port, "GET", path, 0, read_rate)
+}
+
+/// One request through HAProxy with a body of `body` bytes (`x`), anonymous.
+pub fn request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: usize,
+    read_rate: Option<usize>,
+) -> Outcome {
     let begin = Instant::now();
     let result = (|| -> Result<(u16, usize), String> {
         let mut stream =
@@ -291,9 +359,15 @@ pub fn request(port: u16, path: &str, read_rate: Option<usize>) -> Outcome {
         stream
             .set_read_timeout(Some(Duration::from_secs(35)))
             .map_err(|e| e.to_string())?;
+        let length = if method == "GET" && body == 0 {
+            String::new()
+        } else {
+            format!("Content-Length: {body}\r\n")
+        };
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: s3.test\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: s3.test\r\n{length}Connection: close\r\n\r\n{}",
+            "x".repeat(body)
         )
         .map_err(|_| "write".to_string())?;
         let mut response = Vec::new();

@@ -10,6 +10,16 @@ use std::time::Duration;
 
 use crate::support::*;
 
+/// The caps of the cephx user in docs/operations.md and docs/install.md, exactly.
+pub const DOCUMENTED_CAPS: [&str; 6] = [
+    "mon",
+    "profile simple-rados-client",
+    "mgr",
+    "allow command \"orch ps\", allow command \"orch daemon\" with action=restart",
+    "osd",
+    "allow pool=.rgw.root namespace=ceph-warden class lock",
+];
+
 pub struct Lab {
     pub dir: PathBuf,
     pub ids: Vec<String>,
@@ -118,6 +128,81 @@ impl Lab {
 
     pub fn answers_200(&self, id: &str) -> bool {
         http_status(self.port(id), "/", Duration::from_secs(2)) == Some(200)
+    }
+
+    /// The S3 canary credentials file (`[s3] credentials-file`) in `dir`, mode 0600.
+    pub fn s3_credentials(&self, dir: &TempDir) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.write(
+            "s3.toml",
+            &format!(
+                "access-key = \"{}\"\nsecret-key = \"{}\"\n",
+                self.env("CEPH_LAB_S3_ACCESS_KEY"),
+                self.env("CEPH_LAB_S3_SECRET_KEY")
+            ),
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        path
+    }
+
+    /// A bucket with one object of `size` bytes, through rgw.`id`, with the bucket ACL `acl`
+    /// (`public-read`; `public-read-write` lets anonymous clients PUT).
+    pub fn bucket(&self, id: &str, bucket: &str, key: &str, size: usize, acl: &str) {
+        let out = Command::new("python3")
+            .arg(repo_path("tests/lab/s3.py"))
+            .arg(format!("http://127.0.0.1:{}", self.port(id)))
+            .args([
+                self.env("CEPH_LAB_S3_ACCESS_KEY"),
+                self.env("CEPH_LAB_S3_SECRET_KEY"),
+            ])
+            .args([bucket, key, &size.to_string(), acl])
+            .output()
+            .expect("python3 tests/lab/s3.py");
+        assert!(
+            out.status.success(),
+            "s3.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Creates the cephx user `client.<name>` with these caps (`["mon", "...", "osd", ...]`) in
+    /// the lab's cluster; returns its keyring's path.
+    pub fn cephx_user(&self, name: &str, caps: &[&str]) -> String {
+        let keyring = format!("{}/client.{name}.keyring", self.dir.display());
+        let created = Command::new("ceph")
+            .args(["-c", &format!("{}/ceph.conf", self.dir.display())])
+            .args(["auth", "get-or-create", &format!("client.{name}")])
+            .args(caps)
+            .args(["-o", &keyring])
+            .output()
+            .expect("ceph auth get-or-create");
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        keyring
+    }
+
+    /// The lab's own wedge after a long OSD freeze (facts/rados-lock-caps-stall.md): PGs that
+    /// got ops right after SIGCONT can stay laggy, their reads parked, until the OSD is marked
+    /// down; it marks itself up again at once. Called only when the RGWs are still stuck after
+    /// a thaw.
+    pub fn unwedge_osd(&self) {
+        let down = Command::new("ceph")
+            .args([
+                "-c",
+                &format!("{}/ceph.conf", self.dir.display()),
+                "osd",
+                "down",
+                "0",
+            ])
+            .output()
+            .expect("ceph osd down 0");
+        eprintln!(
+            "ceph osd down 0: {}",
+            String::from_utf8_lossy(&down.stderr).trim()
+        );
     }
 }
 

@@ -85,27 +85,8 @@ fn one_holder_at_a_time_given_back_by_cookie_expiring_by_itself_refused_when_rad
 fn the_documented_cephx_caps_are_enough_for_the_lease_and_no_more() {
     let lab = Lab::up("lease-caps", 1);
     let conf = format!("{}/ceph.conf", lab.dir.display());
-    let keyring = format!("{}/client.ceph-warden.keyring", lab.dir.display());
     // The user of the docs (docs/operations.md), exactly.
-    let created = std::process::Command::new("ceph")
-        .args(["-c", &conf, "auth", "get-or-create", "client.ceph-warden"])
-        .args(["mon", "profile simple-rados-client"])
-        .args([
-            "mgr",
-            "allow command \"orch ps\", allow command \"orch daemon\" with action=restart",
-        ])
-        .args([
-            "osd",
-            "allow pool=.rgw.root namespace=ceph-warden class lock",
-        ])
-        .args(["-o", &keyring])
-        .output()
-        .expect("ceph auth get-or-create");
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    let keyring = lab.cephx_user("ceph-warden", &crate::lab::DOCUMENTED_CAPS);
     let mut lease = settings(&lab);
     lease.args = vec![
         "-c".into(),

@@ -18,6 +18,7 @@ mod config_files;
 mod ingress;
 mod lab;
 mod lease_lab;
+mod peers_lab;
 mod run_lab;
 mod run_s3;
 mod run_sidecar;

@@ -84,21 +84,7 @@ fn a_planned_restart_with_slow_requests_in_flight_has_zero_client_errors() {
     // client are full: the requests really are in flight on RGW when the restart is asked for.
     const SIZE: usize = 64 * 1024 * 1024;
     let lab = Lab::up("e2e-planned", 3);
-    let s3 = std::process::Command::new("python3")
-        .arg(crate::support::repo_path("tests/lab/s3.py"))
-        .arg(format!("http://127.0.0.1:{}", lab.port("a")))
-        .args([
-            lab.env("CEPH_LAB_S3_ACCESS_KEY"),
-            lab.env("CEPH_LAB_S3_SECRET_KEY"),
-        ])
-        .args(["warden", "slow", &SIZE.to_string()])
-        .output()
-        .expect("python3 tests/lab/s3.py");
-    assert!(
-        s3.status.success(),
-        "{}",
-        String::from_utf8_lossy(&s3.stderr)
-    );
+    lab.bucket("a", "warden", "slow", SIZE, "public-read");
     let sidecar = sidecar_for(&lab, "e2e-planned", "drain-timeout = \"25s\"");
     let haproxy = haproxy_for(&lab, &sidecar);
     let pid_before = lab.pid("b");

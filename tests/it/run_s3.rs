@@ -127,15 +127,7 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
     use nix::unistd::Pid;
     let lab = Lab::up("osd-frozen", 3);
     let dir = TempDir::new("osd-frozen-secret");
-    let credentials = dir.write(
-        "s3.toml",
-        &format!(
-            "access-key = \"{}\"\nsecret-key = \"{}\"\n",
-            lab.env("CEPH_LAB_S3_ACCESS_KEY"),
-            lab.env("CEPH_LAB_S3_SECRET_KEY")
-        ),
-    );
-    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let credentials = lab.s3_credentials(&dir);
     let lab_dir = lab.dir.display().to_string();
     let sidecar = Sidecar::start(
         "osd-frozen",
@@ -217,20 +209,7 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
             "not healthy 20 s after the thaw; / says:\n{}",
             sidecar.get("/").1
         );
-        let down = std::process::Command::new("ceph")
-            .args([
-                "-c",
-                &format!("{}/ceph.conf", lab.dir.display()),
-                "osd",
-                "down",
-                "0",
-            ])
-            .output()
-            .expect("ceph osd down 0");
-        eprintln!(
-            "ceph osd down 0: {}",
-            String::from_utf8_lossy(&down.stderr).trim()
-        );
+        lab.unwedge_osd();
     }
     wait_for(
         "every RGW healthy again after the thaw",
@@ -250,15 +229,7 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
 fn a_frozen_rgw_with_the_deep_chain_is_failed_and_restarted_not_degraded() {
     let lab = Lab::up("deep-frozen", 2);
     let dir = TempDir::new("deep-frozen-secret");
-    let credentials = dir.write(
-        "s3.toml",
-        &format!(
-            "access-key = \"{}\"\nsecret-key = \"{}\"\n",
-            lab.env("CEPH_LAB_S3_ACCESS_KEY"),
-            lab.env("CEPH_LAB_S3_SECRET_KEY")
-        ),
-    );
-    std::fs::set_permissions(&credentials, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let credentials = lab.s3_credentials(&dir);
     let lab_dir = lab.dir.display().to_string();
     let sidecar = Sidecar::start(
         "deep-frozen",

@@ -36,13 +36,39 @@ impl Sidecar {
         rest: &str,
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_full(tag, http_host, &[], run_keys, rest, env)
+    }
+
+    /// As [`Sidecar::start`], with these `ceph.args` after the lab's `-c` (a cephx user).
+    pub fn start_as(
+        tag: &str,
+        ceph_args: &[&str],
+        run_keys: &str,
+        rest: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::start_full(tag, "127.0.0.1", ceph_args, run_keys, rest, env)
+    }
+
+    fn start_full(
+        tag: &str,
+        http_host: &str,
+        extra_ceph_args: &[&str],
+        run_keys: &str,
+        rest: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = TempDir::new(tag);
         // Against a lab, the real `rados` and `ceph` commands (everything but the orchestrator)
         // use the lab's cluster.
         let ceph_args = env
             .iter()
             .find(|(key, _)| *key == "FAKE_CEPH_LAB_DIR")
-            .map(|(_, lab)| format!("args = [\"-c\", \"{lab}/ceph.conf\"]\n"))
+            .map(|(_, lab)| {
+                let mut args = vec![format!("\"-c\", \"{lab}/ceph.conf\"")];
+                args.extend(extra_ceph_args.iter().map(|a| format!("\"{a}\"")));
+                format!("args = [{}]\n", args.join(", "))
+            })
             .unwrap_or_default();
         let agent_port = closed_port();
         let http_port = closed_port();

@@ -2,8 +2,9 @@
 """ceph-warden test lab: the smallest S3 client the tests need (Python standard library only):
 create a public-read bucket and put a public-read object of N bytes, signed with AWS SigV4.
 
-Usage: s3.py ENDPOINT ACCESS_KEY SECRET_KEY BUCKET KEY SIZE
-       (ENDPOINT like http://127.0.0.1:18080; the object's bytes are b"x" * SIZE)
+Usage: s3.py ENDPOINT ACCESS_KEY SECRET_KEY BUCKET KEY SIZE [BUCKET_ACL]
+       (ENDPOINT like http://127.0.0.1:18080; the object's bytes are b"x" * SIZE; BUCKET_ACL
+       public-read by default, public-read-write lets anonymous clients PUT into it)
 Prints the HTTP status of each request; exits 1 when one is not 2xx.
 """
 import datetime
@@ -18,7 +19,7 @@ def sign(key, text):
     return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
 
-def request(endpoint, access, secret, method, path, body=b""):
+def request(endpoint, access, secret, method, path, body=b"", acl="public-read"):
     url = urllib.parse.urlparse(endpoint)
     now = datetime.datetime.now(datetime.timezone.utc)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
@@ -27,7 +28,7 @@ def request(endpoint, access, secret, method, path, body=b""):
     payload = hashlib.sha256(body).hexdigest()
     headers = {
         "host": url.netloc,
-        "x-amz-acl": "public-read",
+        "x-amz-acl": acl,
         "x-amz-content-sha256": payload,
         "x-amz-date": amz_date,
     }
@@ -54,7 +55,8 @@ def request(endpoint, access, secret, method, path, body=b""):
 
 def main():
     endpoint, access, secret, bucket, key, size = sys.argv[1:7]
-    request(endpoint, access, secret, "PUT", f"/{bucket}")
+    bucket_acl = sys.argv[7] if len(sys.argv) > 7 else "public-read"
+    request(endpoint, access, secret, "PUT", f"/{bucket}", acl=bucket_acl)
     request(endpoint, access, secret, "PUT", f"/{bucket}/{key}", b"x" * int(size))
 
 
