@@ -23,7 +23,7 @@ use crate::config::{Config, InventorySource, ProbeStep};
 use crate::exitcode;
 use crate::http::{Api, CommandRequest};
 use crate::inventory::{self, Daemon};
-use crate::machine::{Action, Discovered, Machine, Observation, Policy, State};
+use crate::machine::{Action, Discovered, Machine, NoHealthyPeer, Observation, Policy, State};
 use crate::metrics::{Metrics, RestartOutcome};
 use crate::orchestrate::{Chain, Orchestrator};
 use crate::peers::{Judgement, Peer};
@@ -298,8 +298,8 @@ struct ChainOutcome {
     step: &'static str,
     /// A step that found a configuration problem (and was skipped).
     config_problem: Option<String>,
-    /// Failed while no peer is healthy: why.
-    no_healthy_peer: Option<String>,
+    /// Failed while no peer is healthy.
+    no_healthy_peer: Option<NoHealthyPeer>,
 }
 
 /// What the chain consults besides the daemon: its peers, and the cluster's health.
@@ -389,10 +389,12 @@ async fn run_chain(
         // that does not answer at all serves nobody; saying `down` keeps HAProxy from queueing
         // requests on it and sends them to the first peer that comes back (measured: all
         // three frozen, first 200 after 10.6 s without the down, 4.2 s with it).
-        Judgement::NoHealthyPeer(why) if outcome.step != "http" => {
-            outcome.no_healthy_peer = Some(why);
+        Judgement::NoHealthyPeer(why) => {
+            outcome.no_healthy_peer = Some(NoHealthyPeer {
+                why,
+                answers: outcome.step != "http",
+            });
         }
-        Judgement::NoHealthyPeer(_) => {}
     }
     outcome
 }
@@ -518,6 +520,8 @@ impl Shell {
                 Action::Persist => persist = true,
                 Action::RefreshInventory => self.refresh.notify_one(),
                 Action::ReleaseLease { daemon } => self.release_lease(daemon),
+                Action::HoldService { daemon, reason } => self.hold_service(daemon, reason),
+                Action::LiftServiceHold { daemon } => self.lift_service_hold(daemon),
                 Action::ConfigProblem { daemon, message } => match message {
                     Some(message) => tracing::error!(
                         daemon = %daemon,
@@ -574,6 +578,18 @@ impl Shell {
         let description = format!("ceph-warden on {} restarting {name}", self.host);
         self.tracker.spawn(async move {
             if let Some(lease) = lease {
+                // A canary restart that did not help holds every restart of the service.
+                if let Ok(Some(why)) = lease.held_because(&service).await {
+                    let reason = format!("every restart of {service} holds: {why}");
+                    tracing::info!(daemon = %name, "restart deferred: {reason}");
+                    let _ = observations
+                        .send(Observation::RestartDeferred {
+                            daemon: name,
+                            reason,
+                        })
+                        .await;
+                    return;
+                }
                 match lease
                     .acquire(&service, &cookie, &description, duration)
                     .await
@@ -614,6 +630,65 @@ impl Shell {
                     result,
                 })
                 .await;
+        });
+    }
+
+    /// The service of a known daemon (its cephadm service name, else its type).
+    fn service_of(&self, name: &str) -> Option<(String, Duration)> {
+        let daemon = self.known.get(name)?;
+        Some((
+            daemon
+                .service_name
+                .clone()
+                .unwrap_or_else(|| daemon.daemon_type.clone()),
+            self.cfg.policy(&daemon.daemon_type).restart_window,
+        ))
+    }
+
+    /// A canary restart did not help: hold every restart of the service, on every host, for
+    /// the restart window (or until the operator resets the canary).
+    fn hold_service(&self, name: String, reason: String) {
+        let (Some((service, window)), Some(lease)) =
+            (self.service_of(&name), self.cfg.lease.clone())
+        else {
+            return;
+        };
+        let description = format!(
+            "{name} on {} at {}: {reason}",
+            self.host,
+            humantime::format_rfc3339_seconds(wall_now())
+        );
+        let cookie = lease_cookie(&self.host);
+        let events = Arc::clone(&self.events);
+        self.tracker.spawn(async move {
+            match lease.hold(&service, &cookie, &description, window).await {
+                Ok(()) => {
+                    let said = format!("every restart of {service} holds: {description}");
+                    tracing::warn!(daemon = %name, "{said}");
+                    events.push(lease_event(&name, said), wall_now());
+                }
+                Err(err) => {
+                    tracing::error!(daemon = %name, "cannot hold the restarts of {service}: {err}")
+                }
+            }
+        });
+    }
+
+    fn lift_service_hold(&self, name: String) {
+        let (Some((service, _)), Some(lease)) = (self.service_of(&name), self.cfg.lease.clone())
+        else {
+            return;
+        };
+        let events = Arc::clone(&self.events);
+        self.tracker.spawn(async move {
+            match lease.lift_hold(&service).await {
+                Ok(()) => {
+                    let said = format!("lifted the hold on the restarts of {service}");
+                    tracing::info!(daemon = %name, "{said}");
+                    events.push(lease_event(&name, said), wall_now());
+                }
+                Err(err) => tracing::error!(daemon = %name, "cannot lift the hold on {service} (it expires by itself): {err}"),
+            }
         });
     }
 

@@ -164,6 +164,147 @@ impl LeaseSettings {
     }
 }
 
+/// The lock name of a service's hold, on the same object as its restart slots.
+const HOLD: &str = "canary-hold";
+
+impl LeaseSettings {
+    /// Holds every restart of `service` for `duration`, saying `reason` (the lock's
+    /// description): a canary restart did not help. Already held (by another canary) is fine.
+    pub async fn hold(
+        &self,
+        service: &str,
+        cookie: &str,
+        reason: &str,
+        duration: Duration,
+    ) -> Result<(), String> {
+        let object = format!("restart-lease.{service}");
+        let seconds = duration.as_secs().max(1).to_string();
+        let argv = self.base(&[
+            "lock",
+            "get",
+            &object,
+            HOLD,
+            "--lock-type",
+            "exclusive",
+            "--lock-duration",
+            &seconds,
+            "--lock-cookie",
+            cookie,
+            "--lock-tag",
+            "ceph-warden",
+            "--lock-description",
+            reason,
+        ]);
+        let captured = subprocess::run(&argv, self.process_timeout())
+            .await
+            .map_err(|err| err.to_string())?;
+        if captured.status.success() || String::from_utf8_lossy(&captured.stderr).contains("(16)") {
+            Ok(())
+        } else {
+            Err(format!(
+                "`rados lock get`: {}",
+                stderr_tail(&captured.stderr)
+            ))
+        }
+    }
+
+    /// Why every restart of `service` holds, if a canary restart failed (its description).
+    pub async fn held_because(&self, service: &str) -> Result<Option<String>, String> {
+        let object = format!("restart-lease.{service}");
+        let captured = subprocess::run(
+            &self.base(&["lock", "info", &object, HOLD]),
+            self.process_timeout(),
+        )
+        .await
+        .map_err(|err| err.to_string())?;
+        if !captured.status.success() {
+            // No lease object yet: nothing was ever restarted, nothing holds.
+            if String::from_utf8_lossy(&captured.stderr).contains("(2)") {
+                return Ok(None);
+            }
+            return Err(format!(
+                "`rados lock info`: {}",
+                stderr_tail(&captured.stderr)
+            ));
+        }
+        Ok(hold_description(&captured.stdout))
+    }
+
+    /// Lifts the hold of `service`, whoever took it (the operator reset the canary).
+    pub async fn lift_hold(&self, service: &str) -> Result<(), String> {
+        let object = format!("restart-lease.{service}");
+        let captured = subprocess::run(
+            &self.base(&["lock", "info", &object, HOLD]),
+            self.process_timeout(),
+        )
+        .await
+        .map_err(|err| err.to_string())?;
+        if !captured.status.success() {
+            return Err(format!(
+                "`rados lock info`: {}",
+                stderr_tail(&captured.stderr)
+            ));
+        }
+        for (locker, cookie) in lockers(&captured.stdout) {
+            let argv = self.base(&[
+                "lock",
+                "break",
+                &object,
+                HOLD,
+                &locker,
+                "--lock-cookie",
+                &cookie,
+            ]);
+            let broke = subprocess::run(&argv, self.process_timeout())
+                .await
+                .map_err(|err| err.to_string())?;
+            if !broke.status.success() && !String::from_utf8_lossy(&broke.stderr).contains("(2)") {
+                return Err(format!(
+                    "`rados lock break`: {}",
+                    stderr_tail(&broke.stderr)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every `(locker, cookie)` of a `lock info` reply.
+fn lockers(lock_info: &[u8]) -> Vec<(String, String)> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(lock_info) else {
+        return Vec::new();
+    };
+    value
+        .get("lockers")
+        .and_then(|l| l.as_array())
+        .map(|lockers| {
+            lockers
+                .iter()
+                .filter_map(|l| {
+                    Some((
+                        l.get("name")?.as_str()?.to_string(),
+                        l.get("cookie")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The description of the first locker of a `lock info` reply: why the service holds.
+fn hold_description(lock_info: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(lock_info).ok()?;
+    let locker = value.get("lockers")?.as_array()?.first()?;
+    Some(
+        locker
+            .get("description")
+            .and_then(|d| d.as_str())
+            .filter(|d| !d.is_empty())
+            .unwrap_or("a canary restart did not help")
+            .to_string(),
+    )
+}
+
 /// The locker name (`client.4164`) holding `cookie` in a `lock info` reply.
 pub fn locker_with_cookie(lock_info: &[u8], cookie: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(lock_info).ok()?;
@@ -180,6 +321,24 @@ pub fn locker_with_cookie(lock_info: &[u8], cookie: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hold_is_read_from_its_description() {
+        let info = br#"{"name":"canary-hold","type":"exclusive","tag":"ceph-warden","lockers":[{"name":"client.4170","cookie":"hostA:1:1","description":"rgw.a on host-a: the canary restart did not bring it back","expiration":"2026-12-01T14:30:00.0+0000","addr":"127.0.0.1:0/1"}]}"#;
+        assert_eq!(
+            hold_description(info).as_deref(),
+            Some("rgw.a on host-a: the canary restart did not bring it back")
+        );
+        assert_eq!(
+            lockers(info),
+            vec![("client.4170".to_string(), "hostA:1:1".to_string())]
+        );
+        assert_eq!(
+            hold_description(br#"{"name":"canary-hold","lockers":[]}"#),
+            None
+        );
+        assert_eq!(hold_description(b"garbage"), None);
+    }
 
     #[test]
     fn our_locker_is_found_by_cookie_in_the_real_lock_info() {

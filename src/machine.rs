@@ -170,9 +170,8 @@ pub enum Observation {
         /// A step of the chain found a configuration problem and was skipped; `result` is the
         /// verdict of the other steps.
         config_problem: Option<String>,
-        /// A failure while no peer of the service is healthy (why, e.g. `no healthy peer
-        /// (rgw.b: timeout)`): restart it, but do not drain it, which cannot help clients.
-        no_healthy_peer: Option<String>,
+        /// A failure while no peer of the service is healthy.
+        no_healthy_peer: Option<NoHealthyPeer>,
     },
     /// An HAProxy (`peer`) polled the agent for `daemon` and was told `word` (the rendered
     /// [`Word`]). Only a poll that was told the current word confirms a change.
@@ -196,6 +195,15 @@ pub enum Observation {
     Inventory(Vec<Discovered>),
 }
 
+/// A failure seen while no other daemon of the service was healthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoHealthyPeer {
+    /// Why, e.g. `no healthy peer (rgw.b: timeout)`.
+    pub why: String,
+    /// It still answers `GET`: it may be the best the service has, so it is not drained.
+    pub answers: bool,
+}
+
 /// What the shell must do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -209,6 +217,11 @@ pub enum Action {
     Event(Event),
     /// Give back the restart lease taken for this daemon's restart, if any.
     ReleaseLease { daemon: String },
+    /// The canary restart (every peer down) did not bring it back: hold every restart of the
+    /// daemon's service, on every host, saying `reason`.
+    HoldService { daemon: String, reason: String },
+    /// The operator reset the canary: lift the service's hold.
+    LiftServiceHold { daemon: String },
     /// A configuration problem appeared (`Some`) or went away (`None`): log it loudly. It
     /// never changes the daemon's state.
     ConfigProblem {
@@ -337,8 +350,14 @@ struct Tracked {
     missing_inventories: u32,
     last_event: Option<String>,
     config_error: Option<String>,
-    /// Failing while no peer is healthy (why): not drained, restarted all the same.
-    no_healthy_peer: Option<String>,
+    /// Failing while no peer is healthy: restarted all the same; not drained while it
+    /// still answers GET.
+    no_healthy_peer: Option<NoHealthyPeer>,
+    /// The restart under way was asked for while no peer was healthy: the canary of the
+    /// service. If it does not bring the daemon back, the whole service holds.
+    canary: bool,
+    /// This daemon's failed canary restart holds the service (until reset).
+    holds_service: bool,
 }
 
 pub struct Machine {
@@ -601,6 +620,8 @@ impl Tracked {
             last_event: None,
             config_error: None,
             no_healthy_peer: None,
+            canary: false,
+            holds_service: false,
             policy,
         };
         t.word = t.desired_word();
@@ -624,9 +645,7 @@ impl Tracked {
             State::Draining => Word::Drain,
             // No peer can take its clients: draining it would only turn slow answers into
             // HAProxy's 503s. HAProxy's own health check still takes a dead one out.
-            State::Failed | State::Restarting | State::Recovering
-                if self.no_healthy_peer.is_some() && !self.planned =>
-            {
+            State::Failed | State::Restarting | State::Recovering if self.skip_drain() => {
                 Word::UpReady
             }
             State::Failed => Word::Down(self.reason.clone()),
@@ -692,7 +711,7 @@ impl Tracked {
     /// (no HAProxy uses the agent), there is nothing to wait for.
     fn drain_confirmed(&self, now: Instant) -> bool {
         if !self.policy.load_balanced
-            || (self.no_healthy_peer.is_some() && !self.planned)
+            || self.skip_drain()
             || now >= self.word_since + self.policy.drain_confirm_timeout
         {
             return true;
@@ -841,7 +860,7 @@ impl Tracked {
         &mut self,
         name: &str,
         result: &Result<Verdict, ProbeError>,
-        no_healthy_peer: Option<String>,
+        no_healthy_peer: Option<NoHealthyPeer>,
         sent: Instant,
         now: Instant,
         actions: &mut Vec<Action>,
@@ -859,7 +878,7 @@ impl Tracked {
         if new == self.no_healthy_peer {
             return;
         }
-        let was_lone = self.no_healthy_peer.is_some();
+        let was_lone = self.skip_drain();
         self.no_healthy_peer = new;
         if !matches!(
             self.state,
@@ -872,8 +891,11 @@ impl Tracked {
             .split("; not drained: ")
             .next()
             .unwrap_or_default()
+            .split("; no healthy peer")
+            .next()
+            .unwrap_or_default()
             .to_string();
-        let reason = if was_lone && self.no_healthy_peer.is_none() {
+        let reason = if was_lone && !self.skip_drain() {
             format!("{base}; a peer is healthy again: drained")
         } else {
             self.not_drained(base)
@@ -881,10 +903,16 @@ impl Tracked {
         self.set(name, self.state, reason, now, actions);
     }
 
+    /// No peer could take its clients and it still answers GET: not drained.
+    fn skip_drain(&self) -> bool {
+        !self.planned && self.no_healthy_peer.as_ref().is_some_and(|n| n.answers)
+    }
+
     /// A failure's reason, with why it is not drained when no peer is healthy.
     fn not_drained(&self, reason: String) -> String {
         match &self.no_healthy_peer {
-            Some(why) => format!("{reason}; not drained: {why}"),
+            Some(n) if n.answers => format!("{reason}; not drained: {}", n.why),
+            Some(n) => format!("{reason}; {}", n.why),
             None => reason,
         }
     }
@@ -916,6 +944,7 @@ impl Tracked {
         });
         // Proven back: a late answer of the orchestrator changes nothing any more.
         self.restart_outstanding = false;
+        self.canary = false;
         self.failed_attempts = 0;
         self.next_attempt_at = None;
         self.restart_deadline = None;
@@ -934,6 +963,7 @@ impl Tracked {
         actions: &mut Vec<Action>,
     ) {
         self.restart_outstanding = true;
+        self.canary = !self.planned && self.no_healthy_peer.is_some();
         if counted {
             self.restarts.push_back(now);
         }
@@ -965,6 +995,7 @@ impl Tracked {
         actions.push(Action::ReleaseLease {
             daemon: name.to_string(),
         });
+        self.canary = false;
         self.failed_attempts = self.failed_attempts.saturating_add(1);
         let doublings = self.failed_attempts.saturating_sub(1).min(16);
         let backoff = self
@@ -1081,11 +1112,26 @@ impl Tracked {
                     "not back within {} of the restart",
                     humantime::format_duration(self.policy.restart_timeout)
                 );
-                self.attempt_failed(name, reason, now, actions);
+                let canary = self.canary;
+                self.attempt_failed(name, reason.clone(), now, actions);
+                if canary {
+                    // Every peer was down and restarting this one did not help: restarting
+                    // the others will not either. Everyone holds, and says why.
+                    let reason = format!(
+                        "the canary restart (every peer was down) did not bring it back ({reason}); every restart of the service holds until `ceph-warden reset {name}`"
+                    );
+                    self.holds_service = true;
+                    self.set(name, State::Held, reason.clone(), now, actions);
+                    actions.push(Action::HoldService {
+                        daemon: name.to_string(),
+                        reason,
+                    });
+                    return;
+                }
                 // Out of budget: held at once, not at the next tick.
                 self.tick(name, now, actions);
             }
-            State::Held if budget_left => {
+            State::Held if budget_left && !self.holds_service => {
                 self.set(
                     name,
                     State::Failed,
@@ -1213,6 +1259,12 @@ impl Tracked {
                 }
             }
             Command::Reset => {
+                if self.holds_service {
+                    self.holds_service = false;
+                    actions.push(Action::LiftServiceHold {
+                        daemon: name.to_string(),
+                    });
+                }
                 if !self.restarts.is_empty() || self.failed_attempts > 0 {
                     self.restarts.clear();
                     self.failed_attempts = 0;

@@ -41,8 +41,8 @@ enum In {
     Pass,
     SlowDown,
     Fail,
-    /// A timeout while no peer is healthy.
-    FailNoPeer,
+    /// A timeout while no peer is healthy; whether it still answers GET.
+    FailNoPeer(bool),
     Refused,
     /// HAProxy `n` polls and is told the current word.
     Poll(u8),
@@ -118,14 +118,17 @@ impl Sim {
                 now,
             ),
             In::Fail => self.machine.observe(probe(Err(ProbeError::Timeout)), now),
-            In::FailNoPeer => self.machine.observe(
+            In::FailNoPeer(answers) => self.machine.observe(
                 Observation::Probe {
                     daemon: name.into(),
                     result: Err(ProbeError::Timeout),
                     sent: now - Duration::from_millis(1),
                     step: "http",
                     config_problem: None,
-                    no_healthy_peer: Some("no healthy peer (rgw.b: timeout)".into()),
+                    no_healthy_peer: Some(NoHealthyPeer {
+                        why: "no healthy peer (rgw.b: s3 timeout)".into(),
+                        answers,
+                    }),
                 },
                 now,
             ),
@@ -191,6 +194,8 @@ fn words(actions: &[Action]) -> Vec<&'static str> {
             Action::Persist => Some("persist"),
             Action::RefreshInventory => Some("refresh"),
             Action::ConfigProblem { .. } => Some("config"),
+            Action::HoldService { .. } => Some("hold-service"),
+            Action::LiftServiceHold { .. } => Some("lift-hold"),
             // Asserted on their own in the lease scenarios below.
             Action::ReleaseLease { .. } | Action::Event(_) => None,
         })
@@ -1146,14 +1151,15 @@ fn the_lease_is_given_back_when_the_restart_is_proven_or_fails() {
 }
 
 #[test]
-fn with_no_healthy_peer_it_is_restarted_at_once_without_a_drain_and_drained_once_a_peer_is_back() {
+fn with_no_healthy_peer_one_that_still_answers_get_is_restarted_without_a_drain_and_drained_once_a_peer_is_back(
+) {
     let sim = healthy_then(&[
-        (2000, FailNoPeer, Suspect, "up ready", &[]),
-        (3000, FailNoPeer, Suspect, "up ready", &[]),
+        (2000, FailNoPeer(true), Suspect, "up ready", &[]),
+        (3000, FailNoPeer(true), Suspect, "up ready", &[]),
         // Failed, but no drain to confirm: the restart goes out at once.
         (
             4000,
-            FailNoPeer,
+            FailNoPeer(true),
             Restarting,
             "up ready",
             &["restart", "persist"],
@@ -1173,28 +1179,128 @@ fn with_no_healthy_peer_it_is_restarted_at_once_without_a_drain_and_drained_once
 
 #[test]
 fn a_failure_with_no_healthy_peer_says_so_in_its_reason() {
-    let mut sim = Sim::new(BTreeMap::new(), Some(Duration::from_secs(3600)));
-    let mut events = Vec::new();
-    for (ms, input) in [
-        (0, Pass),
-        (1000, Pass),
-        (2000, FailNoPeer),
-        (3000, FailNoPeer),
-        (4000, FailNoPeer),
-    ] {
-        for action in sim.feed(A, ms, input).unwrap() {
-            if let Action::Event(event) = action {
-                events.push(event);
+    let reasons = |answers: bool| {
+        let mut sim = Sim::new(BTreeMap::new(), Some(Duration::from_secs(3600)));
+        let mut events = Vec::new();
+        for (ms, input) in [
+            (0, Pass),
+            (1000, Pass),
+            (2000, FailNoPeer(answers)),
+            (3000, FailNoPeer(answers)),
+            (4000, FailNoPeer(answers)),
+        ] {
+            for action in sim.feed(A, ms, input).unwrap() {
+                if let Action::Event(event) = action {
+                    events.push(event);
+                }
             }
         }
-    }
-    let failed = events
-        .iter()
-        .find(|e| e.to == Failed)
-        .expect("a failed event");
+        let failed = events
+            .into_iter()
+            .find(|e| e.to == Failed)
+            .expect("a failed event");
+        (failed.reason, failed.word)
+    };
     assert_eq!(
-        failed.reason,
-        "timeout; not drained: no healthy peer (rgw.b: timeout)"
+        reasons(true),
+        (
+            "timeout; not drained: no healthy peer (rgw.b: s3 timeout)".to_string(),
+            "up ready".to_string()
+        )
     );
-    assert_eq!(failed.word, "up ready");
+    // One that answers nothing is taken out as usual: it serves nobody.
+    assert_eq!(
+        reasons(false),
+        (
+            "timeout; no healthy peer (rgw.b: s3 timeout)".to_string(),
+            "down #timeout; no healthy peer (rgw.b: s3 timeout)".to_string()
+        )
+    );
+}
+
+#[test]
+fn a_canary_restart_that_does_not_help_holds_the_whole_service_until_reset() {
+    // Every peer down (the original incident): the restart of this one is the canary. The
+    // policy's restart timeout is 120 s.
+    let mut sim = healthy_then(&[
+        (2000, FailNoPeer(false), Suspect, "up ready", &[]),
+        (3000, FailNoPeer(false), Suspect, "up ready", &[]),
+        (
+            4000,
+            FailNoPeer(false),
+            Failed,
+            "down #timeout; no healthy peer (rgw.b: s3 timeout)",
+            &[],
+        ),
+        (
+            4500,
+            Poll(1),
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (
+            5000,
+            Answer(Ok("Scheduled to restart rgw.a")),
+            Restarting,
+            "down #restarting",
+            &["refresh"],
+        ),
+    ]);
+    let actions = sim.feed(A, 124_600, Tick).unwrap();
+    let view = sim.machine.snapshot();
+    let a = view.daemon(A).unwrap();
+    assert_eq!(a.state, Held, "{}", a.reason);
+    assert!(
+        a.reason
+            .starts_with("the canary restart (every peer was down) did not bring it back"),
+        "{}",
+        a.reason
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|x| matches!(x, Action::HoldService { daemon, .. } if daemon == A)),
+        "{actions:?}"
+    );
+    // It stays held while its budget has room, unlike an ordinary hold ...
+    let later = sim.feed(A, 400_000, Tick).unwrap();
+    assert_eq!(
+        sim.machine.snapshot().daemon(A).unwrap().state,
+        Held,
+        "{later:?}"
+    );
+    // ... until the operator resets it, which lifts the service's hold.
+    let reset = sim
+        .machine
+        .command(A, Command::Reset, sim.at(401_000))
+        .unwrap();
+    assert!(
+        reset
+            .iter()
+            .any(|x| matches!(x, Action::LiftServiceHold { daemon } if daemon == A)),
+        "{reset:?}"
+    );
+    assert_ne!(sim.machine.snapshot().daemon(A).unwrap().state, Held);
+}
+
+#[test]
+fn a_restart_with_a_healthy_peer_that_does_not_help_is_an_ordinary_attempt() {
+    let mut sim = healthy_then(&[
+        (2000, Fail, Suspect, "up ready", &[]),
+        (3000, Fail, Suspect, "up ready", &[]),
+        (4000, Fail, Failed, "down #timeout", &[]),
+        (
+            4500,
+            Poll(1),
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+    let actions = sim.feed(A, 124_600, Tick).unwrap();
+    assert_eq!(sim.machine.snapshot().daemon(A).unwrap().state, Failed);
+    assert!(!actions
+        .iter()
+        .any(|x| matches!(x, Action::HoldService { .. })));
 }

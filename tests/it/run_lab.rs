@@ -210,6 +210,10 @@ fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_1
     let sidecar = sidecar_for(&lab, "e2e-all-frozen", "");
     let haproxy = haproxy_for(&lab, &sidecar);
     let before: Vec<Option<u32>> = lab.ids.iter().map(|id| lab.pid(id)).collect();
+    // Client load all along (it also fills the frozen RGWs' queues, as in the incident).
+    let port = haproxy.port;
+    let load = std::thread::spawn(move || open_loop(port, "/", 20, Duration::from_secs(20), None));
+    std::thread::sleep(Duration::from_secs(2));
     for id in &lab.ids {
         lab.ctl("freeze", id);
     }
@@ -238,6 +242,7 @@ fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_1
         );
     }
     eprintln!("all three back in rotation after {:?}", frozen.elapsed());
+    eprintln!("load: {}", summary(&load.join().expect("load")));
     assert!(first_200 < Duration::from_secs(10), "{first_200:?}");
     // One restart at a time: the lease is taken and given back in turn, never twice at once.
     let events = sidecar.get("/events").1;
@@ -338,4 +343,99 @@ fn two_sidecars_contending_for_the_lease_restart_one_at_a_time() {
         deferred.contains("waiting to restart: every restart slot of restart-lease.rgw is held"),
         "{deferred}"
     );
+}
+
+#[test]
+fn all_three_frozen_and_a_canary_restart_that_does_not_help_hold_every_restart_and_say_why() {
+    let lab = Lab::up("e2e-canary", 3);
+    let lab_dir = lab.dir.display().to_string();
+    // The stand-in orchestrator says "Scheduled" and never restarts: the canary's restart
+    // cannot help.
+    let sidecar = Sidecar::start(
+        "e2e-canary",
+        "",
+        "[daemon-types.rgw]\nrestart-timeout = \"4s\"\n",
+        &[
+            ("FAKE_CEPH_LAB_DIR", lab_dir.as_str()),
+            ("FAKE_CEPH_RESTART_NOOP", "1"),
+        ],
+    );
+    for id in &lab.ids {
+        sidecar.wait_word(
+            &format!("rgw.{id}"),
+            "up ready",
+            Duration::from_secs(20),
+            |w| w == "up ready",
+        );
+    }
+    let restarts = || {
+        std::fs::read_to_string(sidecar.dir.path("ceph-argv.log"))
+            .unwrap_or_default()
+            .matches("orch daemon restart")
+            .count()
+    };
+    for id in &lab.ids {
+        lab.ctl("freeze", id);
+    }
+    let daemons = || {
+        sidecar.status()["daemons"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut canary = String::new();
+    crate::support::wait_for("the canary held", Duration::from_secs(30), || {
+        daemons().iter().any(|d| {
+            let held = d["state"] == "held"
+                && d["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("the canary restart (every peer was down)"));
+            if held {
+                canary = d["name"].as_str().unwrap_or_default().to_string();
+            }
+            held
+        })
+    });
+    // The others hold too, and say why.
+    crate::support::wait_for(
+        "the others say why they hold",
+        Duration::from_secs(10),
+        || {
+            daemons()
+                .iter()
+                .filter(|d| d["name"] != canary.as_str())
+                .all(|d| {
+                    d["reason"].as_str().is_some_and(|r| {
+                        r.starts_with("waiting to restart: every restart of rgw.lab holds:")
+                            && r.contains(&format!("{canary} on "))
+                    })
+                })
+        },
+    );
+    assert_eq!(restarts(), 1, "only the canary was restarted");
+    // A window of several lease retries (one a second): still nobody else is restarted.
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(6) {
+        assert_eq!(restarts(), 1, "a restart while the service holds");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let shown = sidecar.get("/").1;
+    eprintln!("while the service holds, / says:\n{shown}");
+    // The operator resets the canary: the hold is lifted and restarts go on, one at a time.
+    let reset = std::process::Command::new(crate::support::BIN)
+        .args(["reset", &canary, "--api"])
+        .arg(format!("http://127.0.0.1:{}", sidecar.http_port))
+        .output()
+        .expect("ceph-warden reset");
+    assert!(reset.status.success(), "{reset:?}");
+    crate::support::wait_for("a restart after the reset", Duration::from_secs(20), || {
+        restarts() >= 2
+    });
+    assert!(sidecar
+        .get("/events")
+        .1
+        .contains("lifted the hold on the restarts of rgw.lab"));
+    for id in &lab.ids {
+        lab.ctl("thaw", id);
+    }
 }
