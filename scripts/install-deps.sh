@@ -20,8 +20,9 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
 echo "install-deps: $(haproxy -v | head -1); $(ceph --version)" >&2
 # cargo-deb builds the Debian package (scripts/build-deb.sh); pinned, and built once (about 2
 # minutes on 2 cores). gzip instead of xz: no C library to build.
+# CEPH_WARDEN_NO_DEB=1 skips it (the demo does not need it).
 cargo_deb_version=3.8.0
-if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; then
+if [ "${CEPH_WARDEN_NO_DEB:-0}" != 1 ] && [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $cargo_deb_version" ]; then
   echo "install-deps: cargo install cargo-deb $cargo_deb_version" >&2
   cargo install --quiet --locked cargo-deb --version "$cargo_deb_version" --no-default-features --features gzip
 fi

@@ -38,3 +38,23 @@ echo "== cargo test"
 cargo test --locked --no-fail-fast -- --test-threads=2
 echo "== the Debian package: build, install, run as its user, purge"
 bash scripts/test-deb.sh 2>&1 | grep -v '^ *Compiling '
+echo "== the demo (README's first command), short: timeline, summary, nothing left behind"
+demo_log="$(mktemp)"
+if ! bash scripts/demo.sh --short >"$demo_log" 2>&1; then
+  tail -60 "$demo_log"
+  echo "demo: FAILED" >&2
+  exit 1
+fi
+sed -n '/== side by side/,$p' "$demo_log"
+grep -q '  sidecar  ' "$demo_log" || { echo "demo: no sidecar lines in the timeline" >&2; exit 1; }
+grep -q '  clients  ' "$demo_log" || { echo "demo: no client lines in the timeline" >&2; exit 1; }
+if compgen -G '/tmp/ceph-warden-lab-demo-*' >/dev/null || compgen -G '/tmp/ceph-warden-it-demo-*' >/dev/null; then
+  echo "demo: directories left behind" >&2
+  exit 1
+fi
+if pgrep -af 'ceph-warden-lab-demo-|ceph-warden-it-demo-'; then
+  echo "demo: processes left behind" >&2
+  exit 1
+fi
+rm -f "$demo_log"
+echo "demo: ok"

@@ -6,7 +6,8 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -111,7 +112,9 @@ impl Haproxy {
         Self::launch(dir, port, &config)
     }
 
-    fn launch(dir: &Path, port: u16, text: &str) -> Self {
+    /// Runs HAProxy with the config `text` (its frontend on `port`, its stats socket at
+    /// `dir/admin.sock`, its master CLI at `dir/master.sock`).
+    pub fn launch(dir: &Path, port: u16, text: &str) -> Self {
         let config = dir.join("haproxy.cfg");
         std::fs::write(&config, text).expect("write cfg");
         let check = Command::new("haproxy")
@@ -156,6 +159,12 @@ impl Haproxy {
         haproxy
     }
 
+    /// The master process's pid (the demo prints it).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// One runtime API command; the answer, or "" when the socket does not answer.
     pub fn command(&self, command: &str) -> String {
         let Ok(mut stream) = UnixStream::connect(&self.socket) else {
@@ -168,7 +177,7 @@ impl Haproxy {
         answer
     }
 
-    /// The `status` column of `show stat` for server `name` of backend `rgw`: `UP`, `DOWN`,
+    /// The `status` column of `show stat` for server `name`: `UP`, `DOWN`,
     /// `DRAIN`, `MAINT`, `UP 1/3`, ...
     pub fn status(&self, name: &str) -> Option<String> {
         let stat = self.command("show stat");
@@ -177,8 +186,9 @@ impl Haproxy {
         let column = header.iter().position(|h| *h == "status")?;
         lines.find_map(|line| {
             let fields: Vec<&str> = line.split(',').collect();
-            (fields.first() == Some(&"rgw") && fields.get(1) == Some(&name))
-                .then(|| fields[column].to_string())
+            // Server names are unique across the backends (`rgw` in haproxy/haproxy.cfg,
+            // `backend` in cephadm's).
+            (fields.get(1) == Some(&name)).then(|| fields[column].to_string())
         })
     }
 
@@ -214,8 +224,9 @@ impl Haproxy {
         lines
             .find_map(|line| {
                 let fields: Vec<&str> = line.split(',').collect();
-                (fields.first() == Some(&"rgw") && fields.get(1) == Some(&name))
-                    .then(|| fields[column].parse().ok())?
+                // Server names are unique across the backends (`rgw` in haproxy/haproxy.cfg,
+                // `backend` in cephadm's).
+                (fields.get(1) == Some(&name)).then(|| fields[column].parse().ok())?
             })
             .unwrap_or(0)
     }
@@ -266,6 +277,9 @@ impl Drop for Haproxy {
 /// The outcome of one request of the load.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// When it was sent (the benchmark's timelines read it).
+    #[allow(dead_code)]
+    pub sent: Instant,
     pub latency: Duration,
     /// The HTTP status, or the kind of error (`connect`, `timeout`, `reset`, `short`).
     pub result: Result<u16, String>,
@@ -281,29 +295,14 @@ pub fn open_loop(
     duration: Duration,
     read_rate: Option<usize>,
 ) -> Vec<Outcome> {
-    let (tx, rx) = mpsc::channel();
-    let start = Instant::now();
-    let total = u64::from(rate) * duration.as_secs();
-    let gap = Duration::from_secs(1) / rate;
-    let mut handles = Vec::new();
-    for i in 0..total {
-        let due = gap * u32::try_from(i).unwrap_or(u32::MAX);
-        if let Some(wait) = due.checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
-        }
-        let tx = tx.clone();
-        let path = path.to_string();
-        handles.push(std::thread::spawn(move || {
-            let _ = tx.send((i, request(port, &path, read_rate)));
-        }));
-    }
-    drop(tx);
-    for handle in handles {
-        let _ = handle.join();
-    }
-    let mut outcomes: Vec<(u64, Outcome)> = rx.iter().collect();
-    outcomes.sort_by_key(|(i, _)| *i);
-    outcomes.into_iter().map(|(_, o)| o).collect()
+    let path = path.to_string();
+    open_loop_with(
+        rate,
+        duration,
+        Arc::new(move |_| request(port, &path, read_rate)),
+        None,
+        None,
+    )
 }
 
 /// Open-loop load as [`open_loop`], cycling through `mix`: `(method, path, body bytes)`.
@@ -314,20 +313,48 @@ pub fn open_loop_mix(
     rate: u32,
     duration: Duration,
 ) -> Vec<Outcome> {
+    let mix = mix.to_vec();
+    open_loop_with(
+        rate,
+        duration,
+        Arc::new(move |i| {
+            let (method, path, body) = &mix[usize::try_from(i).unwrap_or(0) % mix.len()];
+            request_with(port, method, path, *body, None)
+        }),
+        None,
+        None,
+    )
+}
+
+/// The open-loop engine: request `i` (made by `send(i)`) is sent at `i / rate` seconds on its
+/// own thread, for `duration` or until `stop`; each outcome also goes to `tap` as it arrives.
+pub fn open_loop_with(
+    rate: u32,
+    duration: Duration,
+    send: Arc<dyn Fn(u64) -> Outcome + Send + Sync>,
+    tap: Option<mpsc::Sender<Outcome>>,
+    stop: Option<Arc<AtomicBool>>,
+) -> Vec<Outcome> {
     let (tx, rx) = mpsc::channel();
     let start = Instant::now();
     let total = u64::from(rate) * duration.as_secs();
     let gap = Duration::from_secs(1) / rate;
     let mut handles = Vec::new();
     for i in 0..total {
+        if stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break;
+        }
         let due = gap * u32::try_from(i).unwrap_or(u32::MAX);
         if let Some(wait) = due.checked_sub(start.elapsed()) {
             std::thread::sleep(wait);
         }
-        let tx = tx.clone();
-        let (method, path, body) = mix[usize::try_from(i).unwrap_or(0) % mix.len()].clone();
+        let (tx, tap, send) = (tx.clone(), tap.clone(), Arc::clone(&send));
         handles.push(std::thread::spawn(move || {
-            let _ = tx.send((i, request_with(port, method, &path, body, None)));
+            let outcome = send(i);
+            if let Some(tap) = tap {
+                let _ = tap.send(outcome.clone());
+            }
+            let _ = tx.send((i, outcome));
         }));
     }
     drop(tx);
@@ -402,11 +429,13 @@ pub fn request_with(
     let latency = begin.elapsed();
     match result {
         Ok((status, body_len)) => Outcome {
+            sent: begin,
             latency,
             result: Ok(status),
             body_len,
         },
         Err(kind) => Outcome {
+            sent: begin,
             latency,
             result: Err(kind),
             body_len: 0,

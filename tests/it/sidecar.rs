@@ -19,6 +19,8 @@ pub struct Sidecar {
     pub http_port: u16,
     env: Vec<(String, String)>,
     child: Option<Child>,
+    /// The ceph-warden executable (the debug build the tests built, unless a benchmark says).
+    binary: String,
 }
 
 impl Sidecar {
@@ -50,7 +52,36 @@ impl Sidecar {
         Self::start_full(tag, "127.0.0.1", ceph_args, run_keys, rest, env)
     }
 
+    /// As [`Sidecar::start`], running the binary at `binary` (the release build, for a
+    /// benchmark: benches/freeze.rs).
+    #[allow(dead_code)]
+    pub fn start_binary(
+        tag: &str,
+        binary: &str,
+        run_keys: &str,
+        rest: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut sidecar = Self::configure(tag, "127.0.0.1", &[], run_keys, rest, env);
+        sidecar.binary = binary.to_string();
+        sidecar.spawn();
+        sidecar
+    }
+
     fn start_full(
+        tag: &str,
+        http_host: &str,
+        extra_ceph_args: &[&str],
+        run_keys: &str,
+        rest: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut sidecar = Self::configure(tag, http_host, extra_ceph_args, run_keys, rest, env);
+        sidecar.spawn();
+        sidecar
+    }
+
+    fn configure(
         tag: &str,
         http_host: &str,
         extra_ceph_args: &[&str],
@@ -80,7 +111,7 @@ impl Sidecar {
                 fake_ceph(),
             ),
         );
-        let mut sidecar = Self {
+        Self {
             dir,
             config,
             agent_port,
@@ -90,9 +121,8 @@ impl Sidecar {
                 .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
                 .collect(),
             child: None,
-        };
-        sidecar.spawn();
-        sidecar
+            binary: BIN.to_string(),
+        }
     }
 
     /// Starts the process (again) with the same config and ports.
@@ -102,7 +132,7 @@ impl Sidecar {
             .append(true)
             .open(self.dir.path("sidecar.log"))
             .expect("log file");
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(&self.binary);
         command
             .args(["run", "--config"])
             .arg(&self.config)

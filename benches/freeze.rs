@@ -1,0 +1,922 @@
+//! The freeze benchmark (issue 7, DESIGN.md §12-§13): the lab's three real radosgw behind a
+//! real HAProxy, under open-loop client load, each fault injected into three setups in one run:
+//!
+//! - `cephadm`: cephadm's stock ingress HAProxy config (bench/haproxy-cephadm.cfg: static-rr,
+//!   `httpchk HEAD /`, `inter 2s`, `timeout check 5s`), nothing else: what users run today;
+//! - `cron`: the same, plus `ceph-warden check` every `--cron-interval` seconds (the seed
+//!   script's job, done by the project's `check`);
+//! - `warden`: the shipped `haproxy/haproxy.cfg` plus `ceph-warden run`.
+//!
+//! The orchestrator is the project's stand-in, `tests/lab/fake-ceph` (no cephadm here): it
+//! restarts lab RGWs the way cephadm does. It writes docs/BENCHMARKS.md and one SVG timeline per
+//! scenario under docs/bench/. Run: `bash scripts/bench.sh` (or `cargo bench --bench freeze --
+//! --help`).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::disallowed_methods)]
+
+#[path = "../tests/it/ingress.rs"]
+mod ingress;
+#[path = "../tests/it/lab.rs"]
+mod lab;
+#[path = "../tests/it/sidecar.rs"]
+mod sidecar;
+#[path = "../tests/it/support.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ingress::{Haproxy, Outcome};
+use lab::Lab;
+use sidecar::Sidecar;
+use support::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Setup {
+    Cephadm,
+    Cron,
+    Warden,
+}
+
+impl Setup {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Cephadm => "cephadm",
+            Self::Cron => "cron",
+            Self::Warden => "warden",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    OneFrozen,
+    OneKilled,
+    AllFrozen,
+    Planned,
+    OsdFrozen,
+}
+
+impl Scenario {
+    const ALL: [Scenario; 5] = [
+        Self::OneFrozen,
+        Self::OneKilled,
+        Self::AllFrozen,
+        Self::Planned,
+        Self::OsdFrozen,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::OneFrozen => "one-frozen",
+            Self::OneKilled => "one-killed",
+            Self::AllFrozen => "all-frozen",
+            Self::Planned => "planned-restart",
+            Self::OsdFrozen => "osd-frozen",
+        }
+    }
+
+    fn title(self, p: &Params) -> String {
+        match self {
+            Self::OneFrozen => format!("rgw.b frozen (SIGSTOP) for {} s, then thawed", p.freeze.as_secs()),
+            Self::OneKilled => "rgw.b killed (SIGKILL), started again 10 s later (systemd's RestartSec=10s of cephadm's units)".into(),
+            Self::AllFrozen => format!("all three RGWs frozen; thawed after {} s if nothing restarted them", p.freeze.as_secs()),
+            Self::Planned => "planned restart of rgw.b with 2-5 s downloads in flight (`ceph-warden restart` for warden, `ceph orch daemon restart` otherwise)".into(),
+            Self::OsdFrozen => "the OSD frozen (SIGSTOP) for 30 s: a cluster stall, no RGW is at fault".into(),
+        }
+    }
+}
+
+struct Params {
+    rate: u32,
+    /// Load before the fault.
+    lead: Duration,
+    /// How long a freeze lasts when nothing restarts the daemon.
+    freeze: Duration,
+    /// Load after the fault ends.
+    tail: Duration,
+    cron_interval: Duration,
+    /// The first cron run, after the start of the load.
+    cron_first: Duration,
+}
+
+/// One scenario in one setup.
+struct Run {
+    setup: Setup,
+    outcomes: Vec<Outcome>,
+    t0: Instant,
+    /// Seconds after t0 of the fault and what happened (`freeze`, `thaw`, `restart asked`).
+    marks: Vec<(f64, String)>,
+    /// Seconds after the fault.
+    out_of_rotation: Option<f64>,
+    back_in_rotation: Option<f64>,
+    first_200: Option<f64>,
+    restarts: usize,
+    drains: usize,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let mut params = Params {
+        rate: 100,
+        lead: Duration::from_secs(5),
+        freeze: Duration::from_secs(40),
+        tail: Duration::from_secs(15),
+        cron_interval: Duration::from_secs(60),
+        cron_first: Duration::from_secs(10),
+    };
+    let mut scenarios: Vec<Scenario> = Scenario::ALL.to_vec();
+    let mut setups = vec![Setup::Cephadm, Setup::Cron, Setup::Warden];
+    let mut out = repo_path("docs/BENCHMARKS.md");
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--cron-interval" => {
+                params.cron_interval = Duration::from_secs(value.parse().expect("seconds"))
+            }
+            "--rate" => params.rate = value.parse().expect("requests per second"),
+            "--freeze" => params.freeze = Duration::from_secs(value.parse().expect("seconds")),
+            "--scenarios" => {
+                scenarios = value
+                    .split(',')
+                    .map(|n| {
+                        *Scenario::ALL
+                            .iter()
+                            .find(|s| s.name() == n)
+                            .unwrap_or_else(|| panic!("unknown scenario {n}"))
+                    })
+                    .collect()
+            }
+            "--out" => out = PathBuf::from(value),
+            "--setups" => {
+                setups = value
+                    .split(',')
+                    .map(|n| {
+                        *[Setup::Cephadm, Setup::Cron, Setup::Warden]
+                            .iter()
+                            .find(|s| s.name() == n)
+                            .unwrap_or_else(|| panic!("unknown setup {n}"))
+                    })
+                    .collect()
+            }
+            "--help" | "-h" => {
+                println!("cargo bench --bench freeze -- [--rate 100] [--freeze 40] [--cron-interval 60] [--scenarios one-frozen,...] [--out docs/BENCHMARKS.md]");
+                return;
+            }
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    let started = std::time::SystemTime::now();
+    let begun = Instant::now();
+    eprintln!("== agent and footprint");
+    let agent = agent_section();
+    let mut results: Vec<(Scenario, Vec<Run>)> = Vec::new();
+    for scenario in &scenarios {
+        let mut runs = Vec::new();
+        for setup in setups.iter().copied() {
+            eprintln!("== {} / {}", scenario.name(), setup.name());
+            let run = run(*scenario, setup, &params);
+            eprintln!(
+                "   {}",
+                ingress::summary(&run.outcomes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            );
+            runs.push(run);
+        }
+        results.push((*scenario, runs));
+    }
+    let plots = out.parent().unwrap_or(Path::new(".")).join("bench");
+    std::fs::create_dir_all(&plots).expect("docs/bench");
+    for (scenario, runs) in &results {
+        plot(
+            &plots.join(format!("{}.svg", scenario.name())),
+            *scenario,
+            runs,
+            &params,
+        );
+    }
+    let mut report = report(&results, &params, started, begun.elapsed(), &args);
+    report.push_str(&agent);
+    std::fs::write(&out, report).expect("write the report");
+    eprintln!(
+        "wrote {} and {}/*.svg in {:?}",
+        out.display(),
+        plots.display(),
+        begun.elapsed()
+    );
+}
+
+/// utime + stime of `pid`, in clock ticks (100 per second on Linux).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(") ").map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); `after` starts at field 3.
+    fields
+        .get(11)
+        .and_then(|f| f.parse::<u64>().ok())
+        .unwrap_or(0)
+        + fields
+            .get(12)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+}
+
+fn rss_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The agent at 1,000 polls/s from 20 connections at a time (each poll its own connection, as
+/// HAProxy polls) for 10 s, while the sidecar probes three daemons every 500 ms; its RSS and
+/// CPU idle and under that load. The release build, as the package ships it.
+fn agent_section() -> String {
+    const POLLERS: u32 = 4;
+    const SECONDS: u64 = 10;
+    let ok = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    let statics: String = ["a", "b", "c"]
+        .iter()
+        .map(|id| {
+            format!(
+                "[[static]]\nname = \"rgw.{id}\"\nurl = \"http://127.0.0.1:{}/\"\n",
+                stub_server(ok)
+            )
+        })
+        .collect();
+    let release = repo_path("target/release/ceph-warden");
+    let sidecar = Sidecar::start_binary(
+        "bench-agent",
+        release.to_str().unwrap_or(BIN),
+        "inventory = \"static\"\nhealth-gate = []",
+        &statics,
+        &[],
+    );
+    for id in ["a", "b", "c"] {
+        sidecar.wait_word(
+            &format!("rgw.{id}"),
+            "up ready",
+            Duration::from_secs(10),
+            |w| w == "up ready",
+        );
+    }
+    let pid = sidecar.pid();
+    let (cpu0, idle_start) = (cpu_ticks(pid), Instant::now());
+    std::thread::sleep(Duration::from_secs(SECONDS));
+    let idle_cpu = (cpu_ticks(pid) - cpu0) as f64 / idle_start.elapsed().as_secs_f64();
+    let idle_rss = rss_kib(pid);
+    let port = sidecar.agent_port;
+    let (cpu1, load_start) = (cpu_ticks(pid), Instant::now());
+    let pollers = poll_at_1000_per_second(port, POLLERS, SECONDS);
+    let mut peak_rss = 0;
+    while !pollers.iter().all(|p| p.is_finished()) {
+        peak_rss = peak_rss.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = load_start.elapsed();
+    let load_cpu = (cpu_ticks(pid) - cpu1) as f64 / took.as_secs_f64();
+    let mut latencies = Vec::new();
+    let mut wrong = 0;
+    for p in pollers {
+        let (l, w) = p.join().expect("poller");
+        latencies.extend(l);
+        wrong += w;
+    }
+    latencies.sort();
+    // The floor on this machine: the same polls against a trivial server that answers
+    // `up ready` from a plain thread, no runtime, no work.
+    let floor = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 64];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(b"up ready\n");
+            }
+        });
+        let mut all: Vec<Duration> = poll_at_1000_per_second(port, POLLERS, SECONDS)
+            .into_iter()
+            .flat_map(|p| p.join().expect("poller").0)
+            .collect();
+        all.sort();
+        all
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut out = String::new();
+    let _ = writeln!(out, "## Agent and footprint\n");
+    let _ = writeln!(
+        out,
+        "`ceph-warden run` (release build) watching three daemons, probing each every 500 ms; \
+         HAProxy's side played by {POLLERS} threads polling the agent, each poll its own \
+         connection, 1,000 polls/s in all for {SECONDS} s.\n"
+    );
+    let _ = writeln!(out, "| what | figure |\n| --- | ---: |");
+    let _ = writeln!(
+        out,
+        "| polls answered | {} in {:.1} s ({:.0}/s), {wrong} not `up ready` |",
+        latencies.len(),
+        took.as_secs_f64(),
+        latencies.len() as f64 / took.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "| agent reply latency p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99)),
+        ms(percentile(&latencies, 1.0))
+    );
+    let _ = writeln!(
+        out,
+        "| RSS idle / peak under the polls | {:.1} / {:.1} MiB |",
+        idle_rss as f64 / 1024.0,
+        peak_rss as f64 / 1024.0
+    );
+    let _ = writeln!(
+        out,
+        "| CPU idle (probing only) / under the polls | {:.2} % / {:.1} % of a core |\n",
+        idle_cpu, load_cpu
+    );
+    let _ = writeln!(
+        out,
+        "| the same polls against a trivial thread answering `up ready` (the floor here) p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |\n",
+        ms(percentile(&floor, 0.5)),
+        ms(percentile(&floor, 0.99)),
+        ms(percentile(&floor, 1.0))
+    );
+    let _ = writeln!(out, "The latency is measured by the poller: connect, send the tag, read the line. On this 2-core virtual machine the pollers and the sidecar share the cores, and a server that does nothing at all shows the same tail (last row): the p99 above 1 ms is the machine's scheduling, not the agent.\n");
+    eprintln!("{out}");
+    out
+}
+
+/// `pollers` threads polling the agent at `port` (each poll its own connection, tags rgw.a-c),
+/// 1,000 polls/s in all for `seconds`; each returns its latencies and the replies that were
+/// not `up ready`.
+fn poll_at_1000_per_second(
+    port: u16,
+    pollers: u32,
+    seconds: u64,
+) -> Vec<std::thread::JoinHandle<(Vec<Duration>, usize)>> {
+    (0..pollers)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let gap = Duration::from_secs(1) * pollers / 1000;
+                let start = Instant::now() + Duration::from_micros(u64::from(i) * 1000);
+                let mut latencies = Vec::new();
+                let mut wrong = 0;
+                for n in 0..(seconds * 1000 / u64::from(pollers)) {
+                    let due = start + gap * u32::try_from(n).unwrap_or(0);
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let tag = ["rgw.a", "rgw.b", "rgw.c"][usize::try_from(n % 3).unwrap_or(0)];
+                    let (word, took) = sidecar::agent_poll(port, Some(tag));
+                    if word != "up ready" {
+                        wrong += 1;
+                    }
+                    latencies.push(took);
+                }
+                (latencies, wrong)
+            })
+        })
+        .collect()
+}
+
+/// cephadm's stock ingress config for the lab (bench/haproxy-cephadm.cfg), on test ports.
+fn cephadm_config(dir: &Path, port: u16, servers: &[(String, u16)]) -> String {
+    let template = std::fs::read_to_string(repo_path("bench/haproxy-cephadm.cfg"))
+        .expect("bench/haproxy-cephadm.cfg");
+    let lines: String = servers
+        .iter()
+        .map(|(name, p)| format!("    server {name} 127.0.0.1:{p} check weight 100 inter 2s\n"))
+        .collect();
+    template
+        .replace("@SOCKET@", &format!("{}/admin.sock", dir.display()))
+        .replace("@PORT@", &port.to_string())
+        .replace("@SERVERS@\n", &lines)
+}
+
+/// Polls HAProxy's view of `names` every 100 ms: when (after `fault`) none of them is UP any
+/// more, and when one is UP again after that.
+fn watch_rotation(
+    haproxy: Arc<Haproxy>,
+    names: Vec<String>,
+    fault: Arc<Mutex<Option<Instant>>>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<(Option<f64>, Option<f64>, usize)> {
+    std::thread::spawn(move || {
+        let (mut out, mut back, mut drains) = (None, None, 0);
+        let mut was_drained = false;
+        while !stop.load(Ordering::Relaxed) {
+            let states: Vec<String> = names
+                .iter()
+                .map(|n| haproxy.status(n).unwrap_or_default())
+                .collect();
+            let any_drain = states
+                .iter()
+                .any(|s| s.starts_with("DRAIN") || s.starts_with("MAINT"));
+            if any_drain && !was_drained {
+                drains += 1;
+            }
+            was_drained = any_drain;
+            if let Some(at) = *fault.lock().unwrap() {
+                let up = states.iter().any(|s| s == "UP" || s.starts_with("UP "));
+                let all_up = states.iter().all(|s| s == "UP");
+                if out.is_none() && !up {
+                    out = Some(at.elapsed().as_secs_f64());
+                } else if out.is_some() && back.is_none() && all_up {
+                    back = Some(at.elapsed().as_secs_f64());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (out, back, drains)
+    })
+}
+
+fn ctl(lab: &Lab, command: &str, id: &str) {
+    let _ = Command::new("bash")
+        .arg(repo_path("tests/lab/rgw-ctl.sh"))
+        .arg("-d")
+        .arg(&lab.dir)
+        .args([command, id])
+        .status();
+}
+
+fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
+    let tag = format!("bench-{}-{}", scenario.name(), setup.name());
+    let lab = Lab::up(&tag, 3);
+    let lab_dir = lab.dir.display().to_string();
+    let dir = TempDir::new(&format!("{tag}-run"));
+    if scenario == Scenario::Planned {
+        lab.bucket("a", "bench", "slow", 48 * 1024 * 1024, "public-read");
+    }
+    let servers: Vec<(String, u16)> = lab
+        .ids
+        .iter()
+        .map(|id| (format!("rgw.{id}"), lab.port(id)))
+        .collect();
+    let ceph_log = dir.path("ceph-argv.log");
+    let mut sidecar = None;
+    let haproxy = match setup {
+        Setup::Warden => {
+            let s = Sidecar::start(
+                &format!("{tag}-sidecar"),
+                "",
+                "",
+                &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
+            );
+            let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+            let h = Haproxy::start(&dir.0, &refs, s.agent_port);
+            for (id, _) in lab.ids.iter().zip(&servers) {
+                s.wait_word(
+                    &format!("rgw.{id}"),
+                    "up ready",
+                    Duration::from_secs(30),
+                    |w| w == "up ready",
+                );
+            }
+            sidecar = Some(s);
+            h
+        }
+        Setup::Cephadm | Setup::Cron => {
+            let port = closed_port();
+            Haproxy::launch(&dir.0, port, &cephadm_config(&dir.0, port, &servers))
+        }
+    };
+    for (name, _) in &servers {
+        haproxy.wait_status(name, "UP", Duration::from_secs(30), |s| s == "UP");
+    }
+    let haproxy = Arc::new(haproxy);
+    let watched: Vec<String> = match scenario {
+        Scenario::AllFrozen | Scenario::OsdFrozen => {
+            servers.iter().map(|(n, _)| n.clone()).collect()
+        }
+        _ => vec!["rgw.b".to_string()],
+    };
+    let fault_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch_rotation(
+        Arc::clone(&haproxy),
+        watched,
+        Arc::clone(&fault_at),
+        Arc::clone(&stop),
+    );
+    let total = p.lead + p.freeze + p.tail;
+    let port = haproxy.port;
+    let rate = p.rate;
+    let t0 = Instant::now();
+    let load = std::thread::spawn(move || ingress::open_loop(port, "/", rate, total, None));
+    // The cron job, on its schedule, for the whole run.
+    let cron_marks: Arc<Mutex<Vec<(f64, String)>>> = Arc::default();
+    let cron = (setup == Setup::Cron).then(|| {
+        let config = dir.write(
+            "check.toml",
+            &format!(
+                "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\nargs = [\"-c\", \"{lab_dir}/ceph.conf\"]\n",
+                dir.path("state").display(),
+                fake_ceph()
+            ),
+        );
+        let stop = Arc::clone(&stop);
+        let (first, every) = (p.cron_first, p.cron_interval);
+        let (lab_dir, ceph_log) = (lab_dir.clone(), ceph_log.clone());
+        let cron_marks = Arc::clone(&cron_marks);
+        std::thread::spawn(move || {
+            let mut next = t0 + first;
+            while !stop.load(Ordering::Relaxed) {
+                if Instant::now() >= next {
+                    let started = t0.elapsed().as_secs_f64();
+                    let said = Command::new(BIN)
+                        .args(["check", "--type", "rgw", "--config"])
+                        .arg(&config)
+                        .env("FAKE_CEPH_LAB_DIR", &lab_dir)
+                        .env("FAKE_CEPH_LOG", &ceph_log)
+                        .output()
+                        .map_or_else(
+                            |err| format!("cannot run: {err}"),
+                            |o| {
+                                let out = String::from_utf8_lossy(&o.stdout).into_owned();
+                                let err = String::from_utf8_lossy(&o.stderr).into_owned();
+                                let last = out.lines().last().or(err.lines().last()).unwrap_or("").to_string();
+                                format!("exit {}: {last}", o.status.code().unwrap_or(-1))
+                            },
+                        );
+                    eprintln!("   cron at {started:.1} s: {said}");
+                    cron_marks.lock().unwrap().push((started, "cron".to_string()));
+                    next += every;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    });
+    let mut marks = Vec::new();
+    let mark = |marks: &mut Vec<(f64, String)>, what: &str| {
+        marks.push((t0.elapsed().as_secs_f64(), what.to_string()))
+    };
+    std::thread::sleep(p.lead);
+    *fault_at.lock().unwrap() = Some(Instant::now());
+    let mut slow = Vec::new();
+    match scenario {
+        Scenario::OneFrozen => {
+            ctl(&lab, "freeze", "b");
+            mark(&mut marks, "rgw.b frozen");
+            std::thread::sleep(p.freeze);
+            ctl(&lab, "thaw", "b");
+            mark(&mut marks, "thawed");
+        }
+        Scenario::OneKilled => {
+            ctl(&lab, "kill", "b");
+            mark(&mut marks, "rgw.b killed");
+            std::thread::sleep(Duration::from_secs(10));
+            if lab.pid("b").is_none() {
+                ctl(&lab, "start", "b");
+                mark(&mut marks, "started by its unit");
+            }
+            std::thread::sleep(p.freeze.saturating_sub(Duration::from_secs(10)));
+        }
+        Scenario::AllFrozen => {
+            for id in &lab.ids {
+                ctl(&lab, "freeze", id);
+            }
+            mark(&mut marks, "all frozen");
+            std::thread::sleep(p.freeze);
+            for id in &lab.ids {
+                ctl(&lab, "thaw", id);
+            }
+            mark(&mut marks, "thawed");
+        }
+        Scenario::Planned => {
+            slow = (0..6)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        ingress::request(port, "/bench/slow", Some(16 * 1024 * 1024))
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(500));
+            match &sidecar {
+                Some(s) => {
+                    let _ = Command::new(BIN)
+                        .args([
+                            "restart",
+                            "rgw.b",
+                            "--api",
+                            &format!("http://127.0.0.1:{}", s.http_port),
+                        ])
+                        .output();
+                }
+                None => {
+                    let _ = Command::new(fake_ceph())
+                        .args([
+                            "-c",
+                            &format!("{lab_dir}/ceph.conf"),
+                            "orch",
+                            "daemon",
+                            "restart",
+                            "rgw.b",
+                        ])
+                        .env("FAKE_CEPH_LAB_DIR", &lab_dir)
+                        .env("FAKE_CEPH_LOG", &ceph_log)
+                        .output();
+                }
+            }
+            mark(&mut marks, "restart asked");
+            std::thread::sleep(p.freeze);
+        }
+        Scenario::OsdFrozen => {
+            let osd = lab.env("CEPH_LAB_OSD_PID");
+            let _ = Command::new("kill").args(["-STOP", &osd]).status();
+            mark(&mut marks, "OSD frozen");
+            std::thread::sleep(Duration::from_secs(30));
+            let _ = Command::new("kill").args(["-CONT", &osd]).status();
+            mark(&mut marks, "OSD thawed");
+            std::thread::sleep(p.freeze.saturating_sub(Duration::from_secs(30)));
+        }
+    }
+    let mut outcomes = load.join().expect("load");
+    for s in slow {
+        outcomes.push(s.join().expect("slow request"));
+    }
+    stop.store(true, Ordering::Relaxed);
+    if let Some(cron) = cron {
+        let _ = cron.join();
+    }
+    let (out_of_rotation, back_in_rotation, drains) = watcher.join().expect("watcher");
+    marks.extend(cron_marks.lock().unwrap().drain(..));
+    let fault = fault_at.lock().unwrap().expect("fault");
+    // Only meaningful when no RGW could answer.
+    let first_200 = outcomes
+        .iter()
+        .filter(|o| scenario == Scenario::AllFrozen && o.sent >= fault && o.result == Ok(200))
+        .map(|o| (o.sent + o.latency).duration_since(fault).as_secs_f64())
+        .reduce(f64::min);
+    let log_of = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+    let calls = match &sidecar {
+        Some(s) => log_of(&s.dir.path("ceph-argv.log")),
+        None => log_of(&ceph_log),
+    };
+    let restarts = calls.matches("orch daemon restart").count();
+    Run {
+        setup,
+        outcomes,
+        t0,
+        marks,
+        out_of_rotation,
+        back_in_rotation,
+        first_200,
+        restarts,
+        drains,
+    }
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
+fn errors_by_kind(outcomes: &[Outcome]) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    for o in outcomes {
+        let kind = match &o.result {
+            Ok(200) => continue,
+            Ok(code) => format!("{code}"),
+            Err(kind) => kind.clone(),
+        };
+        *kinds.entry(kind).or_insert(0) += 1;
+    }
+    kinds
+}
+
+fn secs(value: Option<f64>) -> String {
+    value.map_or_else(|| "never".to_string(), |v| format!("{v:.1} s"))
+}
+
+fn report(
+    results: &[(Scenario, Vec<Run>)],
+    p: &Params,
+    started: std::time::SystemTime,
+    took: Duration,
+    args: &[String],
+) -> String {
+    let mut out = String::new();
+    let version = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default()
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?")
+        .trim()
+        .to_string();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(out, "# Benchmarks: a frozen RGW, side by side\n");
+    let _ = writeln!(
+        out,
+        "Written by `bash scripts/bench.sh{}` on {} (took {:.0} min). Do not edit: rerun it.\n",
+        if args.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", args.join(" "))
+        },
+        humantime::format_rfc3339_seconds(started),
+        took.as_secs_f64() / 60.0
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {cpu}, {cores} cores. {}; {}; ceph-warden {}.\n",
+        version("haproxy", "-v"),
+        version("ceph", "--version"),
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = writeln!(
+        out,
+        "Each scenario runs three times in this one run, on a fresh lab each time (three real \
+         radosgw, one OSD, real HAProxy), under open-loop load: {} GET requests per second \
+         through HAProxy, each on its own connection, sent on schedule whatever earlier ones do; \
+         the fault {} s after the load starts; {} s of load after the fault ends.\n",
+        p.rate,
+        p.lead.as_secs(),
+        p.tail.as_secs()
+    );
+    let _ = writeln!(out, "- `cephadm`: cephadm's stock ingress HAProxy config ([bench/haproxy-cephadm.cfg](../bench/haproxy-cephadm.cfg): `balance static-rr`, `option httpchk HEAD /`, `check inter 2s`, `timeout check 5s`), nothing else.");
+    let _ = writeln!(
+        out,
+        "- `cron`: the same, plus `ceph-warden check --type rgw` (the seed cron script's job) every {} s, first {} s after the load starts. The seed ran every 300 s: its detection delay is up to the interval, so its figures scale with it.",
+        p.cron_interval.as_secs(),
+        p.cron_first.as_secs()
+    );
+    let _ = writeln!(out, "- `warden`: the shipped [haproxy/haproxy.cfg](../haproxy/haproxy.cfg) plus `ceph-warden run` with its defaults.\n");
+    let _ = writeln!(out, "The orchestrator is the project's stand-in (`tests/lab/fake-ceph`: cephadm cannot run here); it restarts a lab RGW 0.3 s after it is asked, as cephadm's serve loop does.\n");
+    let _ = writeln!(out, "Columns: requests sent; client errors (by HTTP status or error kind); requests that did get a 200 but only after more than 5 s (stalled on a frozen server: most clients would have given up); latency percentiles; freeze → out of rotation and → back in rotation, as HAProxy's `show stat` says (polled every 100 ms; for all-frozen: no server UP, then every server UP); first 200 answered after the fault; restarts asked of the orchestrator; drains HAProxy applied.\n");
+    for (scenario, runs) in results {
+        let _ = writeln!(out, "## {}\n\n{}.\n", scenario.name(), scenario.title(p));
+        let _ = writeln!(out, "| setup | requests | errors | 200 after > 5 s | p50 | p99 | max | out of rotation | back in rotation | first 200 | restarts | drains |");
+        let _ = writeln!(
+            out,
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for run in runs {
+            let mut latencies: Vec<Duration> = run.outcomes.iter().map(|o| o.latency).collect();
+            latencies.sort();
+            let kinds = errors_by_kind(&run.outcomes);
+            let errors: usize = kinds.values().sum();
+            let by_kind = if kinds.is_empty() {
+                "**0**".to_string()
+            } else {
+                format!(
+                    "{errors} ({})",
+                    kinds
+                        .iter()
+                        .map(|(k, n)| format!("{n}× {k}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} | {:.0} ms | {:.0} ms | {:.1} s | {} | {} | {} | {} | {} |",
+                run.setup.name(),
+                run.outcomes.len(),
+                by_kind,
+                run.outcomes
+                    .iter()
+                    .filter(|o| o.result == Ok(200) && o.latency > Duration::from_secs(5))
+                    .count(),
+                percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+                percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+                percentile(&latencies, 1.0).as_secs_f64(),
+                secs(run.out_of_rotation),
+                secs(run.back_in_rotation),
+                if *scenario == Scenario::AllFrozen {
+                    secs(run.first_200)
+                } else {
+                    "—".to_string()
+                },
+                run.restarts,
+                run.drains
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n![{} timeline](bench/{}.svg)\n",
+            scenario.name(),
+            scenario.name()
+        );
+    }
+    out
+}
+
+/// One SVG per scenario: a row per setup; for every 250 ms of send time, the slowest request
+/// of each outcome: green 200, orange an HTTP error, red a connection error or timeout; the
+/// fault's marks (and cron runs) as vertical lines.
+fn plot(path: &Path, scenario: Scenario, runs: &[Run], p: &Params) {
+    use plotters::prelude::*;
+    let width = 900u32;
+    let row = 220u32;
+    let root = SVGBackend::new(path, (width, row * runs.len() as u32 + 30)).into_drawing_area();
+    root.fill(&WHITE).unwrap();
+    let (title, body) = root.split_vertically(30);
+    title
+        .draw(&Text::new(
+            format!(
+                "{}: {} (x: seconds, y: latency in seconds)",
+                scenario.name(),
+                scenario.title(p)
+            ),
+            (10, 8),
+            ("sans-serif", 14),
+        ))
+        .unwrap();
+    let span = (p.lead + p.freeze + p.tail).as_secs_f64() + 5.0;
+    for (area, run) in body.split_evenly((runs.len(), 1)).iter().zip(runs) {
+        let top = run
+            .outcomes
+            .iter()
+            .map(|o| o.latency.as_secs_f64())
+            .fold(0.5f64, f64::max)
+            .min(35.0);
+        let mut chart = ChartBuilder::on(area)
+            .caption(run.setup.name(), ("sans-serif", 14))
+            .margin(6)
+            .x_label_area_size(22)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0f64..span, 0f64..top * 1.05)
+            .unwrap();
+        chart.configure_mesh().disable_mesh().draw().unwrap();
+        // Per 250 ms of send time and per outcome, the slowest request: the shape of every
+        // stall, in a file small enough to commit.
+        let mut buckets: BTreeMap<(u64, u8), f64> = BTreeMap::new();
+        for o in &run.outcomes {
+            let slot = (o.sent.duration_since(run.t0).as_secs_f64() * 4.0) as u64;
+            let class = match o.result {
+                Ok(200) => 0,
+                Ok(_) => 1,
+                Err(_) => 2,
+            };
+            let worst = buckets.entry((slot, class)).or_insert(0.0);
+            *worst = worst.max(o.latency.as_secs_f64().min(top));
+        }
+        for (class, colour) in [
+            (0u8, RGBColor(46, 160, 67)),
+            (1, RGBColor(230, 140, 0)),
+            (2, RGBColor(210, 30, 30)),
+        ] {
+            chart
+                .draw_series(buckets.iter().filter(|((_, c), _)| *c == class).map(
+                    |((slot, _), latency)| {
+                        Circle::new((*slot as f64 / 4.0 + 0.125, *latency), 2, colour.filled())
+                    },
+                ))
+                .unwrap();
+        }
+        for (at, what) in &run.marks {
+            chart
+                .draw_series(LineSeries::new(
+                    vec![(*at, 0.0), (*at, top)],
+                    BLUE.stroke_width(1),
+                ))
+                .unwrap();
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    what.clone(),
+                    (*at + 0.3, top * 0.95),
+                    ("sans-serif", 11),
+                )))
+                .unwrap();
+        }
+    }
+    root.present().unwrap();
+}
