@@ -352,7 +352,7 @@ fn agent_section() -> String {
     );
     let _ = writeln!(
         out,
-        "| CPU idle (probing only) / under the polls | {:.2} % / {:.1} % of a core |\n",
+        "| CPU idle (probing only) / under the polls | {:.2} % / {:.1} % of a core |",
         idle_cpu, load_cpu
     );
     let _ = writeln!(
@@ -573,11 +573,14 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
         marks.push((t0.elapsed().as_secs_f64(), what.to_string()))
     };
     std::thread::sleep(p.lead);
-    *fault_at.lock().unwrap() = Some(Instant::now());
+    // Figures count from the moment the fault is in place (the `rgw-ctl.sh` calls take tens
+    // of milliseconds each).
+    let fault_now = || *fault_at.lock().unwrap() = Some(Instant::now());
     let mut slow = Vec::new();
     match scenario {
         Scenario::OneFrozen => {
             ctl(&lab, "freeze", "b");
+            fault_now();
             mark(&mut marks, "rgw.b frozen");
             std::thread::sleep(p.freeze);
             ctl(&lab, "thaw", "b");
@@ -585,6 +588,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
         }
         Scenario::OneKilled => {
             ctl(&lab, "kill", "b");
+            fault_now();
             mark(&mut marks, "rgw.b killed");
             std::thread::sleep(Duration::from_secs(10));
             if lab.pid("b").is_none() {
@@ -597,6 +601,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
             for id in &lab.ids {
                 ctl(&lab, "freeze", id);
             }
+            fault_now();
             mark(&mut marks, "all frozen");
             std::thread::sleep(p.freeze);
             for id in &lab.ids {
@@ -639,12 +644,14 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
                         .output();
                 }
             }
+            fault_now();
             mark(&mut marks, "restart asked");
             std::thread::sleep(p.freeze);
         }
         Scenario::OsdFrozen => {
             let osd = lab.env("CEPH_LAB_OSD_PID");
             let _ = Command::new("kill").args(["-STOP", &osd]).status();
+            fault_now();
             mark(&mut marks, "OSD frozen");
             std::thread::sleep(Duration::from_secs(30));
             let _ = Command::new("kill").args(["-CONT", &osd]).status();
