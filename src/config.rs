@@ -895,6 +895,7 @@ pub fn default_policy(daemon_type: &str, agent_inter: Duration) -> Policy {
         backoff_max: Duration::from_secs(300),
         // An HAProxy that has not polled for 10 agent intervals is gone (reloaded, removed).
         peer_ttl: agent_inter * 10,
+        prove_by_start_time: true,
     }
 }
 
@@ -936,6 +937,7 @@ fn policy_from(
         backoff_initial: or("backoff", &raw.backoff, defaults.backoff_initial)?,
         backoff_max: or("backoff-max", &raw.backoff_max, defaults.backoff_max)?,
         peer_ttl: defaults.peer_ttl,
+        prove_by_start_time: defaults.prove_by_start_time,
     })
 }
 

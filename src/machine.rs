@@ -30,6 +30,14 @@ mod tests;
 /// How soon a restart deferred by the lease is tried again.
 const LEASE_RETRY: Duration = Duration::from_secs(1);
 
+/// Start times come with whole-second or tick precision: a process that started this little
+/// before the restart was asked for counts as the new one.
+const START_SLACK: Duration = Duration::from_secs(1);
+
+/// While probes pass but the inventory does not show the new process yet, ask for a fresh
+/// inventory this often.
+const PROOF_REFRESH: Duration = Duration::from_secs(1);
+
 /// How one daemon type is judged and handled (from `[daemon-types.<type>]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
@@ -55,6 +63,10 @@ pub struct Policy {
     pub backoff_max: Duration,
     /// An HAProxy that has not polled a daemon for this long is no longer waited for.
     pub peer_ttl: Duration,
+    /// Where the inventory gives start times, a restart is proven only once it shows the
+    /// daemon started after the restart was asked for: until the orchestrator acts, the old
+    /// process (thawed on its way out) can still answer probes.
+    pub prove_by_start_time: bool,
 }
 
 /// The state of one daemon (DESIGN.md §4).
@@ -350,6 +362,10 @@ struct Tracked {
     missing_inventories: u32,
     last_event: Option<String>,
     config_error: Option<String>,
+    /// When the inventory last said the running process started.
+    started_at: Option<Instant>,
+    /// When a fresh inventory was last asked for to prove a restart.
+    proof_refresh_at: Option<Instant>,
     /// Failing while no peer is healthy: restarted all the same; not drained while it
     /// still answers GET.
     no_healthy_peer: Option<NoHealthyPeer>,
@@ -528,6 +544,9 @@ impl Machine {
         for found in list {
             if let Some(t) = self.daemons.get_mut(&found.name) {
                 t.missing_inventories = 0;
+                if let Some(ago) = found.started_ago {
+                    t.started_at = now.checked_sub(ago);
+                }
                 continue;
             }
             let policy = self
@@ -619,6 +638,8 @@ impl Tracked {
             missing_inventories: 0,
             last_event: None,
             config_error: None,
+            started_at: found.started_ago.and_then(|ago| now.checked_sub(ago)),
+            proof_refresh_at: None,
             no_healthy_peer: None,
             canary: false,
             holds_service: false,
@@ -840,8 +861,15 @@ impl Tracked {
                 }
             }
             State::Restarting | State::Recovering => {
-                if pass && self.ok_streak >= rise {
+                if pass && self.ok_streak >= rise && self.new_process_seen() {
                     self.recovered(name, busy, now, actions);
+                } else if pass && self.ok_streak >= rise {
+                    let reason = format!(
+                        "probes pass {}/{rise}; waiting for the orchestrator to show the restarted process",
+                        self.ok_streak
+                    );
+                    self.set(name, State::Recovering, reason, now, actions);
+                    self.ask_for_proof(now, actions);
                 } else if pass {
                     let reason = format!("probes pass {}/{rise} after the restart", self.ok_streak);
                     self.set(name, State::Recovering, reason, now, actions);
@@ -935,6 +963,28 @@ impl Tracked {
                 daemon: name.to_string(),
                 message: problem,
             });
+        }
+    }
+
+    /// The process answering now is the one started by the restart: the inventory shows a
+    /// start after the request (or there are no start times to go by).
+    fn new_process_seen(&self) -> bool {
+        if !self.policy.prove_by_start_time {
+            return true;
+        }
+        match (self.restart_issued, self.started_at) {
+            (Some(issued), Some(started)) => started + START_SLACK >= issued,
+            _ => true,
+        }
+    }
+
+    fn ask_for_proof(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        if self
+            .proof_refresh_at
+            .is_none_or(|at| now >= at + PROOF_REFRESH)
+        {
+            self.proof_refresh_at = Some(now);
+            actions.push(Action::RefreshInventory);
         }
     }
 
@@ -1101,6 +1151,20 @@ impl Tracked {
                 let retry_due = self.next_attempt_at.is_none_or(|at| now >= at);
                 if retry_due && self.drain_confirmed(now) && (idle || waited_enough) {
                     self.issue_restart(name, false, now, actions);
+                }
+            }
+            State::Recovering
+                if self.ok_streak >= self.policy.rise
+                    && self.restart_deadline.is_none_or(|deadline| now < deadline) =>
+            {
+                if self.new_process_seen() {
+                    let busy = self
+                        .last_probe
+                        .as_ref()
+                        .is_some_and(|p| p.class == ProbeClass::Busy);
+                    self.recovered(name, busy, now, actions);
+                } else {
+                    self.ask_for_proof(now, actions);
                 }
             }
             State::Restarting | State::Recovering

@@ -25,6 +25,8 @@ fn policy() -> Policy {
         backoff_initial: Duration::from_secs(10),
         backoff_max: Duration::from_secs(300),
         peer_ttl: Duration::from_secs(10),
+        // The scenarios below prove restarts by probes alone; the start-time proof has its own.
+        prove_by_start_time: false,
     }
 }
 
@@ -1303,4 +1305,79 @@ fn a_restart_with_a_healthy_peer_that_does_not_help_is_an_ordinary_attempt() {
     assert!(!actions
         .iter()
         .any(|x| matches!(x, Action::HoldService { .. })));
+}
+
+#[test]
+fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
+    let proving = Policy {
+        prove_by_start_time: true,
+        ..policy()
+    };
+    let mut policies = BTreeMap::new();
+    policies.insert("rgw".to_string(), proving.clone());
+    let mut machine = Machine::new(policies, proving, BTreeMap::new());
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the fake clock needs one real origin; only offsets from it are used"
+    )]
+    let t0 = Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let inventory = |started_ago: Duration| {
+        Observation::Inventory(vec![Discovered {
+            name: A.into(),
+            daemon_type: "rgw".into(),
+            started_ago: Some(started_ago),
+        }])
+    };
+    let probe = |ok: bool, ms: u64| Observation::Probe {
+        daemon: A.into(),
+        result: if ok {
+            Ok(Verdict::Ok)
+        } else {
+            Err(ProbeError::Timeout)
+        },
+        sent: at(ms) - Duration::from_millis(1),
+        step: "http",
+        config_problem: None,
+        no_healthy_peer: None,
+    };
+    let state = |m: &Machine| m.snapshot().daemon(A).unwrap().state;
+    machine.observe(inventory(Duration::from_secs(3600)), at(0));
+    machine.observe(probe(true, 1000), at(1000));
+    machine.observe(probe(true, 2000), at(2000));
+    assert_eq!(state(&machine), Healthy);
+    for ms in [3000, 4000] {
+        machine.observe(probe(false, ms), at(ms));
+    }
+    // No HAProxy polls this daemon: nothing to wait for, the restart goes out at once.
+    let actions = machine.observe(probe(false, 5000), at(5000));
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Restart { .. })),
+        "{actions:?}"
+    );
+    machine.observe(
+        Observation::RestartAnswered {
+            daemon: A.into(),
+            result: Ok("Scheduled to restart rgw.a".into()),
+        },
+        at(5100),
+    );
+    // The old process, thawed on its way out, still answers: two passes prove nothing yet.
+    machine.observe(probe(true, 5600), at(5600));
+    let actions = machine.observe(probe(true, 6100), at(6100));
+    assert_eq!(state(&machine), Recovering);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::RefreshInventory)),
+        "asks for a fresh inventory: {actions:?}"
+    );
+    let reason = machine.snapshot().daemon(A).unwrap().reason.clone();
+    assert!(reason.contains("waiting for the orchestrator"), "{reason}");
+    // An inventory that still shows the old start time proves nothing either ...
+    machine.observe(inventory(Duration::from_secs(3606)), at(6200));
+    assert_eq!(state(&machine), Recovering);
+    // ... one that shows a process started after the request does.
+    machine.observe(inventory(Duration::from_millis(500)), at(6500));
+    assert_eq!(state(&machine), Healthy);
 }

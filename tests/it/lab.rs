@@ -184,6 +184,26 @@ impl Lab {
         keyring
     }
 
+    /// Waits (at most 100 s) until `healthy` holds after an OSD thaw. Every 20 s without it,
+    /// the lab's OSD wedge is cleared with `ceph osd down 0` (see [`Lab::unwedge_osd`]): the
+    /// sidecars rightly keep saying degraded while the wedge lasts.
+    pub fn wait_after_osd_thaw(&self, mut healthy: impl FnMut() -> bool) {
+        let thawed = std::time::Instant::now();
+        let mut last_remedy = thawed;
+        while thawed.elapsed() < Duration::from_secs(100) {
+            if healthy() {
+                return;
+            }
+            if last_remedy.elapsed() >= Duration::from_secs(20) {
+                eprintln!("not healthy {:?} after the thaw", thawed.elapsed());
+                self.unwedge_osd();
+                last_remedy = std::time::Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!("not healthy within 100 s of the OSD thaw, `ceph osd down 0` every 20 s");
+    }
+
     /// The lab's own wedge after a long OSD freeze (facts/rados-lock-caps-stall.md): PGs that
     /// got ops right after SIGCONT can stay laggy, their reads parked, until the OSD is marked
     /// down; it marks itself up again at once. Called only when the RGWs are still stuck after

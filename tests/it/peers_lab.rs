@@ -134,17 +134,7 @@ fn an_osd_frozen_30_s_under_get_put_load_is_the_clusters_fault_on_every_host() {
             .zip(&sidecars)
             .all(|(id, s)| daemon(s, &format!("rgw.{id}"))["state"] == "healthy")
     };
-    if !(0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(200));
-        all_healthy()
-    }) {
-        lab.unwedge_osd();
-    }
-    wait_for(
-        "every RGW healthy again after the thaw",
-        Duration::from_secs(60),
-        all_healthy,
-    );
+    lab.wait_after_osd_thaw(all_healthy);
     eprintln!("every RGW healthy {:?} after the thaw", thawed.elapsed());
     let outcomes = load.join().expect("load");
     // Client errors during a cluster stall are the cluster's; the point is that the sidecars
@@ -376,11 +366,13 @@ fn the_whole_sidecar_runs_under_the_documented_cephx_user() {
             "{call} as client.ceph-warden:\n{calls}"
         );
     }
+    // A call that is slow under load may time out (the test's ceph timeout is 2 s); one that
+    // is refused says so.
     for refusal in [
         "access denied",
         "EACCES",
         "Operation not permitted",
-        "cannot read ceph health",
+        "ermission denied",
     ] {
         assert!(!log.contains(refusal), "{refusal}:\n{log}");
     }
