@@ -378,8 +378,21 @@ async fn run_chain(
         return outcome;
     }
     let s3 = s3.filter(|_| target.chain.contains(&ProbeStep::S3));
-    let report = context.peers.compare(&target.peers, http, s3).await;
+    // The failing step again, at the same moment as the peers: a blip of the cluster that
+    // ended before the peers were asked (PGs peering after an OSD went down and up) must not
+    // look like this daemon failing alone.
+    let again = async {
+        match (outcome.step, s3, reqwest::Url::parse(&target.url)) {
+            ("s3", Some(s3), Ok(url)) => s3.probe(&url.origin().ascii_serialization()).await,
+            _ => http.probe(&target.url).await.0,
+        }
+    };
+    let (report, again) = tokio::join!(context.peers.compare(&target.peers, http, s3), again);
     match crate::peers::judge(outcome.step, &failure, &report) {
+        Judgement::Alone if matches!(again, Ok(probe::Verdict::Ok)) => {
+            tracing::info!(daemon = %target.name, "{} {failure}, then ok when asked again beside its peers: not counted", outcome.step);
+            outcome.result = Ok(probe::Verdict::Ok);
+        }
         Judgement::Alone => {}
         Judgement::ClusterWide(reason) => {
             outcome.result = Ok(probe::Verdict::Degraded { reason });
