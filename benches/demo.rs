@@ -140,18 +140,7 @@ fn phase(
         h
     } else {
         say("cephadm: cephadm's stock ingress HAProxy config, nothing else (what users run today)");
-        let template = std::fs::read_to_string(repo_path("bench/haproxy-cephadm.cfg"))
-            .expect("bench/haproxy-cephadm.cfg");
-        let port = closed_port();
-        let lines: String = servers
-            .iter()
-            .map(|(n, p)| format!("    server {n} 127.0.0.1:{p} check weight 100 inter 2s\n"))
-            .collect();
-        let text = template
-            .replace("@SOCKET@", &format!("{}/admin.sock", dir.0.display()))
-            .replace("@PORT@", &port.to_string())
-            .replace("@SERVERS@\n", &lines);
-        Haproxy::launch(&dir.0, port, &text)
+        Haproxy::start_cephadm_stock(&dir.0, &servers)
     };
     for (name, _) in &servers {
         haproxy.wait_status(name, "UP", Duration::from_secs(30), |s| s == "UP");
@@ -203,7 +192,7 @@ fn phase(
     };
     pump(&mut reporter, &timeline, &sidecar, &|_| false, seconds(5.0));
     let before = lab.pid("b");
-    ctl(lab, "freeze", "b");
+    lab.try_ctl("freeze", "b");
     let frozen = Instant::now();
     timeline.line(
         "fault",
@@ -220,7 +209,7 @@ fn phase(
         thaw_after,
     );
     if lab.pid("b") == before {
-        ctl(lab, "thaw", "b");
+        lab.try_ctl("thaw", "b");
         timeline.line("fault", "rgw.b thawed by hand (nothing restarted it)");
         pump(
             &mut reporter,
@@ -240,7 +229,7 @@ fn phase(
     reporter.reset_rotation();
     let before_all: Vec<Option<u32>> = lab.ids.iter().map(|id| lab.pid(id)).collect();
     for id in &lab.ids {
-        ctl(lab, "freeze", id);
+        lab.try_ctl("freeze", id);
     }
     let all_frozen = Instant::now();
     timeline.line("fault", "all three RGWs frozen: the original incident");
@@ -262,7 +251,7 @@ fn phase(
         .map(|t| t.duration_since(all_frozen).as_secs_f64());
     for (i, id) in lab.ids.iter().enumerate() {
         if lab.pid(id) == before_all[i] {
-            ctl(lab, "thaw", id);
+            lab.try_ctl("thaw", id);
         }
     }
     if lab
@@ -305,16 +294,6 @@ fn phase(
         (true, Some(s), Some(h)) => (phase, Some((s, h))),
         _ => (phase, None),
     }
-}
-
-fn ctl(lab: &Lab, command: &str, id: &str) {
-    let _ = std::process::Command::new("bash")
-        .arg(repo_path("tests/lab/rgw-ctl.sh"))
-        .arg("-d")
-        .arg(&lab.dir)
-        .args([command, id])
-        .stderr(std::process::Stdio::null())
-        .status();
 }
 
 struct Timeline {
@@ -482,10 +461,7 @@ fn summary(phases: &[Phase]) {
     for p in phases {
         let mut latencies: Vec<Duration> = p.outcomes.iter().map(|o| o.latency).collect();
         latencies.sort();
-        let p99 = latencies
-            .get(((latencies.len() as f64 - 1.0) * 0.99).round() as usize)
-            .copied()
-            .unwrap_or_default();
+        let p99 = ingress::percentile(&latencies, 0.99);
         let failed = p.outcomes.iter().filter(|o| o.result != Ok(200)).count();
         let stalled = p
             .outcomes

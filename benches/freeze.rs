@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ingress::{Haproxy, Outcome};
+use ingress::{percentile, Haproxy, Outcome};
 use lab::Lab;
 use sidecar::Sidecar;
 use support::*;
@@ -400,20 +400,6 @@ fn poll_at_1000_per_second(
         .collect()
 }
 
-/// cephadm's stock ingress config for the lab (bench/haproxy-cephadm.cfg), on test ports.
-fn cephadm_config(dir: &Path, port: u16, servers: &[(String, u16)]) -> String {
-    let template = std::fs::read_to_string(repo_path("bench/haproxy-cephadm.cfg"))
-        .expect("bench/haproxy-cephadm.cfg");
-    let lines: String = servers
-        .iter()
-        .map(|(name, p)| format!("    server {name} 127.0.0.1:{p} check weight 100 inter 2s\n"))
-        .collect();
-    template
-        .replace("@SOCKET@", &format!("{}/admin.sock", dir.display()))
-        .replace("@PORT@", &port.to_string())
-        .replace("@SERVERS@\n", &lines)
-}
-
 /// Polls HAProxy's view of `names` every 100 ms: when (after `fault`) none of them is UP any
 /// more, and when one is UP again after that.
 fn watch_rotation(
@@ -452,15 +438,6 @@ fn watch_rotation(
     })
 }
 
-fn ctl(lab: &Lab, command: &str, id: &str) {
-    let _ = Command::new("bash")
-        .arg(repo_path("tests/lab/rgw-ctl.sh"))
-        .arg("-d")
-        .arg(&lab.dir)
-        .args([command, id])
-        .status();
-}
-
 fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     let tag = format!("bench-{}-{}", scenario.name(), setup.name());
     let lab = Lab::up(&tag, 3);
@@ -497,10 +474,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
             sidecar = Some(s);
             h
         }
-        Setup::Cephadm | Setup::Cron => {
-            let port = closed_port();
-            Haproxy::launch(&dir.0, port, &cephadm_config(&dir.0, port, &servers))
-        }
+        Setup::Cephadm | Setup::Cron => Haproxy::start_cephadm_stock(&dir.0, &servers),
     };
     for (name, _) in &servers {
         haproxy.wait_status(name, "UP", Duration::from_secs(30), |s| s == "UP");
@@ -579,33 +553,33 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     let mut slow = Vec::new();
     match scenario {
         Scenario::OneFrozen => {
-            ctl(&lab, "freeze", "b");
+            lab.try_ctl("freeze", "b");
             fault_now();
             mark(&mut marks, "rgw.b frozen");
             std::thread::sleep(p.freeze);
-            ctl(&lab, "thaw", "b");
+            lab.try_ctl("thaw", "b");
             mark(&mut marks, "thawed");
         }
         Scenario::OneKilled => {
-            ctl(&lab, "kill", "b");
+            lab.try_ctl("kill", "b");
             fault_now();
             mark(&mut marks, "rgw.b killed");
             std::thread::sleep(Duration::from_secs(10));
             if lab.pid("b").is_none() {
-                ctl(&lab, "start", "b");
+                lab.try_ctl("start", "b");
                 mark(&mut marks, "started by its unit");
             }
             std::thread::sleep(p.freeze.saturating_sub(Duration::from_secs(10)));
         }
         Scenario::AllFrozen => {
             for id in &lab.ids {
-                ctl(&lab, "freeze", id);
+                lab.try_ctl("freeze", id);
             }
             fault_now();
             mark(&mut marks, "all frozen");
             std::thread::sleep(p.freeze);
             for id in &lab.ids {
-                ctl(&lab, "thaw", id);
+                lab.try_ctl("thaw", id);
             }
             mark(&mut marks, "thawed");
         }
@@ -693,13 +667,6 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
         restarts,
         drains,
     }
-}
-
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    sorted
-        .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
-        .copied()
-        .unwrap_or_default()
 }
 
 fn errors_by_kind(outcomes: &[Outcome]) -> BTreeMap<String, usize> {

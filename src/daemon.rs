@@ -329,9 +329,9 @@ async fn run_chain(
     for step in &target.chain {
         let result = match step {
             ProbeStep::Http => http.probe(&target.url).await.0,
-            ProbeStep::S3 => match (s3, reqwest::Url::parse(&target.url)) {
-                (Some(s3), Ok(url)) => s3.probe(url.origin().ascii_serialization().as_str()).await,
-                _ => Err(probe::ProbeError::Config(
+            ProbeStep::S3 => match s3 {
+                Some(s3) => s3.probe_daemon(&target.url).await,
+                None => Err(probe::ProbeError::Config(
                     "s3 probe without [s3] settings".into(),
                 )),
             },
@@ -382,8 +382,8 @@ async fn run_chain(
     // ended before the peers were asked (PGs peering after an OSD went down and up) must not
     // look like this daemon failing alone.
     let again = async {
-        match (outcome.step, s3, reqwest::Url::parse(&target.url)) {
-            ("s3", Some(s3), Ok(url)) => s3.probe(&url.origin().ascii_serialization()).await,
+        match (outcome.step, s3) {
+            ("s3", Some(s3)) => s3.probe_daemon(&target.url).await,
             _ => http.probe(&target.url).await.0,
         }
     };

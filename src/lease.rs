@@ -72,6 +72,84 @@ impl LeaseSettings {
         self.op_timeout * 2 + Duration::from_secs(2)
     }
 
+    /// `rados lock get OBJECT LOCK`: exclusive, tagged, expiring after `duration`.
+    async fn lock_get(
+        &self,
+        object: &str,
+        lock: &str,
+        cookie: &str,
+        description: &str,
+        duration: Duration,
+    ) -> Result<subprocess::Captured, subprocess::SubprocessError> {
+        let seconds = duration.as_secs().max(1).to_string();
+        let argv = self.base(&[
+            "lock",
+            "get",
+            object,
+            lock,
+            "--lock-type",
+            "exclusive",
+            "--lock-duration",
+            &seconds,
+            "--lock-cookie",
+            cookie,
+            "--lock-tag",
+            "ceph-warden",
+            "--lock-description",
+            description,
+        ]);
+        subprocess::run(&argv, self.process_timeout()).await
+    }
+
+    /// `rados lock info OBJECT LOCK`; a failed call is an error naming it.
+    async fn lock_info(&self, object: &str, lock: &str) -> Result<subprocess::Captured, String> {
+        let captured = subprocess::run(
+            &self.base(&["lock", "info", object, lock]),
+            self.process_timeout(),
+        )
+        .await
+        .map_err(|err| err.to_string())?;
+        if captured.status.success() {
+            Ok(captured)
+        } else {
+            Err(format!(
+                "`rados lock info`: {}",
+                stderr_tail(&captured.stderr)
+            ))
+        }
+    }
+
+    /// `rados lock break OBJECT LOCK LOCKER` with the locker's cookie; a lock already gone is
+    /// fine.
+    async fn lock_break(
+        &self,
+        object: &str,
+        lock: &str,
+        locker: &str,
+        cookie: &str,
+    ) -> Result<(), String> {
+        let argv = self.base(&[
+            "lock",
+            "break",
+            object,
+            lock,
+            locker,
+            "--lock-cookie",
+            cookie,
+        ]);
+        let captured = subprocess::run(&argv, self.process_timeout())
+            .await
+            .map_err(|err| err.to_string())?;
+        if captured.status.success() || String::from_utf8_lossy(&captured.stderr).contains("(2)") {
+            Ok(())
+        } else {
+            Err(format!(
+                "`rados lock break`: {}",
+                stderr_tail(&captured.stderr)
+            ))
+        }
+    }
+
     /// Takes a free slot of `restart-lease.<service>` for `duration`.
     pub async fn acquire(
         &self,
@@ -81,26 +159,10 @@ impl LeaseSettings {
         duration: Duration,
     ) -> Result<Held, LeaseError> {
         let object = format!("restart-lease.{service}");
-        let seconds = duration.as_secs().max(1).to_string();
         for slot in 0..self.slots.max(1) {
             let slot = format!("slot-{slot}");
-            let argv = self.base(&[
-                "lock",
-                "get",
-                &object,
-                &slot,
-                "--lock-type",
-                "exclusive",
-                "--lock-duration",
-                &seconds,
-                "--lock-cookie",
-                cookie,
-                "--lock-tag",
-                "ceph-warden",
-                "--lock-description",
-                description,
-            ]);
-            let captured = subprocess::run(&argv, self.process_timeout())
+            let captured = self
+                .lock_get(&object, &slot, cookie, description, duration)
                 .await
                 .map_err(|err| LeaseError::Unavailable(err.to_string()))?;
             if captured.status.success() {
@@ -127,40 +189,12 @@ impl LeaseSettings {
     /// Gives the lease back: finds our locker by cookie and breaks it. A lease that already
     /// expired or is gone is fine.
     pub async fn release(&self, held: &Held) -> Result<(), String> {
-        let info = self.base(&["lock", "info", &held.object, &held.slot]);
-        let captured = subprocess::run(&info, self.process_timeout())
-            .await
-            .map_err(|err| err.to_string())?;
-        if !captured.status.success() {
-            return Err(format!(
-                "`rados lock info`: {}",
-                stderr_tail(&captured.stderr)
-            ));
-        }
-        let Some(locker) = locker_with_cookie(&captured.stdout, &held.cookie) else {
+        let info = self.lock_info(&held.object, &held.slot).await?;
+        let Some(locker) = locker_with_cookie(&info.stdout, &held.cookie) else {
             return Ok(());
         };
-        let argv = self.base(&[
-            "lock",
-            "break",
-            &held.object,
-            &held.slot,
-            &locker,
-            "--lock-cookie",
-            &held.cookie,
-        ]);
-        let captured = subprocess::run(&argv, self.process_timeout())
+        self.lock_break(&held.object, &held.slot, &locker, &held.cookie)
             .await
-            .map_err(|err| err.to_string())?;
-        let stderr = String::from_utf8_lossy(&captured.stderr);
-        if captured.status.success() || stderr.contains("(2)") {
-            Ok(())
-        } else {
-            Err(format!(
-                "`rados lock break`: {}",
-                stderr_tail(&captured.stderr)
-            ))
-        }
     }
 }
 
@@ -178,24 +212,8 @@ impl LeaseSettings {
         duration: Duration,
     ) -> Result<(), String> {
         let object = format!("restart-lease.{service}");
-        let seconds = duration.as_secs().max(1).to_string();
-        let argv = self.base(&[
-            "lock",
-            "get",
-            &object,
-            HOLD,
-            "--lock-type",
-            "exclusive",
-            "--lock-duration",
-            &seconds,
-            "--lock-cookie",
-            cookie,
-            "--lock-tag",
-            "ceph-warden",
-            "--lock-description",
-            reason,
-        ]);
-        let captured = subprocess::run(&argv, self.process_timeout())
+        let captured = self
+            .lock_get(&object, HOLD, cookie, reason, duration)
             .await
             .map_err(|err| err.to_string())?;
         if captured.status.success() || String::from_utf8_lossy(&captured.stderr).contains("(16)") {
@@ -210,60 +228,23 @@ impl LeaseSettings {
 
     /// Why every restart of `service` holds, if a canary restart failed (its description).
     pub async fn held_because(&self, service: &str) -> Result<Option<String>, String> {
-        let object = format!("restart-lease.{service}");
-        let captured = subprocess::run(
-            &self.base(&["lock", "info", &object, HOLD]),
-            self.process_timeout(),
-        )
-        .await
-        .map_err(|err| err.to_string())?;
-        if !captured.status.success() {
+        match self
+            .lock_info(&format!("restart-lease.{service}"), HOLD)
+            .await
+        {
+            Ok(info) => Ok(hold_description(&info.stdout)),
             // No lease object yet: nothing was ever restarted, nothing holds.
-            if String::from_utf8_lossy(&captured.stderr).contains("(2)") {
-                return Ok(None);
-            }
-            return Err(format!(
-                "`rados lock info`: {}",
-                stderr_tail(&captured.stderr)
-            ));
+            Err(err) if err.contains("(2)") => Ok(None),
+            Err(err) => Err(err),
         }
-        Ok(hold_description(&captured.stdout))
     }
 
     /// Lifts the hold of `service`, whoever took it (the operator reset the canary).
     pub async fn lift_hold(&self, service: &str) -> Result<(), String> {
         let object = format!("restart-lease.{service}");
-        let captured = subprocess::run(
-            &self.base(&["lock", "info", &object, HOLD]),
-            self.process_timeout(),
-        )
-        .await
-        .map_err(|err| err.to_string())?;
-        if !captured.status.success() {
-            return Err(format!(
-                "`rados lock info`: {}",
-                stderr_tail(&captured.stderr)
-            ));
-        }
-        for (locker, cookie) in lockers(&captured.stdout) {
-            let argv = self.base(&[
-                "lock",
-                "break",
-                &object,
-                HOLD,
-                &locker,
-                "--lock-cookie",
-                &cookie,
-            ]);
-            let broke = subprocess::run(&argv, self.process_timeout())
-                .await
-                .map_err(|err| err.to_string())?;
-            if !broke.status.success() && !String::from_utf8_lossy(&broke.stderr).contains("(2)") {
-                return Err(format!(
-                    "`rados lock break`: {}",
-                    stderr_tail(&broke.stderr)
-                ));
-            }
+        let info = self.lock_info(&object, HOLD).await?;
+        for (locker, cookie) in lockers(&info.stdout) {
+            self.lock_break(&object, HOLD, &locker, &cookie).await?;
         }
         Ok(())
     }
@@ -307,15 +288,10 @@ fn hold_description(lock_info: &[u8]) -> Option<String> {
 
 /// The locker name (`client.4164`) holding `cookie` in a `lock info` reply.
 pub fn locker_with_cookie(lock_info: &[u8], cookie: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(lock_info).ok()?;
-    value
-        .get("lockers")?
-        .as_array()?
-        .iter()
-        .find(|l| l.get("cookie").and_then(|c| c.as_str()) == Some(cookie))?
-        .get("name")?
-        .as_str()
-        .map(str::to_string)
+    lockers(lock_info)
+        .into_iter()
+        .find(|(_, c)| c == cookie)
+        .map(|(locker, _)| locker)
 }
 
 #[cfg(test)]

@@ -792,8 +792,7 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        let restarting = matches!(self.state, State::Restarting | State::Recovering);
-        if restarting && self.restart_issued.is_some_and(|issued| sent < issued) {
+        if self.sent_before_restart(sent) {
             return;
         }
         let detail = if step == "http" {
@@ -893,9 +892,7 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        // As in `probe`: an answer to a probe sent before the restart says nothing now.
-        let restarting = matches!(self.state, State::Restarting | State::Recovering);
-        if restarting && self.restart_issued.is_some_and(|issued| sent < issued) {
+        if self.sent_before_restart(sent) {
             return;
         }
         let new = match result {
@@ -929,6 +926,13 @@ impl Tracked {
             self.not_drained(base)
         };
         self.set(name, self.state, reason, now, actions);
+    }
+
+    /// A probe sent before the restart under way was asked for: the old process may have
+    /// answered it, so it says nothing now.
+    fn sent_before_restart(&self, sent: Instant) -> bool {
+        matches!(self.state, State::Restarting | State::Recovering)
+            && self.restart_issued.is_some_and(|issued| sent < issued)
     }
 
     /// No peer could take its clients and it still answers GET: not drained.

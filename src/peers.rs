@@ -121,11 +121,7 @@ async fn probe_peer(peer: &Peer, http: &HttpProbe, s3: Option<&S3Canary>) -> Pee
     let Some(s3) = s3 else {
         return PeerAnswer::Healthy;
     };
-    let endpoint = match reqwest::Url::parse(&peer.url) {
-        Ok(url) => url.origin().ascii_serialization(),
-        Err(err) => return PeerAnswer::Dead(format!("bad url: {err}")),
-    };
-    match s3.probe(&endpoint).await {
+    match s3.probe_daemon(&peer.url).await {
         // Busy is alive; a configuration problem is ours, not the peer's.
         Ok(Verdict::Ok | Verdict::Busy { .. }) | Err(ProbeError::Config(_)) => PeerAnswer::Healthy,
         other => PeerAnswer::Stalled(format!("s3 {}", probe::describe(&other))),

@@ -82,6 +82,14 @@ impl S3Canary {
         })
     }
 
+    /// Probes the S3 endpoint of the daemon whose HTTP probe URL is `daemon_url`: its origin.
+    pub async fn probe_daemon(&self, daemon_url: &str) -> Result<Verdict, ProbeError> {
+        match reqwest::Url::parse(daemon_url) {
+            Ok(url) => self.probe(&url.origin().ascii_serialization()).await,
+            Err(err) => Err(ProbeError::Other(format!("bad url {daemon_url}: {err}"))),
+        }
+    }
+
     /// Reads the canary object from the RGW at `endpoint` (`http://host:port`).
     pub async fn probe(&self, endpoint: &str) -> Result<Verdict, ProbeError> {
         match tokio::time::timeout(self.timeout, self.read_or_create(endpoint)).await {

@@ -112,6 +112,24 @@ impl Haproxy {
         Self::launch(dir, port, &config)
     }
 
+    /// cephadm's stock ingress config (bench/haproxy-cephadm.cfg) for `servers`, with no
+    /// sidecar: what users run today (the benchmark's and the demo's comparison).
+    #[allow(dead_code, reason = "the benchmark and the demo use it")]
+    pub fn start_cephadm_stock(dir: &Path, servers: &[(String, u16)]) -> Self {
+        let template = std::fs::read_to_string(repo_path("bench/haproxy-cephadm.cfg"))
+            .expect("bench/haproxy-cephadm.cfg");
+        let port = closed_port();
+        let lines: String = servers
+            .iter()
+            .map(|(name, p)| format!("    server {name} 127.0.0.1:{p} check weight 100 inter 2s\n"))
+            .collect();
+        let text = template
+            .replace("@SOCKET@", &format!("{}/admin.sock", dir.display()))
+            .replace("@PORT@", &port.to_string())
+            .replace("@SERVERS@\n", &lines);
+        Self::launch(dir, port, &text)
+    }
+
     /// Runs HAProxy with the config `text` (its frontend on `port`, its stats socket at
     /// `dir/admin.sock`, its master CLI at `dir/master.sock`).
     pub fn launch(dir: &Path, port: u16, text: &str) -> Self {
@@ -443,16 +461,19 @@ pub fn request_with(
     }
 }
 
+/// The `q` quantile (0.5, 0.99, 1.0) of sorted latencies; zero when there are none.
+pub fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 - 1.0) * q).round() as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
 /// `n requests, n errors (kinds), p50 / p99 / max latency`.
 pub fn summary(outcomes: &[Outcome]) -> String {
     let mut latencies: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
     latencies.sort();
-    let pick = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
-            .copied()
-            .unwrap_or_default()
-    };
+    let pick = |q: f64| percentile(&latencies, q);
     let errors: Vec<String> = outcomes
         .iter()
         .filter_map(|o| match &o.result {

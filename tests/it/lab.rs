@@ -126,6 +126,19 @@ impl Lab {
         assert!(status.success(), "rgw-ctl.sh {command} {id} failed");
     }
 
+    /// As [`Lab::ctl`], quietly and without insisting: for scripted scenarios where the
+    /// daemon may already be in the wanted state (restarted by a sidecar, say).
+    #[allow(dead_code, reason = "the benchmark and the demo use it")]
+    pub fn try_ctl(&self, command: &str, id: &str) {
+        let _ = Command::new("bash")
+            .arg(repo_path("tests/lab/rgw-ctl.sh"))
+            .arg("-d")
+            .arg(&self.dir)
+            .args([command, id])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+
     pub fn answers_200(&self, id: &str) -> bool {
         http_status(self.port(id), "/", Duration::from_secs(2)) == Some(200)
     }

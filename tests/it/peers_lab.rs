@@ -303,37 +303,28 @@ fn the_whole_sidecar_runs_under_the_documented_cephx_user() {
         "stranger",
         &["mon", "profile simple-rados-client", "osd", "allow r"],
     );
-    let refused = std::process::Command::new(fake_ceph())
-        .args([
-            "-c",
-            &conf,
-            "--name",
-            "client.stranger",
-            "--keyring",
-            &stranger,
-        ])
-        .args(["orch", "ps", "--format", "json"])
-        .env("FAKE_CEPH_LAB_DIR", &lab_dir)
-        .env("FAKE_CEPH_CHECK_CAPS", "1")
-        .output()
-        .expect("fake-ceph");
+    let as_user = |user: &str, keyring: &str, command: &[&str]| {
+        std::process::Command::new(fake_ceph())
+            .args(["-c", &conf, "--name", user, "--keyring", keyring])
+            .args(command)
+            .env("FAKE_CEPH_LAB_DIR", &lab_dir)
+            .env("FAKE_CEPH_CHECK_CAPS", "1")
+            .output()
+            .expect("fake-ceph")
+    };
+    let refused = as_user(
+        "client.stranger",
+        &stranger,
+        &["orch", "ps", "--format", "json"],
+    );
     assert_eq!(refused.status.code(), Some(13), "{refused:?}");
     assert!(String::from_utf8_lossy(&refused.stderr).contains("access denied"));
     // ... and the documented user may restart daemons, not stop them.
-    let stop = std::process::Command::new(fake_ceph())
-        .args([
-            "-c",
-            &conf,
-            "--name",
-            "client.ceph-warden",
-            "--keyring",
-            &keyring,
-        ])
-        .args(["orch", "daemon", "stop", "rgw.a"])
-        .env("FAKE_CEPH_LAB_DIR", &lab_dir)
-        .env("FAKE_CEPH_CHECK_CAPS", "1")
-        .output()
-        .expect("fake-ceph");
+    let stop = as_user(
+        "client.ceph-warden",
+        &keyring,
+        &["orch", "daemon", "stop", "rgw.a"],
+    );
     assert_eq!(stop.status.code(), Some(13), "{stop:?}");
 
     let sidecar = Sidecar::start_as(

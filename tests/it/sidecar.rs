@@ -38,7 +38,7 @@ impl Sidecar {
         rest: &str,
         env: &[(&str, &str)],
     ) -> Self {
-        Self::start_full(tag, http_host, &[], run_keys, rest, env)
+        Self::start_full(tag, http_host, BIN, &[], run_keys, rest, env)
     }
 
     /// As [`Sidecar::start`], with these `ceph.args` after the lab's `-c` (a cephx user).
@@ -49,7 +49,7 @@ impl Sidecar {
         rest: &str,
         env: &[(&str, &str)],
     ) -> Self {
-        Self::start_full(tag, "127.0.0.1", ceph_args, run_keys, rest, env)
+        Self::start_full(tag, "127.0.0.1", BIN, ceph_args, run_keys, rest, env)
     }
 
     /// As [`Sidecar::start`], running the binary at `binary` (the release build, for a
@@ -62,28 +62,13 @@ impl Sidecar {
         rest: &str,
         env: &[(&str, &str)],
     ) -> Self {
-        let mut sidecar = Self::configure(tag, "127.0.0.1", &[], run_keys, rest, env);
-        sidecar.binary = binary.to_string();
-        sidecar.spawn();
-        sidecar
+        Self::start_full(tag, "127.0.0.1", binary, &[], run_keys, rest, env)
     }
 
     fn start_full(
         tag: &str,
         http_host: &str,
-        extra_ceph_args: &[&str],
-        run_keys: &str,
-        rest: &str,
-        env: &[(&str, &str)],
-    ) -> Self {
-        let mut sidecar = Self::configure(tag, http_host, extra_ceph_args, run_keys, rest, env);
-        sidecar.spawn();
-        sidecar
-    }
-
-    fn configure(
-        tag: &str,
-        http_host: &str,
+        binary: &str,
         extra_ceph_args: &[&str],
         run_keys: &str,
         rest: &str,
@@ -111,7 +96,7 @@ impl Sidecar {
                 fake_ceph(),
             ),
         );
-        Self {
+        let mut sidecar = Self {
             dir,
             config,
             agent_port,
@@ -121,8 +106,10 @@ impl Sidecar {
                 .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
                 .collect(),
             child: None,
-            binary: BIN.to_string(),
-        }
+            binary: binary.to_string(),
+        };
+        sidecar.spawn();
+        sidecar
     }
 
     /// Starts the process (again) with the same config and ports.
