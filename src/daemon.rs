@@ -664,6 +664,7 @@ impl Shell {
         let (Some((service, window)), Some(lease)) =
             (self.service_of(&name), self.cfg.lease.clone())
         else {
+            self.release_lease(name);
             return;
         };
         let description = format!(
@@ -673,6 +674,7 @@ impl Shell {
         );
         let cookie = lease_cookie(&self.host);
         let events = Arc::clone(&self.events);
+        let slot = self.take_lease(&name);
         self.tracker.spawn(async move {
             match lease.hold(&service, &cookie, &description, window).await {
                 Ok(()) => {
@@ -683,6 +685,9 @@ impl Shell {
                 Err(err) => {
                     tracing::error!(daemon = %name, "cannot hold the restarts of {service}: {err}")
                 }
+            }
+            if let Some(held) = slot {
+                release(&lease, &name, &held, &events).await;
             }
         });
     }
@@ -705,26 +710,18 @@ impl Shell {
         });
     }
 
+    /// The restart lease this daemon holds, taken out of the map (whoever takes it releases it).
+    fn take_lease(&self, name: &str) -> Option<crate::lease::Held> {
+        self.leases.lock().ok().and_then(|mut map| map.remove(name))
+    }
+
     fn release_lease(&self, name: String) {
-        let held = self
-            .leases
-            .lock()
-            .ok()
-            .and_then(|mut map| map.remove(&name));
-        let (Some(held), Some(lease)) = (held, self.cfg.lease.clone()) else {
+        let (Some(held), Some(lease)) = (self.take_lease(&name), self.cfg.lease.clone()) else {
             return;
         };
         let events = Arc::clone(&self.events);
-        self.tracker.spawn(async move {
-            match lease.release(&held).await {
-                Ok(()) => {
-                    let reason = format!("gave back the restart lease {}/{}", held.object, held.slot);
-                    tracing::info!(daemon = %name, "{reason}");
-                    events.push(lease_event(&name, reason), wall_now());
-                }
-                Err(err) => tracing::warn!(daemon = %name, "the restart lease could not be given back (it expires by itself): {err}"),
-            }
-        });
+        self.tracker
+            .spawn(async move { release(&lease, &name, &held, &events).await });
     }
 
     fn persist(&self) {
@@ -985,6 +982,25 @@ fn lease_cookie(host: &str) -> String {
 }
 
 /// A lease taken or given back, for `/events` (not a state change: from = to).
+/// Gives the restart lease back, saying so in the events (or that it expires by itself).
+async fn release(
+    lease: &crate::lease::LeaseSettings,
+    name: &str,
+    held: &crate::lease::Held,
+    events: &EventLog,
+) {
+    match lease.release(held).await {
+        Ok(()) => {
+            let reason = format!("gave back the restart lease {}/{}", held.object, held.slot);
+            tracing::info!(daemon = %name, "{reason}");
+            events.push(lease_event(name, reason), wall_now());
+        }
+        Err(err) => {
+            tracing::warn!(daemon = %name, "the restart lease could not be given back (it expires by itself): {err}")
+        }
+    }
+}
+
 fn lease_event(daemon: &str, reason: String) -> crate::machine::Event {
     crate::machine::Event {
         daemon: daemon.to_string(),

@@ -230,7 +230,7 @@ pub enum Action {
     /// Give back the restart lease taken for this daemon's restart, if any.
     ReleaseLease { daemon: String },
     /// The canary restart (every peer down) did not bring it back: hold every restart of the
-    /// daemon's service, on every host, saying `reason`.
+    /// daemon's service, on every host, saying `reason`; then release the daemon's lease.
     HoldService { daemon: String, reason: String },
     /// The operator reset the canary: lift the service's hold.
     LiftServiceHold { daemon: String },
@@ -1190,6 +1190,11 @@ impl Tracked {
                     );
                     self.holds_service = true;
                     self.set(name, State::Held, reason.clone(), now, actions);
+                    // The hold goes up before the slot is freed (HoldService frees it): a slot
+                    // freed first lets a peer restart before it can see the hold.
+                    actions.retain(
+                        |a| !matches!(a, Action::ReleaseLease { daemon } if daemon == name),
+                    );
                     actions.push(Action::HoldService {
                         daemon: name.to_string(),
                         reason,

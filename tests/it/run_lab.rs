@@ -397,21 +397,30 @@ fn all_three_frozen_and_a_canary_restart_that_does_not_help_hold_every_restart_a
         })
     });
     // The others hold too, and say why.
-    crate::support::wait_for(
-        "the others say why they hold",
-        Duration::from_secs(10),
-        || {
+    let others_say_why = || {
+        daemons()
+            .iter()
+            .filter(|d| d["name"] != canary.as_str())
+            .all(|d| {
+                d["reason"].as_str().is_some_and(|r| {
+                    r.starts_with("waiting to restart: every restart of rgw.lab holds:")
+                        && r.contains(&format!("{canary} on "))
+                })
+            })
+    };
+    let asked = Instant::now();
+    while !others_say_why() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "the others say why they hold within 10 s; they say: {:#?}\nevents: {}",
             daemons()
                 .iter()
-                .filter(|d| d["name"] != canary.as_str())
-                .all(|d| {
-                    d["reason"].as_str().is_some_and(|r| {
-                        r.starts_with("waiting to restart: every restart of rgw.lab holds:")
-                            && r.contains(&format!("{canary} on "))
-                    })
-                })
-        },
-    );
+                .map(|d| format!("{} {}: {}", d["name"], d["state"], d["reason"]))
+                .collect::<Vec<_>>(),
+            sidecar.get("/events").1
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(restarts(), 1, "only the canary was restarted");
     // A window of several lease retries (one a second): still nobody else is restarted.
     let window = Instant::now();

@@ -155,6 +155,12 @@ memstore device bytes = 4294967296
 osd memory target = 939524096
 osd op num shards = 1
 osd op num threads per shard = 2
+# A PG's read lease is osd_heartbeat_grace x osd_pool_default_read_lease_ratio (20 s x 0.8).
+# With one OSD nothing ever marks a frozen OSD down, and PGs whose lease ran out during a freeze
+# can stay laggy after the thaw, their ops parked for minutes (ceph/ceph#71663). Measured with
+# a 40 s SIGSTOP under PUT load: 1 of 4 runs wedged at 20 s (13 laggy PGs); 0 of 4 at 120 s
+# (lease 96 s). The tests freeze the OSD for at most 30 s.
+osd heartbeat grace = 120
 EOF_CONF
     for id in $RGW_IDS; do
       cat <<EOF_RGW
