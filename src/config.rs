@@ -328,10 +328,11 @@ pub struct RawDaemonType {
     #[serde(default = "default_http_path")]
     pub http_path: String,
     /// The probe chain, run in order, each step with its own deadline; the first failing step
-    /// decides: `http` (GET http-path), `s3` (a signed read of the canary object, `[s3]`).
-    /// Default `["http"]`.
-    #[serde(default = "default_probes")]
-    pub probes: Vec<String>,
+    /// decides: `http` (GET http-path), `s3` (a signed read of the canary object, `[s3]`),
+    /// `asok` (is RADOS stalled under the daemon?). Default `["http", "asok"]` for rgw,
+    /// `["http"]` for other types.
+    #[serde(default)]
+    pub probes: Option<Vec<String>>,
     /// The daemon's admin socket, for the `asok` step; `{name}` (`rgw.a`), `{id}` (`a`) and
     /// `*` (within one path component) are expanded. Default cephadm's:
     /// `/var/run/ceph/*/ceph-client.{name}*.asok`.
@@ -414,8 +415,15 @@ fn default_admin_socket() -> String {
 fn default_rados_stall_after() -> String {
     "1s".to_string()
 }
-fn default_probes() -> Vec<String> {
-    vec!["http".to_string()]
+/// RGW: a GET that times out is checked against the admin socket (a RADOS stall under load
+/// makes every RGW's GET wait; a frozen RGW's socket does not answer). Without a socket at
+/// the configured place the asok step finds no stall and changes nothing.
+fn default_probes(daemon_type: &str) -> Vec<ProbeStep> {
+    if daemon_type == "rgw" {
+        vec![ProbeStep::Http, ProbeStep::Asok]
+    } else {
+        vec![ProbeStep::Http]
+    }
 }
 fn default_run_types() -> Vec<String> {
     vec!["rgw".to_string()]
@@ -708,7 +716,7 @@ impl Config {
                 ));
             }
             let mut probes = Vec::new();
-            for step in &raw_type.probes {
+            for step in raw_type.probes.iter().flatten() {
                 probes.push(match step.as_str() {
                     "http" => ProbeStep::Http,
                     "asok" => ProbeStep::Asok,
@@ -727,7 +735,9 @@ impl Config {
                     }
                 });
             }
-            if probes.is_empty() {
+            if raw_type.probes.is_none() {
+                probes = default_probes(&name);
+            } else if probes.is_empty() {
                 return Err(invalid(&key("probes"), "list at least one probe".into()));
             }
             let rados_stall_after = parse_duration(&raw_type.rados_stall_after)
@@ -830,7 +840,7 @@ impl Config {
     pub fn probes(&self, daemon_type: &str) -> Vec<ProbeStep> {
         self.daemon_types
             .get(daemon_type)
-            .map_or_else(|| vec![ProbeStep::Http], |t| t.probes.clone())
+            .map_or_else(|| default_probes(daemon_type), |t| t.probes.clone())
     }
 
     /// The admin socket template and the RADOS stall threshold of `daemon_type`.
@@ -1221,6 +1231,20 @@ http-path = "/swift/healthcheck"
         std::fs::write(&path, text).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         path
+    }
+
+    #[test]
+    fn rgw_checks_a_timed_out_get_against_its_admin_socket_by_default() {
+        let cfg = Config::from_toml("[daemon-types.rgw]\nfall = 3\n", "t.toml").unwrap();
+        assert_eq!(cfg.probes("rgw"), [ProbeStep::Http, ProbeStep::Asok]);
+        let empty = Config::from_toml("", "t.toml").unwrap();
+        assert_eq!(empty.probes("rgw"), [ProbeStep::Http, ProbeStep::Asok]);
+        assert_eq!(empty.probes("node-exporter"), [ProbeStep::Http]);
+        let http_only =
+            Config::from_toml("[daemon-types.rgw]\nprobes = [\"http\"]\n", "t.toml").unwrap();
+        assert_eq!(http_only.probes("rgw"), [ProbeStep::Http]);
+        let err = Config::from_toml("[daemon-types.rgw]\nprobes = []\n", "t.toml").unwrap_err();
+        assert!(err.to_string().contains("list at least one probe"), "{err}");
     }
 
     #[test]

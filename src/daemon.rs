@@ -350,13 +350,19 @@ async fn run_chain(
             break;
         }
     }
-    // A failure of a RADOS-backed step (s3) while RADOS is stalled is the cluster's, not the
-    // daemon's. A frozen RGW's admin socket does not answer: then the failure stands.
-    if outcome.step == "s3" && outcome.result.is_err() && target.chain.contains(&ProbeStep::Asok) {
+    // A failure of a RADOS-backed step (s3), or a GET that times out, while RADOS is stalled
+    // is the cluster's, not the daemon's: under load a RADOS stall fills RGW's request slots
+    // and even `GET /` waits (measured: an OSD frozen under 100 req/s of GET/PUT, every RGW's
+    // GET / timed out). A frozen RGW's admin socket does not answer: then the failure stands.
+    let waits_on_rados = match (outcome.step, &outcome.result) {
+        ("s3", Err(_)) | ("http", Err(probe::ProbeError::Timeout)) => true,
+        _ => false,
+    };
+    if waits_on_rados && target.chain.contains(&ProbeStep::Asok) {
         if let Some(stall) = rados_stall(target).await {
             let failure = probe::describe(&outcome.result);
             outcome.result = Ok(probe::Verdict::Degraded {
-                reason: format!("s3 {failure} while {stall}"),
+                reason: format!("{} {failure} while {stall}", outcome.step),
             });
             outcome.step = "asok";
         }
@@ -599,6 +605,7 @@ impl Shell {
                         .send(Observation::RestartDeferred {
                             daemon: name,
                             reason,
+                            rados_unreachable: false,
                         })
                         .await;
                     return;
@@ -624,6 +631,7 @@ impl Shell {
                             .send(Observation::RestartDeferred {
                                 daemon: name,
                                 reason: err.to_string(),
+                                rados_unreachable: err.rados_unreachable(),
                             })
                             .await;
                         return;

@@ -45,6 +45,19 @@ pub enum LeaseError {
     Unavailable(String),
 }
 
+impl LeaseError {
+    /// RADOS did not answer (errno 110, or the call outlived its deadline): the cluster is
+    /// sick. Other failures (no `rados`, denied caps) are configuration problems.
+    pub fn rados_unreachable(&self) -> bool {
+        match self {
+            LeaseError::Unavailable(why) => {
+                why.contains("(110)") || why.contains("did not finish within")
+            }
+            LeaseError::Busy { .. } => false,
+        }
+    }
+}
+
 impl LeaseSettings {
     fn base(&self, object_args: &[&str]) -> Vec<String> {
         let timeout = self.op_timeout.as_secs().max(1).to_string();
@@ -297,6 +310,27 @@ pub fn locker_with_cookie(lock_info: &[u8], cookie: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_silent_rados_is_unreachable() {
+        let measured = LeaseError::Unavailable(
+            "`rados lock get`: ERROR: failed locking: (110) Connection timed out".into(),
+        );
+        assert!(measured.rados_unreachable());
+        let hung = LeaseError::Unavailable(
+            "`rados -p .rgw.root lock get` did not finish within 12s; killed it".into(),
+        );
+        assert!(hung.rados_unreachable());
+        let denied = LeaseError::Unavailable(
+            "`rados lock get`: ERROR: failed locking: (1) Operation not permitted".into(),
+        );
+        assert!(!denied.rados_unreachable());
+        let busy = LeaseError::Busy {
+            object: "restart-lease.rgw.lab".into(),
+            slots: 1,
+        };
+        assert!(!busy.rados_unreachable());
+    }
 
     #[test]
     fn a_hold_is_read_from_its_description() {

@@ -198,8 +198,14 @@ pub enum Observation {
         result: Result<String, String>,
     },
     /// The restart was not asked for: the cluster-wide restart lease is held by another
-    /// restart, or cannot be taken. Not an attempt: it is tried again shortly.
-    RestartDeferred { daemon: String, reason: String },
+    /// restart (tried again shortly), or cannot be taken because RADOS does not answer
+    /// (`rados_unreachable`: the cluster is sick, the failure is not the daemon's to fix).
+    /// Not an attempt either way.
+    RestartDeferred {
+        daemon: String,
+        reason: String,
+        rados_unreachable: bool,
+    },
     /// Requests the daemon is serving right now (RGW's `qactive`), while a planned restart
     /// waits for them.
     InFlight { daemon: String, active: u64 },
@@ -441,9 +447,13 @@ impl Machine {
                     t.restart_answered(&daemon, result, now, &mut actions);
                 }
             }
-            Observation::RestartDeferred { daemon, reason } => {
+            Observation::RestartDeferred {
+                daemon,
+                reason,
+                rados_unreachable,
+            } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
-                    t.restart_deferred(&daemon, reason, now, &mut actions);
+                    t.restart_deferred(&daemon, reason, rados_unreachable, now, &mut actions);
                 }
             }
             Observation::InFlight { daemon, active } => {
@@ -1069,11 +1079,15 @@ impl Tracked {
     }
 
     /// The restart was not asked for (lease held or unavailable): undo the attempt and try
-    /// again in a second, without backoff and without charging the budget.
+    /// again in a second, without backoff and without charging the budget. When RADOS does
+    /// not answer, the failure is the cluster's: `degraded` (back in rotation), and only
+    /// `fall` fresh failures make it failed again (right after a RADOS stall ends, a daemon
+    /// that was waiting on it must not be restarted by a lease that works again).
     fn restart_deferred(
         &mut self,
         name: &str,
         reason: String,
+        rados_unreachable: bool,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
@@ -1092,6 +1106,17 @@ impl Tracked {
         self.restart_issued = None;
         self.grace_until = None;
         self.next_attempt_at = Some(now + LEASE_RETRY);
+        if rados_unreachable && !self.planned {
+            self.canary = false;
+            self.next_attempt_at = None;
+            self.fail_streak = 0;
+            self.ok_streak = 0;
+            let reason =
+                format!("the cluster, not this daemon: {reason}; not drained, not restarted");
+            self.set(name, State::Degraded, reason, now, actions);
+            actions.push(Action::Persist);
+            return;
+        }
         let reason = format!("waiting to restart: {reason}");
         if self.planned {
             self.set(name, State::Draining, reason, now, actions);

@@ -1063,6 +1063,59 @@ fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
 }
 
 #[test]
+fn a_lease_rados_cannot_give_makes_the_failure_the_clusters_until_it_fails_afresh() {
+    let mut sim = check(&[
+        (0, Fail, Starting, "up", &[]),
+        (1000, Fail, Starting, "up", &[]),
+        (
+            2000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+    let deferred = Observation::RestartDeferred {
+        daemon: A.into(),
+        reason: "the restart lease cannot be taken, so nothing is restarted: (110)".into(),
+        rados_unreachable: true,
+    };
+    sim.machine.observe(deferred, sim.at(2050));
+    let view = sim.machine.snapshot();
+    let a = view.daemon(A).unwrap();
+    assert_eq!(a.state, Degraded, "{}", a.reason);
+    assert_eq!(
+        a.word,
+        Word::UpReady,
+        "back in rotation: not the daemon's fault"
+    );
+    assert!(
+        a.reason.starts_with("the cluster, not this daemon: "),
+        "{}",
+        a.reason
+    );
+    assert_eq!(a.restarts_in_window, 0, "not an attempt");
+    // No retry on a timer: a tick a minute later restarts nothing ...
+    assert!(sim.feed(A, 60_000, Tick).unwrap().is_empty());
+    // ... only `fall` fresh failures do.
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (61_000, Fail, Suspect, "up ready", &[]),
+            (62_000, Fail, Suspect, "up ready", &[]),
+            (
+                63_000,
+                Fail,
+                Restarting,
+                "down #restarting",
+                &["restart", "persist"],
+            ),
+        ],
+    );
+}
+
+#[test]
 fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
     let mut sim = check(&[
         (0, Fail, Starting, "up", &[]),
@@ -1078,6 +1131,7 @@ fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
     let deferred = Observation::RestartDeferred {
         daemon: A.into(),
         reason: "every restart slot of restart-lease.rgw.lab is held".into(),
+        rados_unreachable: false,
     };
     sim.machine.observe(deferred, sim.at(2050));
     let view = sim.machine.snapshot();

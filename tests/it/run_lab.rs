@@ -448,3 +448,84 @@ fn all_three_frozen_and_a_canary_restart_that_does_not_help_hold_every_restart_a
         lab.ctl("thaw", id);
     }
 }
+
+/// The default chain (http, then the admin socket): a GET that times out while the RGW's
+/// oldest RADOS op is old is the cluster's. Here the probed path is an object, so its GET
+/// waits on the frozen OSD at once (under heavy load even `GET /` does, once RGW's request
+/// slots fill: measured at 27 s with 100 req/s of GET/PUT through HAProxy).
+#[test]
+fn a_get_that_waits_on_a_frozen_osd_is_the_clusters_fault_with_the_default_chain() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let lab = Lab::up("get-osd", 3);
+    lab.bucket("a", "probe", "object", 1024, "public-read");
+    // No `probes` key: the default chain.
+    let sidecar = sidecar_for(
+        &lab,
+        "get-osd",
+        &format!(
+            "http-path = \"/probe/object\"\nadmin-socket = \"{}/run/ceph-client.{{name}}.asok\"",
+            lab.dir.display()
+        ),
+    );
+    let names = ["rgw.a", "rgw.b", "rgw.c"];
+    for name in names {
+        sidecar.wait_word(name, "up ready", Duration::from_secs(20), |w| {
+            w == "up ready"
+        });
+    }
+    let osd = Pid::from_raw(lab.env("CEPH_LAB_OSD_PID").parse().expect("osd pid"));
+    kill(osd, Signal::SIGSTOP).expect("freeze the OSD");
+    let frozen = Instant::now();
+    let mut all_degraded = None;
+    let mut words = std::collections::BTreeSet::new();
+    while frozen.elapsed() < Duration::from_secs(15) {
+        for name in names {
+            words.insert(sidecar.agent(Some(name)).0);
+        }
+        let daemons = sidecar.status()["daemons"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if all_degraded.is_none()
+            && daemons.len() == 3
+            && daemons.iter().all(|d| {
+                d["state"] == "degraded"
+                    && d["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("http timeout while rados: oldest op"))
+            })
+        {
+            all_degraded = Some(frozen.elapsed());
+            eprintln!(
+                "all degraded after {:?}: {}",
+                frozen.elapsed(),
+                daemons[0]["reason"]
+            );
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    kill(osd, Signal::SIGCONT).expect("thaw the OSD");
+    let thawed = Instant::now();
+    let status = sidecar.get("/").1;
+    lab.wait_after_osd_thaw(|| {
+        sidecar.status()["daemons"]
+            .as_array()
+            .is_some_and(|d| d.iter().all(|x| x["state"] == "healthy"))
+    });
+    eprintln!("healthy again {:?} after the thaw", thawed.elapsed());
+    assert!(
+        all_degraded.is_some(),
+        "every RGW degraded naming RADOS; / said:\n{status}"
+    );
+    assert_eq!(
+        words.into_iter().collect::<Vec<_>>(),
+        ["up ready"],
+        "never drained nor down"
+    );
+    let calls = std::fs::read_to_string(sidecar.dir.path("ceph-argv.log")).unwrap_or_default();
+    assert!(
+        !calls.contains("orch daemon restart"),
+        "no restart: {calls}"
+    );
+}
