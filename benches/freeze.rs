@@ -36,6 +36,78 @@ use lab::Lab;
 use sidecar::Sidecar;
 use support::*;
 
+/// What client request `i` of the load is: 3 in 4 a GET of a 4 KiB object, 1 in 4 a 4 KiB
+/// anonymous PUT, and 1 in 20 instead a slow download ([`SLOW_OBJECT`] bytes read at
+/// [`SLOW_READ_RATE`]: a 4 s request, the kind a restart cuts off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Get,
+    Put,
+    Slow,
+}
+
+const SLOW_OBJECT: usize = 4 << 20;
+const SLOW_READ_RATE: usize = 1 << 20;
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Get, Kind::Put, Kind::Slow];
+
+    fn of(i: u64) -> Kind {
+        if i % 20 == 10 {
+            Kind::Slow
+        } else if i % 4 == 1 {
+            Kind::Put
+        } else {
+            Kind::Get
+        }
+    }
+}
+
+/// Client request `i` of the mix, through HAProxy on `port`.
+fn mixed_request(port: u16, i: u64) -> Outcome {
+    match Kind::of(i) {
+        Kind::Get => ingress::request(port, "/bench/object", None),
+        Kind::Put => {
+            ingress::request_with(port, "PUT", &format!("/bench/put-{}", i % 64), 4096, None)
+        }
+        Kind::Slow => ingress::request(port, "/bench/slow", Some(SLOW_READ_RATE)),
+    }
+}
+
+/// The RGW's request scheduler settings that make a real radosgw (Pacific) answer `503
+/// SlowDown`: dmclock (an experimental feature there) limiting each request class to 1/s.
+/// Measured on the lab: 19 of 20 concurrent GETs answered 503 SlowDown within 25 ms; GETs
+/// one a second all 200.
+/// (`rgw_max_concurrent_requests` alone is ignored by Pacific's default throttler.)
+const THROTTLE: [(&str, &str); 7] = [
+    (
+        "enable_experimental_unrecoverable_data_corrupting_features",
+        "dmclock",
+    ),
+    ("rgw_scheduler_type", "dmclock"),
+    ("rgw_dmclock_data_lim", "1"),
+    ("rgw_dmclock_data_res", "1"),
+    ("rgw_dmclock_metadata_lim", "1"),
+    ("rgw_dmclock_metadata_res", "1"),
+    ("rgw_max_concurrent_requests", "2"),
+];
+
+/// Throttles RGW `id` in the lab's config database and restarts it. The scheduler is chosen
+/// at start and its limits are not changed at runtime, so this happens before the load and the
+/// sidecar start (a restart under watch is a fault of its own: refused connections).
+fn throttle(lab: &Lab, id: &str) {
+    let conf = format!("{}/ceph.conf", lab.dir.display());
+    let who = format!("client.rgw.{id}");
+    for (key, value) in THROTTLE {
+        let done = Command::new("ceph")
+            .args(["-c", &conf, "config", "set", &who, key, value])
+            .output()
+            .expect("ceph config set");
+        assert!(done.status.success(), "ceph config set {key}: {done:?}");
+    }
+    lab.try_ctl("restart", id);
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Setup {
     Cephadm,
@@ -60,15 +132,17 @@ enum Scenario {
     AllFrozen,
     Planned,
     OsdFrozen,
+    SlowDown,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] = [
+    const ALL: [Scenario; 6] = [
         Self::OneFrozen,
         Self::OneKilled,
         Self::AllFrozen,
         Self::Planned,
         Self::OsdFrozen,
+        Self::SlowDown,
     ];
 
     fn name(self) -> &'static str {
@@ -78,6 +152,7 @@ impl Scenario {
             Self::AllFrozen => "all-frozen",
             Self::Planned => "planned-restart",
             Self::OsdFrozen => "osd-frozen",
+            Self::SlowDown => "slowdown",
         }
     }
 
@@ -88,6 +163,7 @@ impl Scenario {
             Self::AllFrozen => format!("all three RGWs frozen; thawed after {} s if nothing restarted them", p.freeze.as_secs()),
             Self::Planned => "planned restart of rgw.b with 2-5 s downloads in flight (`ceph-warden restart` for warden, `ceph orch daemon restart` otherwise)".into(),
             Self::OsdFrozen => "the OSD frozen (SIGSTOP) for 30 s: a cluster stall, no RGW is at fault".into(),
+            Self::SlowDown => "rgw.b throttled for the whole run: its request scheduler (dmclock, experimental in Pacific) limits each request class to about 1 request/s, so under load it answers most requests `503 SlowDown` at once. Alive and answering: the seed cron script restarted such an RGW; figures count from the start of the load".into(),
         }
     }
 }
@@ -118,6 +194,9 @@ struct Run {
     first_200: Option<f64>,
     restarts: usize,
     drains: usize,
+    /// `outcomes[..load_len]` are the load's, in send order (request `i` is `Kind::of(i)`);
+    /// the rest are the planned scenario's downloads.
+    load_len: usize,
 }
 
 fn main() {
@@ -443,8 +522,19 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     let lab = Lab::up(&tag, 3);
     let lab_dir = lab.dir.display().to_string();
     let dir = TempDir::new(&format!("{tag}-run"));
+    lab.bucket("a", "bench", "object", 4096, "public-read-write");
+    lab.bucket("a", "bench", "slow", SLOW_OBJECT, "public-read-write");
+    if scenario == Scenario::SlowDown {
+        throttle(&lab, "b");
+    }
     if scenario == Scenario::Planned {
-        lab.bucket("a", "bench", "slow", 48 * 1024 * 1024, "public-read");
+        lab.bucket(
+            "a",
+            "bench",
+            "planned",
+            48 * 1024 * 1024,
+            "public-read-write",
+        );
     }
     let servers: Vec<(String, u16)> = lab
         .ids
@@ -455,10 +545,14 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     let mut sidecar = None;
     let haproxy = match setup {
         Setup::Warden => {
+            // Its defaults, with the admin socket where the lab keeps it (cephadm's place
+            // is the default).
             let s = Sidecar::start(
                 &format!("{tag}-sidecar"),
                 "",
-                "",
+                &format!(
+                    "[daemon-types.rgw]\nadmin-socket = \"{lab_dir}/run/ceph-client.{{name}}.asok\"\n"
+                ),
                 &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
             );
             let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
@@ -477,6 +571,10 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
         Setup::Cephadm | Setup::Cron => Haproxy::start_cephadm_stock(&dir.0, &servers),
     };
     for (name, _) in &servers {
+        // The throttled RGW may fail HAProxy's own check from the start.
+        if scenario == Scenario::SlowDown && name == "rgw.b" {
+            continue;
+        }
         haproxy.wait_status(name, "UP", Duration::from_secs(30), |s| s == "UP");
     }
     let haproxy = Arc::new(haproxy);
@@ -498,7 +596,15 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     let port = haproxy.port;
     let rate = p.rate;
     let t0 = Instant::now();
-    let load = std::thread::spawn(move || ingress::open_loop(port, "/", rate, total, None));
+    let load = std::thread::spawn(move || {
+        ingress::open_loop_with(
+            rate,
+            total,
+            Arc::new(move |i| mixed_request(port, i)),
+            None,
+            None,
+        )
+    });
     // The cron job, on its schedule, for the whole run.
     let cron_marks: Arc<Mutex<Vec<(f64, String)>>> = Arc::default();
     let cron = (setup == Setup::Cron).then(|| {
@@ -587,7 +693,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
             slow = (0..6)
                 .map(|_| {
                     std::thread::spawn(move || {
-                        ingress::request(port, "/bench/slow", Some(16 * 1024 * 1024))
+                        ingress::request(port, "/bench/planned", Some(16 * 1024 * 1024))
                     })
                 })
                 .collect();
@@ -632,8 +738,15 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
             mark(&mut marks, "OSD thawed");
             std::thread::sleep(p.freeze.saturating_sub(Duration::from_secs(30)));
         }
+        Scenario::SlowDown => {
+            // Throttled since before the load: it sheds load as soon as there is some.
+            *fault_at.lock().unwrap() = Some(t0);
+            marks.push((0.0, "rgw.b throttled".to_string()));
+            std::thread::sleep(p.freeze);
+        }
     }
     let mut outcomes = load.join().expect("load");
+    let load_len = outcomes.len();
     for s in slow {
         outcomes.push(s.join().expect("slow request"));
     }
@@ -656,6 +769,21 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
         None => log_of(&ceph_log),
     };
     let restarts = calls.matches("orch daemon restart").count();
+    if let Some(s) = &sidecar {
+        // What the sidecar saw and did, for the log.
+        let events = s.get("/events?since=0").1;
+        for line in events.lines() {
+            if let Ok(e) = serde_json::from_str::<serde_json::Value>(line) {
+                eprintln!(
+                    "   sidecar: {} {} -> {}: {}",
+                    e["daemon"].as_str().unwrap_or_default(),
+                    e["from"].as_str().unwrap_or_default(),
+                    e["to"].as_str().unwrap_or_default(),
+                    e["reason"].as_str().unwrap_or_default()
+                );
+            }
+        }
+    }
     Run {
         setup,
         outcomes,
@@ -666,6 +794,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
         first_200,
         restarts,
         drains,
+        load_len,
     }
 }
 
@@ -738,10 +867,14 @@ fn report(
     let _ = writeln!(
         out,
         "Each scenario runs three times in this one run, on a fresh lab each time (three real \
-         radosgw, one OSD, real HAProxy), under open-loop load: {} GET requests per second \
-         through HAProxy, each on its own connection, sent on schedule whatever earlier ones do; \
-         the fault {} s after the load starts; {} s of load after the fault ends.\n",
+         radosgw, one OSD, real HAProxy), under open-loop load: {} requests per second \
+         through HAProxy, each on its own connection, sent on schedule whatever earlier ones do \
+         (3 in 4 a GET of a 4 KiB object, 1 in 4 an anonymous 4 KiB PUT, and 1 in 20 instead \
+         a slow GET: {} MiB read at {} MiB/s, a 4 s request); the fault {} s after the load \
+         starts; {} s of load after the fault ends.\n",
         p.rate,
+        SLOW_OBJECT >> 20,
+        SLOW_READ_RATE >> 20,
         p.lead.as_secs(),
         p.tail.as_secs()
     );
@@ -757,10 +890,10 @@ fn report(
     let _ = writeln!(out, "Columns: requests sent; client errors (by HTTP status or error kind); requests that did get a 200 but only after more than 5 s (stalled on a frozen server: most clients would have given up); latency percentiles; freeze → out of rotation and → back in rotation, as HAProxy's `show stat` says (polled every 100 ms; for all-frozen: no server UP, then every server UP); first 200 answered after the fault; restarts asked of the orchestrator; drains HAProxy applied.\n");
     for (scenario, runs) in results {
         let _ = writeln!(out, "## {}\n\n{}.\n", scenario.name(), scenario.title(p));
-        let _ = writeln!(out, "| setup | requests | errors | 200 after > 5 s | p50 | p99 | max | out of rotation | back in rotation | first 200 | restarts | drains |");
+        let _ = writeln!(out, "| setup | requests | errors | errors GET / PUT / slow GET | 200 after > 5 s | p50 | p99 | max | out of rotation | back in rotation | first 200 | restarts | drains |");
         let _ = writeln!(
             out,
-            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+            "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );
         for run in runs {
             let mut latencies: Vec<Duration> = run.outcomes.iter().map(|o| o.latency).collect();
@@ -779,12 +912,25 @@ fn report(
                         .join(", ")
                 )
             };
+            let by_request = Kind::ALL
+                .iter()
+                .map(|kind| {
+                    run.outcomes[..run.load_len]
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, o)| Kind::of(*i as u64) == *kind && o.result != Ok(200))
+                        .count()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(" / ");
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} | {:.0} ms | {:.0} ms | {:.1} s | {} | {} | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} | {:.0} ms | {:.0} ms | {:.1} s | {} | {} | {} | {} | {} |",
                 run.setup.name(),
                 run.outcomes.len(),
                 by_kind,
+                by_request,
                 run.outcomes
                     .iter()
                     .filter(|o| o.result == Ok(200) && o.latency > Duration::from_secs(5))
