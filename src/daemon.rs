@@ -354,10 +354,10 @@ async fn run_chain(
     // is the cluster's, not the daemon's: under load a RADOS stall fills RGW's request slots
     // and even `GET /` waits (measured: an OSD frozen under 100 req/s of GET/PUT, every RGW's
     // GET / timed out). A frozen RGW's admin socket does not answer: then the failure stands.
-    let waits_on_rados = match (outcome.step, &outcome.result) {
-        ("s3", Err(_)) | ("http", Err(probe::ProbeError::Timeout)) => true,
-        _ => false,
-    };
+    let waits_on_rados = matches!(
+        (outcome.step, &outcome.result),
+        ("s3", Err(_)) | ("http", Err(probe::ProbeError::Timeout))
+    );
     if waits_on_rados && target.chain.contains(&ProbeStep::Asok) {
         if let Some(stall) = rados_stall(target).await {
             let failure = probe::describe(&outcome.result);
