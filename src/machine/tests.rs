@@ -1062,8 +1062,8 @@ fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
     check_daemon(&mut sim, A, &[(31_000, Pass, Healthy, "up ready", &[])]);
 }
 
-#[test]
-fn a_lease_rados_cannot_give_makes_the_failure_the_clusters_until_it_fails_afresh() {
+/// Three failures restart A; the lease then defers it for `reason` (50 ms later).
+fn restart_deferred(reason: &str, rados_unreachable: bool) -> Sim {
     let mut sim = check(&[
         (0, Fail, Starting, "up", &[]),
         (1000, Fail, Starting, "up", &[]),
@@ -1077,10 +1077,19 @@ fn a_lease_rados_cannot_give_makes_the_failure_the_clusters_until_it_fails_afres
     ]);
     let deferred = Observation::RestartDeferred {
         daemon: A.into(),
-        reason: "the restart lease cannot be taken, so nothing is restarted: (110)".into(),
-        rados_unreachable: true,
+        reason: reason.into(),
+        rados_unreachable,
     };
     sim.machine.observe(deferred, sim.at(2050));
+    sim
+}
+
+#[test]
+fn a_lease_rados_cannot_give_makes_the_failure_the_clusters_until_it_fails_afresh() {
+    let mut sim = restart_deferred(
+        "the restart lease cannot be taken, so nothing is restarted: (110)",
+        true,
+    );
     let view = sim.machine.snapshot();
     let a = view.daemon(A).unwrap();
     assert_eq!(a.state, Degraded, "{}", a.reason);
@@ -1117,23 +1126,7 @@ fn a_lease_rados_cannot_give_makes_the_failure_the_clusters_until_it_fails_afres
 
 #[test]
 fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
-    let mut sim = check(&[
-        (0, Fail, Starting, "up", &[]),
-        (1000, Fail, Starting, "up", &[]),
-        (
-            2000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-    ]);
-    let deferred = Observation::RestartDeferred {
-        daemon: A.into(),
-        reason: "every restart slot of restart-lease.rgw.lab is held".into(),
-        rados_unreachable: false,
-    };
-    sim.machine.observe(deferred, sim.at(2050));
+    let mut sim = restart_deferred("every restart slot of restart-lease.rgw.lab is held", false);
     let view = sim.machine.snapshot();
     assert_eq!(view.daemons[0].state, Failed);
     assert_eq!(view.daemons[0].restarts_in_window, 0, "not an attempt");

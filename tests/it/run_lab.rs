@@ -476,35 +476,11 @@ fn a_get_that_waits_on_a_frozen_osd_is_the_clusters_fault_with_the_default_chain
     }
     let osd = Pid::from_raw(lab.env("CEPH_LAB_OSD_PID").parse().expect("osd pid"));
     kill(osd, Signal::SIGSTOP).expect("freeze the OSD");
-    let frozen = Instant::now();
-    let mut all_degraded = None;
-    let mut words = std::collections::BTreeSet::new();
-    while frozen.elapsed() < Duration::from_secs(15) {
-        for name in names {
-            words.insert(sidecar.agent(Some(name)).0);
-        }
-        let daemons = sidecar.status()["daemons"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if all_degraded.is_none()
-            && daemons.len() == 3
-            && daemons.iter().all(|d| {
-                d["state"] == "degraded"
-                    && d["reason"]
-                        .as_str()
-                        .is_some_and(|r| r.contains("http timeout while rados: oldest op"))
-            })
-        {
-            all_degraded = Some(frozen.elapsed());
-            eprintln!(
-                "all degraded after {:?}: {}",
-                frozen.elapsed(),
-                daemons[0]["reason"]
-            );
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let (all_degraded, words) = sidecar.watch_degraded(
+        &names,
+        Duration::from_secs(15),
+        "http timeout while rados: oldest op",
+    );
     kill(osd, Signal::SIGCONT).expect("thaw the OSD");
     let thawed = Instant::now();
     let status = sidecar.get("/").1;

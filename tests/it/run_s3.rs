@@ -147,33 +147,8 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
     }
     let osd = Pid::from_raw(lab.env("CEPH_LAB_OSD_PID").parse().expect("osd pid"));
     kill(osd, Signal::SIGSTOP).expect("freeze the OSD");
-    let frozen = std::time::Instant::now();
-    let mut all_degraded = None;
-    let mut words = std::collections::BTreeSet::new();
-    while frozen.elapsed() < Duration::from_secs(30) {
-        for name in names {
-            words.insert(sidecar.agent(Some(name)).0);
-        }
-        let status = sidecar.status();
-        let daemons = status["daemons"].as_array().cloned().unwrap_or_default();
-        if all_degraded.is_none()
-            && daemons.len() == 3
-            && daemons.iter().all(|d| {
-                d["state"] == "degraded"
-                    && d["reason"]
-                        .as_str()
-                        .is_some_and(|r| r.contains("rados: oldest op"))
-            })
-        {
-            all_degraded = Some(frozen.elapsed());
-            eprintln!(
-                "all degraded after {:?}: {}",
-                frozen.elapsed(),
-                daemons[0]["reason"]
-            );
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let (all_degraded, words) =
+        sidecar.watch_degraded(&names, Duration::from_secs(30), "rados: oldest op");
     kill(osd, Signal::SIGCONT).expect("thaw the OSD");
     assert!(
         all_degraded.is_some(),

@@ -197,6 +197,44 @@ impl Sidecar {
         agent_poll(self.agent_port, tag)
     }
 
+    /// Watches `names` for `span` (an OSD freeze under way): every agent word seen, and how
+    /// long until all of them were `degraded` with a reason containing `needle` (if ever).
+    pub fn watch_degraded(
+        &self,
+        names: &[&str],
+        span: Duration,
+        needle: &str,
+    ) -> (Option<Duration>, std::collections::BTreeSet<String>) {
+        let begin = std::time::Instant::now();
+        let mut all_degraded = None;
+        let mut words = std::collections::BTreeSet::new();
+        while begin.elapsed() < span {
+            for name in names {
+                words.insert(self.agent(Some(name)).0);
+            }
+            let daemons = self.status()["daemons"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if all_degraded.is_none()
+                && daemons.len() == names.len()
+                && daemons.iter().all(|d| {
+                    d["state"] == "degraded"
+                        && d["reason"].as_str().is_some_and(|r| r.contains(needle))
+                })
+            {
+                all_degraded = Some(begin.elapsed());
+                eprintln!(
+                    "all degraded after {:?}: {}",
+                    begin.elapsed(),
+                    daemons[0]["reason"]
+                );
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        (all_degraded, words)
+    }
+
     /// Polls the agent until its reply satisfies `want`; returns that reply.
     pub fn wait_word(
         &self,
