@@ -885,7 +885,7 @@ fn report(
         p.cron_interval.as_secs(),
         p.cron_first.as_secs()
     );
-    let _ = writeln!(out, "- `warden`: the shipped [haproxy/haproxy.cfg](../haproxy/haproxy.cfg) plus `ceph-warden run` with its defaults.\n");
+    let _ = writeln!(out, "- `warden`: the shipped [haproxy/haproxy.cfg](../haproxy/haproxy.cfg) plus `ceph-warden run` with its defaults (the admin socket path set to the lab's: the default is cephadm's place).\n");
     let _ = writeln!(out, "The orchestrator is the project's stand-in (`tests/lab/fake-ceph`: cephadm cannot run here); it restarts a lab RGW 0.3 s after it is asked, as cephadm's serve loop does.\n");
     let _ = writeln!(out, "Columns: requests sent; client errors (by HTTP status or error kind); GET and PUT requests (not the slow GETs, 4 s by design) that did get a 200 but only after more than 5 s (stalled on a frozen server: most clients would have given up), and their latency percentiles; freeze → out of rotation and → back in rotation, as HAProxy's `show stat` says (polled every 100 ms; for all-frozen: no server UP, then every server UP); first 200 answered after the fault; restarts asked of the orchestrator; drains HAProxy applied.\n");
     for (scenario, runs) in results {
