@@ -171,9 +171,8 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
             .as_array()
             .is_some_and(|d| d.iter().all(|x| x["state"] == "healthy"))
     };
-    // The lab's own wedge, not the sidecar's (facts/rados-lock-caps-stall.md): after long OSD
-    // freezes the PGs that got ops right after SIGCONT can stay laggy, their reads parked,
-    // until the OSD is marked down. The sidecar rightly keeps saying degraded meanwhile.
+    // Bounded; a failure says whether the lab's PGs stayed laggy (its own wedge, not the
+    // sidecar's: the sidecar rightly keeps saying degraded while RADOS waits).
     lab.wait_after_osd_thaw(all_healthy);
     eprintln!("healthy again {:?} after the thaw", thawed.elapsed());
     let calls = std::fs::read_to_string(sidecar.dir.path("ceph-argv.log")).unwrap_or_default();
