@@ -989,7 +989,6 @@ fn lease_cookie(host: &str) -> String {
     format!("{host}:{}:{nanos}", std::process::id())
 }
 
-/// A lease taken or given back, for `/events` (not a state change: from = to).
 /// Gives the restart lease back, saying so in the events (or that it expires by itself).
 async fn release(
     lease: &crate::lease::LeaseSettings,
@@ -1009,6 +1008,7 @@ async fn release(
     }
 }
 
+/// A lease taken or given back, for `/events` (not a state change: from = to).
 fn lease_event(daemon: &str, reason: String) -> crate::machine::Event {
     crate::machine::Event {
         daemon: daemon.to_string(),

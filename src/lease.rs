@@ -41,19 +41,35 @@ pub struct Held {
 pub enum LeaseError {
     #[error("every restart slot of {object} is held: another {slots} restart(s) of the service are under way")]
     Busy { object: String, slots: u32 },
+    /// RADOS did not answer (errno 110, or the call outlived its deadline): the cluster is
+    /// sick.
+    #[error("the restart lease cannot be taken, so nothing is restarted: {0}")]
+    Unreachable(String),
+    /// Any other failure (no `rados`, denied caps): a configuration problem.
     #[error("the restart lease cannot be taken, so nothing is restarted: {0}")]
     Unavailable(String),
 }
 
 impl LeaseError {
-    /// RADOS did not answer (errno 110, or the call outlived its deadline): the cluster is
-    /// sick. Other failures (no `rados`, denied caps) are configuration problems.
     pub fn rados_unreachable(&self) -> bool {
-        match self {
-            LeaseError::Unavailable(why) => {
-                why.contains("(110)") || why.contains("did not finish within")
-            }
-            LeaseError::Busy { .. } => false,
+        matches!(self, LeaseError::Unreachable(_))
+    }
+
+    /// A `rados` call that could not be made or did not finish.
+    fn call_failed(err: subprocess::SubprocessError) -> LeaseError {
+        match err {
+            subprocess::SubprocessError::Timeout { .. } => LeaseError::Unreachable(err.to_string()),
+            _ => LeaseError::Unavailable(err.to_string()),
+        }
+    }
+
+    /// A `rados lock get` that failed with this stderr, other than "(16)" (held).
+    fn lock_refused(stderr: &[u8]) -> LeaseError {
+        let why = format!("`rados lock get`: {}", stderr_tail(stderr));
+        if String::from_utf8_lossy(stderr).contains("(110)") {
+            LeaseError::Unreachable(why)
+        } else {
+            LeaseError::Unavailable(why)
         }
     }
 }
@@ -177,7 +193,7 @@ impl LeaseSettings {
             let captured = self
                 .lock_get(&object, &slot, cookie, description, duration)
                 .await
-                .map_err(|err| LeaseError::Unavailable(err.to_string()))?;
+                .map_err(LeaseError::call_failed)?;
             if captured.status.success() {
                 return Ok(Held {
                     object,
@@ -185,12 +201,8 @@ impl LeaseSettings {
                     cookie: cookie.to_string(),
                 });
             }
-            let stderr = String::from_utf8_lossy(&captured.stderr);
-            if !stderr.contains("(16)") {
-                return Err(LeaseError::Unavailable(format!(
-                    "`rados lock get`: {}",
-                    stderr_tail(&captured.stderr)
-                )));
+            if !String::from_utf8_lossy(&captured.stderr).contains("(16)") {
+                return Err(LeaseError::lock_refused(&captured.stderr));
             }
         }
         Err(LeaseError::Busy {
@@ -313,18 +325,21 @@ mod tests {
 
     #[test]
     fn only_a_silent_rados_is_unreachable() {
-        let measured = LeaseError::Unavailable(
-            "`rados lock get`: ERROR: failed locking: (110) Connection timed out".into(),
-        );
-        assert!(measured.rados_unreachable());
-        let hung = LeaseError::Unavailable(
-            "`rados -p .rgw.root lock get` did not finish within 12s; killed it".into(),
-        );
-        assert!(hung.rados_unreachable());
-        let denied = LeaseError::Unavailable(
-            "`rados lock get`: ERROR: failed locking: (1) Operation not permitted".into(),
-        );
-        assert!(!denied.rados_unreachable());
+        let measured =
+            LeaseError::lock_refused(b"ERROR: failed locking: (110) Connection timed out\n");
+        assert!(measured.rados_unreachable(), "{measured}");
+        let hung = LeaseError::call_failed(subprocess::SubprocessError::Timeout {
+            argv: "rados -p .rgw.root lock get".into(),
+            timeout: Duration::from_secs(12),
+        });
+        assert!(hung.rados_unreachable(), "{hung}");
+        let denied =
+            LeaseError::lock_refused(b"ERROR: failed locking: (1) Operation not permitted\n");
+        assert!(!denied.rados_unreachable(), "{denied}");
+        let missing = LeaseError::call_failed(subprocess::SubprocessError::NotFound {
+            program: "rados".into(),
+        });
+        assert!(!missing.rados_unreachable(), "{missing}");
         let busy = LeaseError::Busy {
             object: "restart-lease.rgw.lab".into(),
             slots: 1,

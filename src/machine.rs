@@ -1049,6 +1049,7 @@ impl Tracked {
     }
 
     /// The restart did not bring it back: back to `failed`, and wait before the next attempt.
+    /// The caller gives back the restart lease (a canary's goes back only once its hold is up).
     fn attempt_failed(
         &mut self,
         name: &str,
@@ -1056,9 +1057,6 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        actions.push(Action::ReleaseLease {
-            daemon: name.to_string(),
-        });
         self.canary = false;
         self.failed_attempts = self.failed_attempts.saturating_add(1);
         let doublings = self.failed_attempts.saturating_sub(1).min(16);
@@ -1144,7 +1142,12 @@ impl Tracked {
                 }
                 actions.push(Action::RefreshInventory);
             }
-            Err(err) => self.attempt_failed(name, format!("restart failed: {err}"), now, actions),
+            Err(err) => {
+                actions.push(Action::ReleaseLease {
+                    daemon: name.to_string(),
+                });
+                self.attempt_failed(name, format!("restart failed: {err}"), now, actions);
+            }
         }
     }
 
@@ -1215,17 +1218,17 @@ impl Tracked {
                     );
                     self.holds_service = true;
                     self.set(name, State::Held, reason.clone(), now, actions);
-                    // The hold goes up before the slot is freed (HoldService frees it): a slot
-                    // freed first lets a peer restart before it can see the hold.
-                    actions.retain(
-                        |a| !matches!(a, Action::ReleaseLease { daemon } if daemon == name),
-                    );
+                    // No ReleaseLease: HoldService frees the lease once the hold is up. A
+                    // lease freed first lets a peer restart before it can see the hold.
                     actions.push(Action::HoldService {
                         daemon: name.to_string(),
                         reason,
                     });
                     return;
                 }
+                actions.push(Action::ReleaseLease {
+                    daemon: name.to_string(),
+                });
                 // Out of budget: held at once, not at the next tick.
                 self.tick(name, now, actions);
             }

@@ -72,7 +72,7 @@ fn one_holder_at_a_time_given_back_by_cookie_expiring_by_itself_refused_when_rad
     kill(osd, Signal::SIGCONT).expect("thaw the OSD");
     eprintln!("lease with the OSD frozen: {stalled:?} after {took:?}");
     assert!(
-        matches!(stalled, Err(LeaseError::Unavailable(_))),
+        matches!(stalled, Err(LeaseError::Unreachable(_))),
         "{stalled:?}"
     );
     assert!(
