@@ -392,28 +392,8 @@ impl Reporter {
             }
         }
         if let Some(sidecar) = sidecar {
-            let events = sidecar.get("/events").1;
-            for line in events.lines().skip(self.events_seen) {
+            for what in sidecar.event_lines().into_iter().skip(self.events_seen) {
                 self.events_seen += 1;
-                let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
-                    continue;
-                };
-                let what = if e["from"] == e["to"] {
-                    format!(
-                        "{} {}",
-                        e["daemon"].as_str().unwrap_or("?"),
-                        e["reason"].as_str().unwrap_or("")
-                    )
-                } else {
-                    format!(
-                        "{} {} -> {} (agent: {}): {}",
-                        e["daemon"].as_str().unwrap_or("?"),
-                        e["from"].as_str().unwrap_or("?"),
-                        e["to"].as_str().unwrap_or("?"),
-                        e["word"].as_str().unwrap_or(""),
-                        e["reason"].as_str().unwrap_or("")
-                    )
-                };
                 if !what.contains("discovered") {
                     timeline.line("sidecar", &what);
                 }

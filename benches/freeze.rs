@@ -771,17 +771,8 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     let restarts = calls.matches("orch daemon restart").count();
     if let Some(s) = &sidecar {
         // What the sidecar saw and did, for the log.
-        let events = s.get("/events?since=0").1;
-        for line in events.lines() {
-            if let Ok(e) = serde_json::from_str::<serde_json::Value>(line) {
-                eprintln!(
-                    "   sidecar: {} {} -> {}: {}",
-                    e["daemon"].as_str().unwrap_or_default(),
-                    e["from"].as_str().unwrap_or_default(),
-                    e["to"].as_str().unwrap_or_default(),
-                    e["reason"].as_str().unwrap_or_default()
-                );
-            }
+        for what in s.event_lines() {
+            eprintln!("   sidecar: {what}");
         }
     }
     Run {

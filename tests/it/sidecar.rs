@@ -197,6 +197,33 @@ impl Sidecar {
         agent_poll(self.agent_port, tag)
     }
 
+    /// Its `/events`, one readable line each: `rgw.b suspect -> failed (agent: down #timeout):
+    /// timeout`, or the daemon and the reason alone when the state did not change (a lease
+    /// taken or given back).
+    #[allow(dead_code, reason = "the benchmark and the demo use it")]
+    pub fn event_lines(&self) -> Vec<String> {
+        self.get("/events")
+            .1
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .map(|e| {
+                let field = |k: &str| e[k].as_str().unwrap_or("?").to_string();
+                if e["from"] == e["to"] {
+                    format!("{} {}", field("daemon"), field("reason"))
+                } else {
+                    format!(
+                        "{} {} -> {} (agent: {}): {}",
+                        field("daemon"),
+                        field("from"),
+                        field("to"),
+                        field("word"),
+                        field("reason")
+                    )
+                }
+            })
+            .collect()
+    }
+
     /// Watches `names` for `span` (an OSD freeze under way): every agent word seen, and how
     /// long until all of them were `degraded` with a reason containing `needle` (if ever).
     pub fn watch_degraded(
