@@ -87,6 +87,20 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
         default.exists().then_some(default)
     });
     let host = cfg.run.host.clone().unwrap_or_else(short_hostname);
+    match &config_path {
+        Some(path) => tracing::info!("configuration from {}", path.display()),
+        None => tracing::warn!(
+            "no configuration file (no --config, and {} does not exist): running on the built-in defaults",
+            crate::config::DEFAULT_PATH
+        ),
+    }
+    if let Err(err) = statefile::check_writable(&cfg.state_directory) {
+        eprintln!(
+            "ceph-warden: error: cannot write the state directory {}: {err}; drains, maintenance and restart budgets would not survive a restart (set state-directory in the config, or fix the directory's owner and mode)",
+            cfg.state_directory.display()
+        );
+        return exitcode::CANT_CREATE;
+    }
     let agent_listener = match TcpListener::bind(cfg.run.agent_listen).await {
         Ok(l) => l,
         Err(err) => {
@@ -120,7 +134,8 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
         tracing::warn!("{warning}");
     }
     let (policies, default_policy) = policies(&cfg);
-    let machine = Machine::new(policies, default_policy, loaded.daemons);
+    let mut machine = Machine::new(policies, default_policy, loaded.daemons);
+    machine.set_max_concurrent_restarts(cfg.lease.as_ref().map_or(1, |lease| lease.slots));
 
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -142,6 +157,7 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
             source: inventory_source.to_string(),
             ..InventoryStatus::default()
         },
+        health_gate: crate::status::HealthGateStatus::default(),
     };
     let (view_tx, view_rx) = watch::channel(Arc::new(view));
     let events = Arc::new(EventLog::default());
@@ -189,7 +205,7 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
         view_rx.clone(),
         targets_rx,
         probe_rx,
-        health_rx,
+        health_rx.clone(),
         observations_tx.clone(),
         Arc::clone(&metrics),
         token.clone(),
@@ -222,6 +238,7 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
         refresh,
         tracker: tracker.clone(),
         leases: Arc::default(),
+        health: health_rx,
     };
     shell.orchestrator = Arc::new(Chain::from_config(
         &shell.cfg.run.orchestrators,
@@ -326,6 +343,7 @@ async fn run_chain(
         config_problem: None,
         no_healthy_peer: None,
     };
+    let mut answered = false;
     for step in &target.chain {
         let result = match step {
             ProbeStep::Http => http.probe(&target.url).await.0,
@@ -336,19 +354,28 @@ async fn run_chain(
                 )),
             },
             ProbeStep::Asok => match rados_stall(target).await {
-                Some(stall) => Ok(probe::Verdict::Degraded { reason: stall }),
-                None => Ok(probe::Verdict::Ok),
+                Ok(Some(stall)) => Ok(probe::Verdict::Degraded { reason: stall }),
+                Ok(None) => Ok(probe::Verdict::Ok),
+                Err(missing) => Err(probe::ProbeError::Config(missing)),
             },
         };
         if let Err(probe::ProbeError::Config(problem)) = result {
-            outcome.config_problem = Some(problem);
+            // The first problem is the one to fix first (the URL before the admin socket).
+            outcome.config_problem.get_or_insert(problem);
             continue;
         }
+        answered |= *step != ProbeStep::Asok;
         outcome.result = result;
         outcome.step = step.name();
         if !matches!(outcome.result, Ok(probe::Verdict::Ok)) {
             break;
         }
+    }
+    // No step could ask the daemon anything (its URL is unusable, say): the chain knows
+    // nothing of its health, and a configuration problem must never drain or restart it.
+    if let (false, Some(problem)) = (answered, &outcome.config_problem) {
+        outcome.result = Err(probe::ProbeError::Config(problem.clone()));
+        return outcome;
     }
     // A failure of a RADOS-backed step (s3), or a GET that times out, while RADOS is stalled
     // is the cluster's, not the daemon's: under load a RADOS stall fills RGW's request slots
@@ -359,12 +386,18 @@ async fn run_chain(
         ("s3", Err(_)) | ("http", Err(probe::ProbeError::Timeout))
     );
     if waits_on_rados && target.chain.contains(&ProbeStep::Asok) {
-        if let Some(stall) = rados_stall(target).await {
-            let failure = probe::describe(&outcome.result);
-            outcome.result = Ok(probe::Verdict::Degraded {
-                reason: format!("{} {failure} while {stall}", outcome.step),
-            });
-            outcome.step = "asok";
+        match rados_stall(target).await {
+            Ok(Some(stall)) => {
+                let failure = probe::describe(&outcome.result);
+                outcome.result = Ok(probe::Verdict::Degraded {
+                    reason: format!("{} {failure} while {stall}", outcome.step),
+                });
+                outcome.step = "asok";
+            }
+            Ok(None) => {}
+            Err(missing) => {
+                outcome.config_problem.get_or_insert(missing);
+            }
         }
     }
     if outcome.result.is_ok() {
@@ -419,20 +452,31 @@ async fn run_chain(
 }
 
 /// `rados: oldest op 4.2s on osd.0` when the daemon's oldest RADOS operation is older than the
-/// threshold; `None` when it is not, or the admin socket does not answer within 1 s.
-async fn rados_stall(target: &Target) -> Option<String> {
+/// threshold; `None` when it is not, or the admin socket does not answer within 1 s (a frozen
+/// daemon's does not). `Err` when no socket is where the config says: a configuration
+/// problem, shown in `/status`, that leaves the RADOS-stall check off for this daemon.
+async fn rados_stall(target: &Target) -> Result<Option<String>, String> {
     let (template, threshold) = &target.asok;
-    let path = crate::probe::asok::find(template, &target.name)?;
-    let reply = crate::probe::asok::command(
+    let Some(path) = crate::probe::asok::find(template, &target.name) else {
+        let daemon_type = target.name.split('.').next().unwrap_or_default();
+        return Err(format!(
+            "asok: no admin socket matches {template} for {}: the RADOS-stall check is off for it (set daemon-types.{daemon_type}.admin-socket, or leave asok out of its probes)",
+            target.name
+        ));
+    };
+    let Ok(reply) = crate::probe::asok::command(
         &path,
         r#"{"prefix": "objecter_requests"}"#,
         Duration::from_secs(1),
     )
     .await
-    .map_err(|err| tracing::debug!(daemon = %target.name, "asok: {err}"))
-    .ok()?;
-    let oldest = crate::probe::asok::oldest_op(&reply).ok()??;
-    (oldest.age >= threshold.as_secs_f64()).then(|| {
+    .map_err(|err| tracing::debug!(daemon = %target.name, "asok: {err}")) else {
+        return Ok(None);
+    };
+    let Ok(Some(oldest)) = crate::probe::asok::oldest_op(&reply) else {
+        return Ok(None);
+    };
+    Ok((oldest.age >= threshold.as_secs_f64()).then(|| {
         let osd = oldest
             .osd
             .map_or_else(|| "an unknown OSD".to_string(), |osd| format!("osd.{osd}"));
@@ -440,7 +484,7 @@ async fn rados_stall(target: &Target) -> Option<String> {
             "rados: oldest op {:.1}s on {osd} ({} in flight)",
             oldest.age, oldest.ops
         )
-    })
+    }))
 }
 
 struct Shell {
@@ -468,6 +512,8 @@ struct Shell {
     tracker: TaskTracker,
     /// Restart leases this sidecar holds, by daemon.
     leases: Arc<std::sync::Mutex<BTreeMap<String, crate::lease::Held>>>,
+    /// The health gate's last finding, for `/status`.
+    health: watch::Receiver<HealthFinding>,
 }
 
 impl Shell {
@@ -600,7 +646,7 @@ impl Shell {
                 // A canary restart that did not help holds every restart of the service.
                 if let Ok(Some(why)) = lease.held_because(&service).await {
                     let reason = format!("every restart of {service} holds: {why}");
-                    tracing::info!(daemon = %name, "restart deferred: {reason}");
+                    tracing::debug!(daemon = %name, "restart deferred: {reason}");
                     let _ = observations
                         .send(Observation::RestartDeferred {
                             daemon: name,
@@ -626,7 +672,8 @@ impl Shell {
                         }
                     }
                     Err(err) => {
-                        tracing::info!(daemon = %name, "restart deferred: {err}");
+                        // The machine says it once, as an event; each retry is a debug line.
+                        tracing::debug!(daemon = %name, "restart deferred: {err}");
                         let _ = observations
                             .send(Observation::RestartDeferred {
                                 daemon: name,
@@ -757,9 +804,12 @@ impl Shell {
                 self.apply_inventory(daemons, json, false);
             }
             Err(err) => {
-                tracing::warn!(
-                    "inventory refresh failed, the last good inventory stays in force: {err}"
-                );
+                // Once per distinct error: /status shows it for as long as it lasts.
+                if self.inventory.last_error.as_ref() != Some(&err) {
+                    tracing::warn!(
+                        "inventory refresh failed, the last good inventory stays in force: {err}"
+                    );
+                }
                 self.inventory.last_error = Some(err);
             }
         }
@@ -808,6 +858,11 @@ impl Shell {
                 name: daemon.name.clone(),
                 daemon_type: daemon.daemon_type.clone(),
                 started_ago: daemon.started.and_then(|s| wall.duration_since(s).ok()),
+                service: daemon
+                    .service_name
+                    .clone()
+                    .unwrap_or_else(|| daemon.daemon_type.clone()),
+                stale: from_state_file,
             });
             targets.push(Target {
                 name: daemon.name.clone(),
@@ -897,6 +952,8 @@ impl Shell {
                 }
                 let (policies, default_policy) = policies(&new);
                 self.machine.set_policies(policies, default_policy);
+                self.machine
+                    .set_max_concurrent_restarts(new.lease.as_ref().map_or(1, |lease| lease.slots));
                 self.probe_settings.send_replace(probe_settings(&new));
                 self.config.send_replace(Arc::new(new.clone()));
                 self.orchestrator = Arc::new(Chain::from_config(&new.run.orchestrators, &new.ceph));
@@ -914,6 +971,15 @@ impl Shell {
         }
     }
 
+    fn health_gate(&self) -> crate::status::HealthGateStatus {
+        let health = self.health.borrow();
+        crate::status::HealthGateStatus {
+            checks: self.cfg.run.health_gate.clone(),
+            finding: health.current(),
+            error: health.error.clone(),
+        }
+    }
+
     fn publish(&self) {
         let view = View {
             snapshot: self.machine.snapshot(),
@@ -921,6 +987,7 @@ impl Shell {
             wall: wall_now(),
             host: self.host.clone(),
             inventory: self.inventory.clone(),
+            health_gate: self.health_gate(),
         };
         self.view.send_replace(Arc::new(view));
     }
@@ -1225,6 +1292,8 @@ async fn probe_loop(
 struct HealthFinding {
     finding: Option<String>,
     valid_until: tokio::time::Instant,
+    /// The last read failed (no `ceph.conf`, no caps, a hang): the gate is not running.
+    error: Option<String>,
 }
 
 impl HealthFinding {
@@ -1232,6 +1301,7 @@ impl HealthFinding {
         Self {
             finding: None,
             valid_until: tokio::time::Instant::now(),
+            error: None,
         }
     }
 
@@ -1254,7 +1324,9 @@ async fn health_loop(
     let mut last_error: Option<String> = None;
     loop {
         let cfg = Arc::clone(&config.borrow());
-        if !cfg.run.health_gate.is_empty() {
+        if cfg.run.health_gate.is_empty() {
+            findings.send_replace(HealthFinding::none());
+        } else {
             let read = cfg
                 .ceph
                 .run(&["health", "detail", "--format", "json"])
@@ -1278,12 +1350,16 @@ async fn health_loop(
                     findings.send_replace(HealthFinding {
                         finding,
                         valid_until: tokio::time::Instant::now() + cfg.run.health_interval * 3,
+                        error: None,
                     });
                 }
                 Err(err) => {
                     if last_error.as_ref() != Some(&err) {
                         tracing::warn!("health gate: cannot read ceph health detail: {err}");
                     }
+                    findings.send_modify(|f| {
+                        f.error = Some(format!("cannot read ceph health detail: {err}"))
+                    });
                     last_error = Some(err);
                 }
             }

@@ -19,6 +19,9 @@ pub const LOCKED: u8 = 4;
 pub const USAGE: u8 = 64;
 /// `run` could not listen on its agent or HTTP address (`EX_OSERR`).
 pub const OS_ERROR: u8 = 71;
+/// `run` cannot write its state directory (`EX_CANTCREAT`): it would promise drains and
+/// restart budgets that a restart of the sidecar forgets.
+pub const CANT_CREATE: u8 = 73;
 /// A bug or an environment failure such as the async runtime not starting (`EX_SOFTWARE`).
 pub const INTERNAL: u8 = 70;
 /// The configuration file is malformed or invalid (`EX_CONFIG`).

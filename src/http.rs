@@ -358,6 +358,7 @@ mod tests {
             wall: std::time::SystemTime::now(),
             host: "h".into(),
             inventory: Default::default(),
+            health_gate: Default::default(),
         };
         let (_keep, view_rx) = watch::channel(Arc::new(view));
         let api = Api {

@@ -168,6 +168,12 @@ pub struct Discovered {
     pub daemon_type: String,
     /// How long ago the orchestrator says it started, if it says.
     pub started_ago: Option<Duration>,
+    /// Its service (cephadm's service name; the type for a static inventory): at most
+    /// `max_concurrent_restarts` daemons of a service restart at once on this host.
+    pub service: String,
+    /// Listed only by the inventory saved in the state file, not by a fresh one: watched and
+    /// served, never restarted (the daemon may be long gone).
+    pub stale: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -380,11 +386,58 @@ struct Tracked {
     canary: bool,
     /// This daemon's failed canary restart holds the service (until reset).
     holds_service: bool,
+    service: String,
+    /// A fresh inventory (not the state file's) has listed it: only then may it be restarted.
+    confirmed: bool,
+    /// The restart under way waits for the lease: retried quietly, one event for the wait.
+    awaiting_lease: bool,
+}
+
+/// What this host's daemons say about starting a restart of one of them now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Gate {
+    /// Only the state file's inventory lists it.
+    Unconfirmed,
+    /// A canary restart of the service did not bring its daemon back.
+    ServiceHeld { canary: String },
+    /// `max_concurrent_restarts` of the service are restarting.
+    OneAtATime { restarting: Vec<String> },
+    /// Not a block: no other daemon of the service serves, so this restart is its canary.
+    Canary,
+}
+
+impl Gate {
+    fn blocks(&self) -> bool {
+        !matches!(self, Self::Canary)
+    }
+}
+
+impl fmt::Display for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unconfirmed => f.write_str(
+                "only the state file's inventory lists it; ceph orch ps has not listed it since the sidecar started",
+            ),
+            Self::ServiceHeld { canary } => write!(
+                f,
+                "the canary restart of {canary} did not bring it back; every restart of the service holds until `ceph-warden reset {canary}`"
+            ),
+            Self::OneAtATime { restarting } => write!(
+                f,
+                "{} of the same service restarting (one at a time)",
+                restarting.join(", ")
+            ),
+            Self::Canary => f.write_str("the canary of its service"),
+        }
+    }
 }
 
 pub struct Machine {
     policies: BTreeMap<String, Policy>,
     default_policy: Policy,
+    /// Daemons of one service restarting at once on this host (the lease extends the rule
+    /// across hosts).
+    max_concurrent_restarts: usize,
     daemons: BTreeMap<String, Tracked>,
     /// Flags loaded from disk for daemons not yet seen in an inventory.
     persisted: BTreeMap<String, Persisted>,
@@ -401,9 +454,16 @@ impl Machine {
         Self {
             policies,
             default_policy,
+            max_concurrent_restarts: 1,
             daemons: BTreeMap::new(),
             persisted,
         }
+    }
+
+    /// How many daemons of one service may restart at once (`[lease] max-concurrent-restarts`;
+    /// 1 without a lease).
+    pub fn set_max_concurrent_restarts(&mut self, n: u32) {
+        self.max_concurrent_restarts = usize::try_from(n.max(1)).unwrap_or(1);
     }
 
     /// New policies (a config reload); daemons keep their state.
@@ -469,10 +529,50 @@ impl Machine {
     /// Acts on deadlines that have passed by `now`.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         let mut actions = Vec::new();
-        for (name, t) in &mut self.daemons {
-            t.tick(name, now, &mut actions);
+        let names: Vec<String> = self.daemons.keys().cloned().collect();
+        for name in names {
+            let gate = self.restart_gate(&name);
+            if let Some(t) = self.daemons.get_mut(&name) {
+                t.tick(&name, now, gate.as_ref(), &mut actions);
+            }
         }
         actions
+    }
+
+    /// Why `name` may not start a restart now, from what the machine knows of this host: a
+    /// daemon only the state file lists; the service's other daemons restarting (one at a
+    /// time, DESIGN.md §8); a canary of the service that did not come back. `None`: go.
+    fn restart_gate(&self, name: &str) -> Option<Gate> {
+        let t = self.daemons.get(name)?;
+        if !t.confirmed {
+            return Some(Gate::Unconfirmed);
+        }
+        let siblings = || {
+            self.daemons
+                .iter()
+                .filter(move |(other, o)| other.as_str() != name && o.service == t.service)
+        };
+        if let Some((canary, _)) = siblings().find(|(_, o)| o.holds_service) {
+            return Some(Gate::ServiceHeld {
+                canary: canary.clone(),
+            });
+        }
+        let restarting: Vec<&String> = siblings()
+            .filter(|(_, o)| o.restart_under_way())
+            .map(|(other, _)| other)
+            .collect();
+        if restarting.len() >= self.max_concurrent_restarts {
+            return Some(Gate::OneAtATime {
+                restarting: restarting.iter().map(|n| n.to_string()).collect(),
+            });
+        }
+        // No sibling serves (every other daemon of the service has failed or has no verdict
+        // yet): a restart now is the service's canary.
+        let mut others = siblings().peekable();
+        if others.peek().is_some() && others.all(|(_, o)| !o.in_service()) {
+            return Some(Gate::Canary);
+        }
+        None
     }
 
     /// An operator command. Idempotent: repeating it changes nothing more.
@@ -495,8 +595,12 @@ impl Machine {
     /// The earliest instant at which [`Machine::tick`] may act.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.daemons
-            .values()
-            .filter_map(Tracked::next_deadline)
+            .iter()
+            // A daemon held back by its siblings moves when they do: on an observation.
+            .filter(|(name, t)| {
+                !(t.wants_restart() && self.restart_gate(name).is_some_and(|gate| gate.blocks()))
+            })
+            .filter_map(|(_, t)| t.next_deadline())
             .min()
     }
 
@@ -554,6 +658,8 @@ impl Machine {
         for found in list {
             if let Some(t) = self.daemons.get_mut(&found.name) {
                 t.missing_inventories = 0;
+                t.confirmed |= !found.stale;
+                t.service.clone_from(&found.service);
                 if let Some(ago) = found.started_ago {
                     t.started_at = now.checked_sub(ago);
                 }
@@ -653,6 +759,9 @@ impl Tracked {
             no_healthy_peer: None,
             canary: false,
             holds_service: false,
+            service: found.service,
+            confirmed: !found.stale,
+            awaiting_lease: false,
             policy,
         };
         t.word = t.desired_word();
@@ -661,6 +770,24 @@ impl Tracked {
 }
 
 impl Tracked {
+    /// Serving clients: what a canary's siblings are not.
+    fn in_service(&self) -> bool {
+        matches!(self.state, State::Healthy | State::Busy | State::Degraded)
+    }
+
+    /// A restart of it is asked for, or under way and not yet proven.
+    fn restart_under_way(&self) -> bool {
+        self.restart_outstanding
+            || self.awaiting_lease
+            || matches!(self.state, State::Restarting | State::Recovering)
+    }
+
+    /// Waiting for its turn to be restarted (failed, or a planned restart draining).
+    fn wants_restart(&self) -> bool {
+        !self.restart_outstanding
+            && (self.state == State::Failed || (self.state == State::Draining && self.planned))
+    }
+
     /// The word this state serves (DESIGN.md §4 table).
     fn desired_word(&self) -> Word {
         match self.state {
@@ -762,6 +889,7 @@ impl Tracked {
         actions: &mut Vec<Action>,
     ) {
         self.leaving_maintenance = false;
+        self.awaiting_lease = false;
         let degraded = self
             .last_probe
             .as_ref()
@@ -1008,6 +1136,7 @@ impl Tracked {
         });
         // Proven back: a late answer of the orchestrator changes nothing any more.
         self.restart_outstanding = false;
+        self.awaiting_lease = false;
         self.canary = false;
         self.failed_attempts = 0;
         self.next_attempt_at = None;
@@ -1019,15 +1148,19 @@ impl Tracked {
         self.serve(name, busy, "back after the restart", now, actions);
     }
 
+    /// Asks for a restart. `canary`: no other daemon of the service on this host serves.
+    /// While the lease keeps it waiting, a retry changes neither the state nor the word, and
+    /// writes nothing: the wait is one phase with one event, not a flip a second.
     fn issue_restart(
         &mut self,
         name: &str,
         counted: bool,
+        canary: bool,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
         self.restart_outstanding = true;
-        self.canary = !self.planned && self.no_healthy_peer.is_some();
+        self.canary = !self.planned && (self.no_healthy_peer.is_some() || canary);
         if counted {
             self.restarts.push_back(now);
         }
@@ -1036,16 +1169,36 @@ impl Tracked {
         self.grace_until = Some(now + self.policy.startup_grace);
         self.ok_streak = 0;
         self.fail_streak = 0;
-        let attempt = if self.planned {
-            "planned restart requested".to_string()
-        } else {
-            format!("restart requested (attempt {})", self.failed_attempts + 1)
-        };
-        self.set(name, State::Restarting, attempt, now, actions);
         actions.push(Action::Restart {
             daemon: name.to_string(),
         });
+        if self.awaiting_lease {
+            return;
+        }
+        self.set(name, State::Restarting, self.attempt_reason(), now, actions);
         actions.push(Action::Persist);
+    }
+
+    fn attempt_reason(&self) -> String {
+        if self.planned {
+            "planned restart requested".to_string()
+        } else {
+            format!("restart requested (attempt {})", self.failed_attempts + 1)
+        }
+    }
+
+    /// Failed (or a planned restart draining), and not its turn: say why, once.
+    fn wait_to_restart(
+        &mut self,
+        name: &str,
+        gate: &Gate,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let reason = format!("waiting to restart: {gate}");
+        if reason != self.reason {
+            self.set(name, self.state, reason, now, actions);
+        }
     }
 
     /// The restart did not bring it back: back to `failed`, and wait before the next attempt.
@@ -1058,6 +1211,7 @@ impl Tracked {
         actions: &mut Vec<Action>,
     ) {
         self.canary = false;
+        self.awaiting_lease = false;
         self.failed_attempts = self.failed_attempts.saturating_add(1);
         let doublings = self.failed_attempts.saturating_sub(1).min(16);
         let backoff = self
@@ -1089,7 +1243,7 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        if self.state != State::Restarting || !self.restart_outstanding {
+        if !self.restart_outstanding || !(self.state == State::Restarting || self.awaiting_lease) {
             return;
         }
         self.restart_outstanding = false;
@@ -1104,6 +1258,8 @@ impl Tracked {
         self.restart_issued = None;
         self.grace_until = None;
         self.next_attempt_at = Some(now + LEASE_RETRY);
+        let first = !self.awaiting_lease;
+        self.awaiting_lease = !rados_unreachable || self.planned;
         if rados_unreachable && !self.planned {
             self.canary = false;
             self.next_attempt_at = None;
@@ -1116,12 +1272,17 @@ impl Tracked {
             return;
         }
         let reason = format!("waiting to restart: {reason}");
-        if self.planned {
-            self.set(name, State::Draining, reason, now, actions);
+        let state = if self.planned {
+            State::Draining
         } else {
-            self.set(name, State::Failed, reason, now, actions);
+            State::Failed
+        };
+        if first || reason != self.reason {
+            self.set(name, state, reason, now, actions);
         }
-        actions.push(Action::Persist);
+        if first {
+            actions.push(Action::Persist);
+        }
     }
 
     fn restart_answered(
@@ -1132,7 +1293,14 @@ impl Tracked {
         actions: &mut Vec<Action>,
     ) {
         self.restart_outstanding = false;
-        if !matches!(self.state, State::Restarting | State::Recovering) {
+        if self.awaiting_lease {
+            // The lease came through on a quiet retry: the restart is under way now.
+            self.awaiting_lease = false;
+            if result.is_ok() {
+                self.set(name, State::Restarting, self.attempt_reason(), now, actions);
+                actions.push(Action::Persist);
+            }
+        } else if !matches!(self.state, State::Restarting | State::Recovering) {
             return;
         }
         match result {
@@ -1151,7 +1319,7 @@ impl Tracked {
         }
     }
 
-    fn tick(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+    fn tick(&mut self, name: &str, now: Instant, gate: Option<&Gate>, actions: &mut Vec<Action>) {
         let window = self.policy.restart_window;
         while self
             .restarts
@@ -1161,19 +1329,19 @@ impl Tracked {
             self.restarts.pop_front();
         }
         let budget_left = self.restarts.len() < self.policy.max_restarts as usize;
+        let canary = gate == Some(&Gate::Canary);
         match self.state {
             State::Failed if !self.restart_outstanding => {
                 if !budget_left {
-                    let reason = format!(
-                        "{} restarts in {} did not bring it back",
-                        self.restarts.len(),
-                        humantime::format_duration(window)
-                    );
+                    let reason = self.budget_spent();
                     self.set(name, State::Held, reason, now, actions);
                 } else if self.next_attempt_at.is_none_or(|at| now >= at)
                     && self.drain_confirmed(now)
                 {
-                    self.issue_restart(name, true, now, actions);
+                    match gate.filter(|g| g.blocks()) {
+                        Some(gate) => self.wait_to_restart(name, gate, now, actions),
+                        None => self.issue_restart(name, true, canary, now, actions),
+                    }
                 }
             }
             State::Draining if self.planned && !self.restart_outstanding => {
@@ -1182,7 +1350,10 @@ impl Tracked {
                 let waited_enough = now >= started + self.policy.drain_timeout;
                 let retry_due = self.next_attempt_at.is_none_or(|at| now >= at);
                 if retry_due && self.drain_confirmed(now) && (idle || waited_enough) {
-                    self.issue_restart(name, false, now, actions);
+                    match gate.filter(|g| g.blocks()) {
+                        Some(gate) => self.wait_to_restart(name, gate, now, actions),
+                        None => self.issue_restart(name, false, false, now, actions),
+                    }
                 }
             }
             State::Recovering
@@ -1204,9 +1375,16 @@ impl Tracked {
                     .restart_deadline
                     .is_some_and(|deadline| now >= deadline) =>
             {
+                // The attempt's own timeout: a reload since changes only the next attempts.
+                let waited = self
+                    .restart_deadline
+                    .zip(self.restart_issued)
+                    .map_or(self.policy.restart_timeout, |(deadline, issued)| {
+                        deadline.saturating_duration_since(issued)
+                    });
                 let reason = format!(
                     "not back within {} of the restart",
-                    humantime::format_duration(self.policy.restart_timeout)
+                    humantime::format_duration(waited)
                 );
                 let canary = self.canary;
                 self.attempt_failed(name, reason.clone(), now, actions);
@@ -1230,7 +1408,7 @@ impl Tracked {
                     daemon: name.to_string(),
                 });
                 // Out of budget: held at once, not at the next tick.
-                self.tick(name, now, actions);
+                self.tick(name, now, gate, actions);
             }
             State::Held if budget_left && !self.holds_service => {
                 self.set(
@@ -1240,9 +1418,28 @@ impl Tracked {
                     now,
                     actions,
                 );
-                self.tick(name, now, actions);
+                self.tick(name, now, gate, actions);
             }
             _ => {}
+        }
+    }
+
+    /// Why the budget holds it: the restarts in the window, and how many of them failed (a
+    /// restart that brought it back, for a while, is not one that failed).
+    fn budget_spent(&self) -> String {
+        let n = self.restarts.len();
+        let window = humantime::format_duration(self.policy.restart_window);
+        let failed = usize::try_from(self.failed_attempts).unwrap_or(usize::MAX);
+        if failed >= n {
+            format!("{n} restarts in {window} did not bring it back")
+        } else if failed == 0 {
+            format!(
+                "restart budget spent: {n} restarts in {window} (max-restarts), each brought it back for a while"
+            )
+        } else {
+            format!(
+                "restart budget spent: {n} restarts in {window} (max-restarts); the last {failed} did not bring it back"
+            )
         }
     }
 
@@ -1310,7 +1507,7 @@ impl Tracked {
                     State::Failed | State::Held => {
                         // Already out of rotation: restart now, outside the automatic budget.
                         if !self.restart_outstanding {
-                            self.issue_restart(name, false, now, actions);
+                            self.issue_restart(name, false, false, now, actions);
                         }
                     }
                     _ => {
@@ -1392,11 +1589,11 @@ impl Tracked {
                 .then_some(self.word_since + self.policy.drain_confirm_timeout)
         };
         match self.state {
-            State::Failed => [self.next_attempt_at, confirm()]
+            State::Failed if !self.restart_outstanding => [self.next_attempt_at, confirm()]
                 .into_iter()
                 .flatten()
                 .max(),
-            State::Draining if self.planned => {
+            State::Draining if self.planned && !self.restart_outstanding => {
                 let started = self.drain_started.unwrap_or(self.word_since);
                 [Some(started + self.policy.drain_timeout), confirm()]
                     .into_iter()

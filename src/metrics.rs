@@ -143,6 +143,7 @@ pub struct Metrics {
     restarts: Family<RestartLabels, Counter>,
     held: Gauge,
     config_errors: Gauge,
+    health_gate_errors: Gauge,
     inventory_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Serialises encoding with the state refresh so a scrape sees one consistent snapshot.
     encode_lock: Mutex<()>,
@@ -199,6 +200,12 @@ impl Metrics {
             "Daemons whose probes report a configuration problem (e.g. wrong S3 canary credentials)",
             config_errors.clone(),
         );
+        let health_gate_errors = Gauge::default();
+        registry.register(
+            "health_gate_errors",
+            "1 while the ceph health detail gate cannot run (its last read failed)",
+            health_gate_errors.clone(),
+        );
         let inventory_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         registry.register(
             "inventory_age_seconds",
@@ -222,6 +229,7 @@ impl Metrics {
             restarts,
             held,
             config_errors,
+            health_gate_errors,
             inventory_age,
             encode_lock: Mutex::new(()),
         }
@@ -290,6 +298,8 @@ impl Metrics {
             .count();
         self.config_errors
             .set(i64::try_from(config_errors).unwrap_or(i64::MAX));
+        self.health_gate_errors
+            .set(i64::from(view.health_gate.error.is_some()));
         if let Some(at) = view.inventory.last_ok {
             self.inventory_age
                 .set(now.saturating_duration_since(at).as_secs_f64());

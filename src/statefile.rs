@@ -163,6 +163,19 @@ pub fn save(
     std::fs::rename(&tmp, path)
 }
 
+/// Makes sure the state directory exists and takes a file, as [`save`] will need: a sidecar that
+/// cannot persist would promise drains and restart budgets that a restart of it forgets.
+pub fn check_writable(state_directory: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(state_directory)?;
+    let probe = state_directory.join(".write-test");
+    let written = std::fs::File::create(&probe).and_then(|mut f| {
+        f.write_all(b"ceph-warden\n")?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

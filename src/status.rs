@@ -20,6 +20,19 @@ pub struct View {
     pub wall: SystemTime,
     pub host: String,
     pub inventory: InventoryStatus,
+    pub health_gate: HealthGateStatus,
+}
+
+/// The `ceph health detail` gate (`run.health-gate`): what it watches, what it found, and why
+/// it cannot run when it cannot (then probe timeouts are judged without it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HealthGateStatus {
+    /// The gating checks (`SLOW_OPS`, ...); empty: the gate is off.
+    pub checks: Vec<String>,
+    /// The raised checks, while fresh.
+    pub finding: Option<String>,
+    /// The last read failed: the gate is not running.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +55,7 @@ pub struct StatusJson<'a> {
     pub host: &'a str,
     pub generated_at: String,
     pub inventory: InventoryJson<'a>,
+    pub health_gate: &'a HealthGateStatus,
     pub daemons: Vec<DaemonJson<'a>>,
 }
 
@@ -105,6 +119,7 @@ impl View {
                 error: self.inventory.last_error.as_deref(),
                 from_state_file: self.inventory.from_state_file,
             },
+            health_gate: &self.health_gate,
             daemons: self
                 .snapshot
                 .daemons
@@ -164,6 +179,13 @@ impl View {
                 ))
                 .unwrap_or_default(),
         );
+        if let Some(err) = &self.health_gate.error {
+            let _ = writeln!(
+                out,
+                "  health gate CANNOT RUN ({}): {err}; probe timeouts are judged without it",
+                self.health_gate.checks.join(", ")
+            );
+        }
         let header = [
             "DAEMON",
             "STATE",

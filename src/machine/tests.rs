@@ -56,6 +56,8 @@ enum In {
     Cmd(Command),
     /// An inventory with these daemons (long running).
     Inventory(&'static [&'static str]),
+    /// The inventory saved in the state file, at start: these daemons, not confirmed.
+    Saved(&'static [&'static str]),
 }
 
 type Row = (u64, In, State, &'static str, &'static [&'static str]);
@@ -81,6 +83,8 @@ impl Sim {
                 name: A.into(),
                 daemon_type: "rgw".into(),
                 started_ago,
+                service: "rgw".into(),
+                stale: false,
             }]),
             t0,
         );
@@ -170,21 +174,26 @@ impl Sim {
             ),
             In::Tick => self.machine.tick(now),
             In::Cmd(command) => self.machine.command(name, command, now)?,
-            In::Inventory(names) => self.machine.observe(
-                Observation::Inventory(
-                    names
-                        .iter()
-                        .map(|n| Discovered {
-                            name: (*n).into(),
-                            daemon_type: n.split('.').next().unwrap_or_default().into(),
-                            started_ago: Some(Duration::from_secs(3600)),
-                        })
-                        .collect(),
-                ),
-                now,
-            ),
+            In::Inventory(names) => self.machine.observe(inventory(names, false), now),
+            In::Saved(names) => self.machine.observe(inventory(names, true), now),
         })
     }
+}
+
+/// Long-running daemons; the service is the type (`rgw.a` and `rgw.b` are one service).
+fn inventory(names: &[&str], stale: bool) -> Observation {
+    Observation::Inventory(
+        names
+            .iter()
+            .map(|n| Discovered {
+                name: (*n).into(),
+                daemon_type: n.split('.').next().unwrap_or_default().into(),
+                started_ago: Some(Duration::from_secs(3600)),
+                service: n.split('.').next().unwrap_or_default().into(),
+                stale,
+            })
+            .collect(),
+    )
 }
 
 /// The actions, events left out, as short words: `restart`, `persist`, `refresh`.
@@ -860,7 +869,7 @@ fn persisted_restarts_count_against_the_budget() {
                 122_000,
                 Tick,
                 Held,
-                "down #held: 3 restarts in 30m did not bring it back",
+                "down #held: restart budget spent: 3 restarts in 30m (max-restarts); the last 1 did not bring it back",
                 &[],
             ),
         ],
@@ -1148,15 +1157,48 @@ fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
                 "down #waiting to restart: every restart slot of restart-lease.rgw.lab is held",
                 &[],
             ),
+            // The retry is quiet: same state, same word, nothing written.
             (
                 3050,
                 Tick,
-                Restarting,
-                "down #restarting",
-                &["restart", "persist"],
+                Failed,
+                "down #waiting to restart: every restart slot of restart-lease.rgw.lab is held",
+                &["restart"],
             ),
         ],
     );
+    // Deferred again: still one phase, no event, nothing written.
+    let again = sim.machine.observe(
+        Observation::RestartDeferred {
+            daemon: A.into(),
+            reason: "every restart slot of restart-lease.rgw.lab is held".into(),
+            rados_unreachable: false,
+        },
+        sim.at(3100),
+    );
+    assert!(again.is_empty(), "{again:?}");
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (
+                4100,
+                Tick,
+                Failed,
+                "down #waiting to restart: every restart slot of restart-lease.rgw.lab is held",
+                &["restart"],
+            ),
+            // The lease came through and the orchestrator accepted: now it is restarting.
+            (
+                4200,
+                Answer(Ok("Scheduled to restart rgw.a on host 'h1'")),
+                Restarting,
+                "down #restarting",
+                &["persist", "refresh"],
+            ),
+        ],
+    );
+    assert_eq!(sim.machine.snapshot().daemons[0].restarts_in_window, 1);
 }
 
 #[test]
@@ -1382,6 +1424,8 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
             name: A.into(),
             daemon_type: "rgw".into(),
             started_ago: Some(started_ago),
+            service: "rgw".into(),
+            stale: false,
         }])
     };
     let probe = |ok: bool, ms: u64| Observation::Probe {
@@ -1435,4 +1479,209 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
     // ... one that shows a process started after the request does.
     machine.observe(inventory(Duration::from_millis(500)), at(6500));
     assert_eq!(state(&machine), Healthy);
+}
+
+/// A machine with no daemon yet, for scenarios that bring their own inventory.
+fn empty() -> Sim {
+    let mut sim = Sim::new(BTreeMap::new(), None);
+    sim.feed(A, 0, Inventory(&[])).unwrap();
+    sim.feed(A, 0, Inventory(&[])).unwrap();
+    assert!(sim.machine.snapshot().daemons.is_empty());
+    sim
+}
+
+fn reason(sim: &Sim, name: &str) -> String {
+    sim.machine
+        .snapshot()
+        .daemon(name)
+        .map(|d| d.reason.clone())
+        .unwrap_or_default()
+}
+
+/// Three RGWs of one service on this host, all hanging, no lease: one restart at a time, the
+/// first one the canary; each of the others goes once the one before is proven back.
+#[test]
+fn one_service_restarts_one_daemon_at_a_time_without_a_lease() {
+    let mut sim = empty();
+    const ALL: &[&str] = &["rgw.a", "rgw.b", "rgw.c"];
+    sim.feed(A, 0, Inventory(ALL)).unwrap();
+    let mut restarts = Vec::new();
+    for ms in [0, 1000, 2000] {
+        for name in ALL {
+            let actions = sim.feed(name, ms, Fail).unwrap();
+            if actions.contains(&Action::Restart {
+                daemon: (*name).into(),
+            }) {
+                restarts.push(*name);
+            }
+        }
+    }
+    assert_eq!(restarts, ["rgw.a"], "one at a time");
+    for name in ["rgw.b", "rgw.c"] {
+        let view = sim.machine.snapshot();
+        let d = view.daemon(name).unwrap();
+        assert_eq!(d.state, Failed);
+        assert_eq!(
+            d.reason, "waiting to restart: rgw.a of the same service restarting (one at a time)",
+            "{name}"
+        );
+    }
+    // Nothing to do on a timer while rgw.a restarts: the others wait for it, not for a clock.
+    assert_eq!(
+        sim.machine.next_deadline(),
+        Some(sim.at(2000) + Duration::from_secs(120)),
+        "only rgw.a's restart deadline"
+    );
+    // rgw.a is back: rgw.b goes (the lowest name first), rgw.c still waits.
+    sim.feed("rgw.a", 3000, Pass).unwrap();
+    let actions = sim.feed("rgw.a", 4000, Pass).unwrap();
+    assert!(
+        actions.contains(&Action::Restart {
+            daemon: "rgw.b".into()
+        }),
+        "{actions:?}"
+    );
+    assert!(!actions.contains(&Action::Restart {
+        daemon: "rgw.c".into()
+    }));
+    assert_eq!(
+        reason(&sim, "rgw.c"),
+        "waiting to restart: rgw.b of the same service restarting (one at a time)"
+    );
+}
+
+/// The first restart while no sibling serves is the canary: when it does not help, every
+/// restart of the service holds on this host too (the lease only extends that across hosts).
+#[test]
+fn a_canary_that_does_not_come_back_holds_the_service_without_a_lease() {
+    let mut sim = empty();
+    sim.feed(A, 0, Inventory(&["rgw.a", "rgw.b"])).unwrap();
+    for ms in [0, 1000, 2000] {
+        sim.feed("rgw.a", ms, Fail).unwrap();
+        sim.feed("rgw.b", ms, Fail).unwrap();
+    }
+    // rgw.a's restart (the canary) is not back within restart-timeout.
+    let actions = sim.feed(A, 122_000, Tick).unwrap();
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::HoldService { daemon, .. } if daemon == A)),
+        "{actions:?}"
+    );
+    assert!(!actions.iter().any(|a| matches!(a, Action::Restart { .. })));
+    assert_eq!(
+        reason(&sim, "rgw.b"),
+        "waiting to restart: the canary restart of rgw.a did not bring it back; every restart of the service holds until `ceph-warden reset rgw.a`"
+    );
+    assert!(sim.feed(A, 600_000, Tick).unwrap().is_empty(), "still held");
+    // The operator resets the canary: the next restart goes at once.
+    let actions = sim.feed(A, 601_000, Cmd(Command::Reset)).unwrap();
+    assert!(actions.contains(&Action::LiftServiceHold { daemon: A.into() }));
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Restart { .. })),
+        "{actions:?}"
+    );
+}
+
+/// A daemon only the state file's inventory lists is watched and served, never restarted,
+/// until a fresh inventory lists it.
+#[test]
+fn a_daemon_only_the_state_file_lists_is_not_restarted() {
+    let mut sim = empty();
+    sim.feed("rgw.x", 0, Saved(&["rgw.x"])).unwrap();
+    for ms in [0, 1000, 2000, 60_000] {
+        let actions = sim.feed("rgw.x", ms, Fail).unwrap();
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Restart { .. })),
+            "{actions:?}"
+        );
+    }
+    let view = sim.machine.snapshot();
+    let x = view.daemon("rgw.x").unwrap();
+    assert_eq!(x.state, Failed);
+    assert!(
+        x.reason
+            .starts_with("waiting to restart: only the state file's inventory lists it"),
+        "{}",
+        x.reason
+    );
+    assert_eq!(sim.machine.next_deadline(), None, "no timer spins on it");
+    // `ceph orch ps` answers and lists it: now it is restarted.
+    let actions = sim.feed("rgw.x", 61_000, Inventory(&["rgw.x"])).unwrap();
+    assert!(
+        actions.contains(&Action::Restart {
+            daemon: "rgw.x".into()
+        }),
+        "{actions:?}"
+    );
+}
+
+/// `held` counts the restarts that did not help, not the ones that did.
+#[test]
+fn held_says_how_many_restarts_failed_not_how_many_were_made() {
+    let mut sim = check(&[
+        (0, Fail, Starting, "up", &[]),
+        (1000, Fail, Starting, "up", &[]),
+        (
+            2000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+        (3000, Pass, Recovering, "down #recovering 1/2", &[]),
+        (4000, Pass, Healthy, "up ready", &[]),
+        // Healthy for a while, then it fails again: the second restart does not help.
+        (28_000, Fail, Suspect, "up ready", &[]),
+        (29_000, Fail, Suspect, "up ready", &[]),
+        (
+            32_000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+    sim.feed(A, 152_000, Tick).unwrap();
+    sim.feed(A, 152_001, Tick).unwrap();
+    // The third (and last in the budget) attempt goes after the backoff, and fails too.
+    sim.feed(A, 163_000, Tick).unwrap();
+    assert_eq!(sim.machine.snapshot().daemons[0].state, Restarting);
+    sim.feed(A, 284_000, Tick).unwrap();
+    let view = sim.machine.snapshot();
+    assert_eq!(view.daemons[0].state, Held);
+    assert_eq!(
+        view.daemons[0].reason,
+        "restart budget spent: 3 restarts in 30m (max-restarts); the last 2 did not bring it back"
+    );
+}
+
+/// A reload that shortens restart-timeout changes the next attempts, not the one under way,
+/// and the reason says how long that one really waited.
+#[test]
+fn a_new_restart_timeout_applies_to_new_attempts_only() {
+    let mut sim = check(&[
+        (0, Fail, Starting, "up", &[]),
+        (1000, Fail, Starting, "up", &[]),
+        (
+            2000,
+            Fail,
+            Restarting,
+            "down #restarting",
+            &["restart", "persist"],
+        ),
+    ]);
+    let mut policies = BTreeMap::new();
+    let short = Policy {
+        restart_timeout: Duration::from_secs(5),
+        ..policy()
+    };
+    policies.insert("rgw".to_string(), short.clone());
+    sim.machine.set_policies(policies, short);
+    assert!(
+        sim.feed(A, 10_000, Tick).unwrap().is_empty(),
+        "the attempt keeps its 2m"
+    );
+    sim.feed(A, 122_000, Tick).unwrap();
+    assert_eq!(reason(&sim, A), "not back within 2m of the restart");
 }

@@ -65,8 +65,15 @@ impl HttpProbe {
     }
 
     async fn exchange(&self, url: &str) -> Result<Verdict, ProbeError> {
+        // A URL the client cannot use is the operator's mistake, never the daemon's failure:
+        // a `Config` error drains and restarts nothing.
         let parsed = reqwest::Url::parse(url)
-            .map_err(|err| ProbeError::Other(format!("bad url {url}: {err}")))?;
+            .map_err(|err| ProbeError::Config(format!("cannot probe {url:?}: {err}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(ProbeError::Config(format!(
+                "cannot probe {url:?}: not an http:// or https:// URL with a host (e.g. http://127.0.0.1:8080/)"
+            )));
+        }
         // Resolve first, so a name that does not resolve is told apart from a daemon that
         // refuses; reqwest folds both into one "connect" error.
         let host = parsed.host_str().unwrap_or_default();
@@ -130,6 +137,10 @@ fn busy_code(body: &str) -> Option<String> {
 pub(crate) fn classify(err: reqwest::Error) -> ProbeError {
     if err.is_timeout() {
         return ProbeError::Timeout;
+    }
+    // The request could not even be built (a URL the client refuses): configuration.
+    if err.is_builder() {
+        return ProbeError::Config(error_chain(&err));
     }
     let mut source = err.source();
     while let Some(cause) = source {

@@ -86,7 +86,7 @@ impl S3Canary {
     pub async fn probe_daemon(&self, daemon_url: &str) -> Result<Verdict, ProbeError> {
         match reqwest::Url::parse(daemon_url) {
             Ok(url) => self.probe(&url.origin().ascii_serialization()).await,
-            Err(err) => Err(ProbeError::Other(format!("bad url {daemon_url}: {err}"))),
+            Err(err) => Err(ProbeError::Config(format!("bad url {daemon_url}: {err}"))),
         }
     }
 
@@ -100,14 +100,14 @@ impl S3Canary {
 
     async fn read_or_create(&self, endpoint: &str) -> Result<Verdict, ProbeError> {
         let url = reqwest::Url::parse(endpoint)
-            .map_err(|err| ProbeError::Other(format!("bad endpoint {endpoint}: {err}")))?;
+            .map_err(|err| ProbeError::Config(format!("bad endpoint {endpoint}: {err}")))?;
         let bucket = Bucket::new(
             url,
             UrlStyle::Path,
             self.bucket.clone(),
             self.region.clone(),
         )
-        .map_err(|err| ProbeError::Other(format!("bad canary bucket {}: {err}", self.bucket)))?;
+        .map_err(|err| ProbeError::Config(format!("bad canary bucket {}: {err}", self.bucket)))?;
         let credentials =
             Credentials::new(&self.credentials.access_key, &self.credentials.secret_key);
         let get = bucket

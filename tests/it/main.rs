@@ -20,6 +20,7 @@ mod lab;
 mod lease_lab;
 mod peers_lab;
 mod run_lab;
+mod run_mistakes;
 mod run_s3;
 mod run_sidecar;
 mod sidecar;

@@ -112,6 +112,12 @@ impl Sidecar {
         sidecar
     }
 
+    /// Sets (or replaces) an environment variable for the next [`Sidecar::spawn`].
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     /// Starts the process (again) with the same config and ports.
     pub fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
