@@ -260,6 +260,75 @@ fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_1
     assert_eq!(taken, 3, "{events}");
 }
 
+/// One at a time and the canary are the core's rules, not the lease's: with the lease off,
+/// three frozen RGWs of one service on one host are restarted one after the other (before the
+/// rule moved into the core, all three were restarted within 0.4 s of each other).
+#[test]
+fn all_three_frozen_with_the_lease_off_are_restarted_one_at_a_time() {
+    let lab = Lab::up("e2e-no-lease", 3);
+    let lab_dir = lab.dir.display().to_string();
+    let sidecar = Sidecar::start(
+        "e2e-no-lease",
+        "",
+        "[lease]\nenabled = false\n",
+        &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
+    );
+    let haproxy = haproxy_for(&lab, &sidecar);
+    let before: Vec<Option<u32>> = lab.ids.iter().map(|id| lab.pid(id)).collect();
+    for id in &lab.ids {
+        lab.ctl("freeze", id);
+    }
+    let frozen = Instant::now();
+    // While one restarts, the others wait their turn and say so in /status.
+    let mut waited_turn = false;
+    for (i, id) in lab.ids.iter().enumerate() {
+        crate::support::wait_for("every RGW restarted", Duration::from_secs(60), || {
+            let status = sidecar.status();
+            waited_turn |= status["daemons"].as_array().is_some_and(|d| {
+                d.iter().any(|x| {
+                    x["reason"].as_str().is_some_and(|r| {
+                        r.ends_with("of the same service restarting (one at a time)")
+                    })
+                })
+            });
+            lab.pid(id).is_some() && lab.pid(id) != before[i]
+        });
+        haproxy.wait_status(
+            &format!("rgw.{id}"),
+            "back UP",
+            Duration::from_secs(30),
+            |s| s == "UP",
+        );
+    }
+    eprintln!(
+        "all three back in rotation after {:?} (lease off)",
+        frozen.elapsed()
+    );
+    // From the events: a restart starts at failed -> restarting and ends when the daemon
+    // leaves restarting/recovering; never two at once.
+    let events = sidecar.get("/events").1;
+    let (mut under_way, mut started) = (0, 0);
+    for line in events.lines() {
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (from, to) = (
+            e["from"].as_str().unwrap_or(""),
+            e["to"].as_str().unwrap_or(""),
+        );
+        let busy = |s: &str| s == "restarting" || s == "recovering";
+        if from == "failed" && to == "restarting" {
+            under_way += 1;
+            started += 1;
+            assert_eq!(under_way, 1, "two restarts at once:\n{events}");
+        } else if busy(from) && !busy(to) {
+            under_way -= 1;
+        }
+    }
+    assert_eq!(started, 3, "{events}");
+    assert!(waited_turn, "no RGW said it waited its turn:\n{events}");
+}
+
 #[test]
 fn two_sidecars_contending_for_the_lease_restart_one_at_a_time() {
     let lab = Lab::up("e2e-two-sidecars", 2);
