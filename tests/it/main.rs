@@ -10,6 +10,8 @@
 #![allow(clippy::disallowed_methods)]
 
 mod asok_lab;
+mod cephadm_render;
+mod cephadm_template;
 mod check_bad_input;
 mod check_concurrency;
 mod check_lab;
