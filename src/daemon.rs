@@ -23,13 +23,14 @@ use crate::config::{Config, InventorySource, ProbeStep};
 use crate::exitcode;
 use crate::http::{Api, CommandRequest};
 use crate::inventory::{self, Daemon};
-use crate::machine::{Action, Discovered, Machine, NoHealthyPeer, Observation, Policy, State};
+use crate::machine::verdict::{Outcome, ProbeClass, ProbeError, Step, Verdict};
+use crate::machine::{Action, Discovered, Machine, Observation, Policy, State};
 use crate::metrics::{Metrics, RestartOutcome};
 use crate::orchestrate::{Chain, Orchestrator};
-use crate::peers::{Judgement, Peer};
+use crate::peers::Peer;
+use crate::probe;
 use crate::probe::http::HttpProbe;
 use crate::probe::s3::S3Canary;
-use crate::probe::{self, ProbeClass};
 use crate::statefile;
 use crate::status::{EventLog, InventoryStatus, View};
 
@@ -308,17 +309,6 @@ fn probe_settings(cfg: &Config) -> ProbeSettings {
     }
 }
 
-/// The outcome of a probe chain.
-struct ChainOutcome {
-    result: Result<probe::Verdict, probe::ProbeError>,
-    /// The step that decided.
-    step: &'static str,
-    /// A step that found a configuration problem (and was skipped).
-    config_problem: Option<String>,
-    /// Failed while no peer is healthy.
-    no_healthy_peer: Option<NoHealthyPeer>,
-}
-
 /// What the chain consults besides the daemon: its peers, and the cluster's health.
 struct ChainContext<'a> {
     peers: &'a crate::peers::Cache,
@@ -326,129 +316,68 @@ struct ChainContext<'a> {
     health: Option<String>,
 }
 
-/// Runs the chain: the first step that does not pass decides; all pass: ok. Busy from the
-/// http step ends the chain too (alive; deeper steps would only add load). A step that finds a
-/// configuration problem (wrong canary credentials) is skipped: it says nothing of the daemon.
-/// When a step fails and the chain has an `asok` step, the admin socket is asked whether
-/// RADOS is stalled under the daemon: then the verdict is `degraded` (the cluster's fault).
+fn step_of(step: ProbeStep) -> Step {
+    match step {
+        ProbeStep::Http => Step::Http,
+        ProbeStep::S3 => Step::S3,
+        ProbeStep::Asok => Step::Asok,
+    }
+}
+
+/// Runs the chain's steps and gathers what the core needs to judge a failure (the admin
+/// socket, the health gate's finding, the peers and the failing step asked again); every
+/// judgement is [`Outcome`]'s.
 async fn run_chain(
     target: &Target,
     http: &HttpProbe,
     s3: Option<&S3Canary>,
     context: &ChainContext<'_>,
-) -> ChainOutcome {
-    let mut outcome = ChainOutcome {
-        result: Ok(probe::Verdict::Ok),
-        step: "http",
-        config_problem: None,
-        no_healthy_peer: None,
-    };
-    let mut answered = false;
+) -> Outcome {
+    let mut chain = Outcome::default();
     for step in &target.chain {
         let result = match step {
             ProbeStep::Http => http.probe(&target.url).await.0,
             ProbeStep::S3 => match s3 {
                 Some(s3) => s3.probe_daemon(&target.url).await,
-                None => Err(probe::ProbeError::Config(
-                    "s3 probe without [s3] settings".into(),
-                )),
+                None => Err(ProbeError::Config("s3 probe without [s3] settings".into())),
             },
             ProbeStep::Asok => match rados_stall(target).await {
-                Ok(Some(stall)) => Ok(probe::Verdict::Degraded { reason: stall }),
-                Ok(None) => Ok(probe::Verdict::Ok),
-                Err(missing) => Err(probe::ProbeError::Config(missing)),
+                Ok(Some(stall)) => Ok(Verdict::Degraded { reason: stall }),
+                Ok(None) => Ok(Verdict::Ok),
+                Err(missing) => Err(ProbeError::Config(missing)),
             },
         };
-        if let Err(probe::ProbeError::Config(problem)) = result {
-            // The first problem is the one to fix first (the URL before the admin socket).
-            outcome.config_problem.get_or_insert(problem);
-            continue;
-        }
-        answered |= *step != ProbeStep::Asok;
-        outcome.result = result;
-        outcome.step = step.name();
-        if !matches!(outcome.result, Ok(probe::Verdict::Ok)) {
+        if !chain.step(step_of(*step), result) {
             break;
         }
     }
-    // No step could ask the daemon anything (its URL is unusable, say): the chain knows
-    // nothing of its health, and a configuration problem must never drain or restart it.
-    if let (false, Some(problem)) = (answered, &outcome.config_problem) {
-        outcome.result = Err(probe::ProbeError::Config(problem.clone()));
-        return outcome;
+    if chain.steps_done() {
+        return chain;
     }
-    // A failure of a RADOS-backed step (s3), or a GET that times out, while RADOS is stalled
-    // is the cluster's, not the daemon's: under load a RADOS stall fills RGW's request slots
-    // and even `GET /` waits (measured: an OSD frozen under 100 req/s of GET/PUT, every RGW's
-    // GET / timed out). A frozen RGW's admin socket does not answer: then the failure stands.
-    let waits_on_rados = matches!(
-        (outcome.step, &outcome.result),
-        ("s3", Err(_)) | ("http", Err(probe::ProbeError::Timeout))
-    );
-    if waits_on_rados && target.chain.contains(&ProbeStep::Asok) {
-        match rados_stall(target).await {
-            Ok(Some(stall)) => {
-                let failure = probe::describe(&outcome.result);
-                outcome.result = Ok(probe::Verdict::Degraded {
-                    reason: format!("{} {failure} while {stall}", outcome.step),
-                });
-                outcome.step = "asok";
-            }
-            Ok(None) => {}
-            Err(missing) => {
-                outcome.config_problem.get_or_insert(missing);
-            }
-        }
+    if chain.waits_on_rados()
+        && target.chain.contains(&ProbeStep::Asok)
+        && chain.rados(rados_stall(target).await)
+    {
+        return chain;
     }
-    if outcome.result.is_ok() {
-        return outcome;
-    }
-    let failure = probe::describe(&outcome.result);
-    // A daemon that stops answering while the cluster reports slow ops, OSDs down or inactive
-    // PGs waits for the cluster: the gate only ever adds caution.
-    if let (Err(probe::ProbeError::Timeout), Some(health)) = (&outcome.result, &context.health) {
-        outcome.result = Ok(probe::Verdict::Degraded {
-            reason: format!("{} {failure} while {health}", outcome.step),
-        });
-        outcome.step = "health";
-        return outcome;
-    }
-    if target.peers.is_empty() {
-        return outcome;
+    if chain.health(context.health.as_deref()) || target.peers.is_empty() {
+        return chain;
     }
     let s3 = s3.filter(|_| target.chain.contains(&ProbeStep::S3));
-    // The failing step again, at the same moment as the peers: a blip of the cluster that
-    // ended before the peers were asked (PGs peering after an OSD went down and up) must not
-    // look like this daemon failing alone.
     let again = async {
-        match (outcome.step, s3) {
-            ("s3", Some(s3)) => s3.probe_daemon(&target.url).await,
+        match (chain.step, s3) {
+            (Step::S3, Some(s3)) => s3.probe_daemon(&target.url).await,
             _ => http.probe(&target.url).await.0,
         }
     };
     let (report, again) = tokio::join!(context.peers.compare(&target.peers, http, s3), again);
-    match crate::peers::judge(outcome.step, &failure, &report) {
-        Judgement::Alone if matches!(again, Ok(probe::Verdict::Ok)) => {
-            tracing::info!(daemon = %target.name, "{} {failure}, then ok when asked again beside its peers: not counted", outcome.step);
-            outcome.result = Ok(probe::Verdict::Ok);
-        }
-        Judgement::Alone => {}
-        Judgement::ClusterWide(reason) => {
-            outcome.result = Ok(probe::Verdict::Degraded { reason });
-            outcome.step = "peers";
-        }
-        // Not drained only while it still answers GET: it may be the best there is. A daemon
-        // that does not answer at all serves nobody; saying `down` keeps HAProxy from queueing
-        // requests on it and sends them to the first peer that comes back (measured: all
-        // three frozen, first 200 after 10.6 s without the down, 4.2 s with it).
-        Judgement::NoHealthyPeer(why) => {
-            outcome.no_healthy_peer = Some(NoHealthyPeer {
-                why,
-                answers: outcome.step != "http",
-            });
-        }
+    let judgement = crate::peers::judge(chain.step, &chain.failure(), &report);
+    let failure = chain.failure();
+    chain.peers(judgement, &again);
+    if chain.result.is_ok() && matches!(again, Ok(Verdict::Ok)) && chain.step != Step::Peers {
+        tracing::info!(daemon = %target.name, "{} {failure}, then ok when asked again beside its peers: not counted", chain.step);
     }
-    outcome
+    chain
 }
 
 /// `rados: oldest op 4.2s on osd.0` when the daemon's oldest RADOS operation is older than the
@@ -1266,7 +1195,7 @@ async fn probe_loop(
                     metrics.probe(&target.name, ProbeClass::of(&outcome.result), took);
                     tracing::debug!(
                         daemon = %target.name,
-                        step = outcome.step,
+                        step = %outcome.step,
                         result = %probe::describe(&outcome.result),
                         ?took,
                         "probe"

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::probe::{self, ProbeClass, ProbeError, Verdict};
+pub mod verdict;
+
+use verdict::{ProbeClass, ProbeError, Step, Verdict};
 
 #[cfg(test)]
 mod tests;
@@ -184,7 +186,7 @@ pub enum Observation {
         daemon: String,
         result: Result<Verdict, ProbeError>,
         sent: Instant,
-        step: &'static str,
+        step: Step,
         /// A step of the chain found a configuration problem and was skipped; `result` is the
         /// verdict of the other steps.
         config_problem: Option<String>,
@@ -925,7 +927,7 @@ impl Tracked {
         &mut self,
         name: &str,
         result: &Result<Verdict, ProbeError>,
-        step: &str,
+        step: Step,
         sent: Instant,
         now: Instant,
         actions: &mut Vec<Action>,
@@ -933,10 +935,10 @@ impl Tracked {
         if self.sent_before_restart(sent) {
             return;
         }
-        let detail = if step == "http" {
-            probe::describe(result)
+        let detail = if step == Step::Http {
+            verdict::describe(result)
         } else {
-            format!("{step}: {}", probe::describe(result))
+            format!("{step}: {}", verdict::describe(result))
         };
         // A configuration problem is not the daemon's health: it decides nothing.
         if let Err(ProbeError::Config(_)) = result {

@@ -13,8 +13,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::machine::verdict::ProbeClass;
 use crate::machine::State;
-use crate::probe::ProbeClass;
 use crate::status::View;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -3,14 +3,10 @@
 //!
 //! A peer that answers the whole chain is **healthy**; one that answers `GET /` but not the S3
 //! canary is **stalled** (RADOS under it is slow: the anonymous `GET /` never touches RADOS);
-//! one that does not answer `GET /` is **dead**. Then (issue 5 §4):
-//! - some peer is healthy → this daemon alone fails: failed, drained, restarted;
-//! - none is healthy, the S3 step failed here and a peer stalls the same way → the cluster:
-//!   degraded, never drained or restarted;
-//! - none is healthy otherwise → failed and restarted; while this daemon still answers `GET`
-//!   (only a deeper step fails) it is not drained: it may be the best the service has. One
-//!   that does not answer at all (all frozen, the original incident) is taken out as usual:
-//!   it serves nobody, and HAProxy then sends clients to the first peer that comes back.
+//! one that does not answer `GET /` is **dead**. What that means for the failing daemon is the
+//! core's judgement ([`crate::machine::verdict::judge`]): some peer healthy → its own failure;
+//! the S3 step failing here and stalling on a peer → the cluster's; none healthy otherwise →
+//! restart it, and drain it only if it does not answer `GET` at all.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -32,49 +28,7 @@ pub struct Peer {
     pub url: String,
 }
 
-/// What the peers answered, by name, with the failure of those that did not.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Report {
-    pub healthy: Vec<String>,
-    pub stalled: Vec<(String, String)>,
-    pub dead: Vec<(String, String)>,
-}
-
-/// What the comparison makes of this daemon's failure.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Judgement {
-    /// A peer is healthy: the failure is this daemon's.
-    Alone,
-    /// The peers fail the same way: the cluster's problem (the reason says which peers).
-    ClusterWide(String),
-    /// No peer could serve this daemon's clients: restart it; do not drain it while it still
-    /// answers `GET`.
-    NoHealthyPeer(String),
-}
-
-fn list(entries: &[(String, String)]) -> String {
-    entries
-        .iter()
-        .map(|(name, failure)| format!("{name}: {failure}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Judges the failure of the chain step `step` (`http`, `s3`) of this daemon by its peers.
-pub fn judge(step: &str, failure: &str, report: &Report) -> Judgement {
-    if !report.healthy.is_empty() {
-        return Judgement::Alone;
-    }
-    if step == "s3" && !report.stalled.is_empty() {
-        return Judgement::ClusterWide(format!(
-            "s3 {failure} here and on every peer that answers GET ({}): RADOS requests stall on every RGW; the cluster, not this daemon",
-            list(&report.stalled)
-        ));
-    }
-    let mut failing = report.stalled.clone();
-    failing.extend(report.dead.iter().cloned());
-    Judgement::NoHealthyPeer(format!("no healthy peer ({})", list(&failing)))
-}
+pub use crate::machine::verdict::{judge, Judgement, Report};
 
 /// Probes every peer at once: `GET` with the http probe, then the S3 canary when there is one.
 pub async fn compare(peers: &[Peer], http: &HttpProbe, s3: Option<&S3Canary>) -> Report {
@@ -156,56 +110,6 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn report(healthy: &[&str], stalled: &[&str], dead: &[&str]) -> Report {
-        Report {
-            healthy: healthy.iter().map(|s| s.to_string()).collect(),
-            stalled: stalled
-                .iter()
-                .map(|s| (s.to_string(), "s3 timeout".to_string()))
-                .collect(),
-            dead: dead
-                .iter()
-                .map(|s| (s.to_string(), "timeout".to_string()))
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn one_healthy_peer_makes_the_failure_this_daemons_own() {
-        for step in ["http", "s3"] {
-            assert_eq!(
-                judge(step, "timeout", &report(&["rgw.b"], &["rgw.c"], &[])),
-                Judgement::Alone
-            );
-        }
-    }
-
-    #[test]
-    fn an_s3_stall_on_the_peers_too_is_the_clusters() {
-        let judged = judge("s3", "timeout", &report(&[], &["rgw.b", "rgw.c"], &[]));
-        assert_eq!(
-            judged,
-            Judgement::ClusterWide(
-                "s3 timeout here and on every peer that answers GET (rgw.b: s3 timeout, rgw.c: s3 timeout): RADOS requests stall on every RGW; the cluster, not this daemon".into()
-            )
-        );
-    }
-
-    #[test]
-    fn all_peers_frozen_means_restart_without_drain() {
-        let judged = judge("http", "timeout", &report(&[], &[], &["rgw.b", "rgw.c"]));
-        assert_eq!(
-            judged,
-            Judgement::NoHealthyPeer("no healthy peer (rgw.b: timeout, rgw.c: timeout)".into())
-        );
-        // A daemon that does not even answer GET / while the peers only stall on S3 is worse
-        // off than they are: its own failure, but nobody healthy to take its clients.
-        assert!(matches!(
-            judge("http", "timeout", &report(&[], &["rgw.b"], &[])),
-            Judgement::NoHealthyPeer(_)
-        ));
-    }
 
     #[tokio::test]
     async fn compare_sorts_peers_by_what_they_answer() {

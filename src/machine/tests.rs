@@ -111,7 +111,7 @@ impl Sim {
             daemon: name.into(),
             result,
             sent: now - Duration::from_millis(1),
-            step: "http",
+            step: verdict::Step::Http,
             config_problem: None,
             no_healthy_peer: None,
         };
@@ -129,7 +129,7 @@ impl Sim {
                     daemon: name.into(),
                     result: Err(ProbeError::Timeout),
                     sent: now - Duration::from_millis(1),
-                    step: "http",
+                    step: verdict::Step::Http,
                     config_problem: None,
                     no_healthy_peer: Some(NoHealthyPeer {
                         why: "no healthy peer (rgw.b: s3 timeout)".into(),
@@ -311,7 +311,7 @@ fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
         daemon: A.into(),
         result: Ok(Verdict::Ok),
         sent: sim.at(4500),
-        step: "http",
+        step: verdict::Step::Http,
         config_problem: None,
         no_healthy_peer: None,
     };
@@ -948,7 +948,7 @@ fn a_configuration_error_is_reported_and_changes_nothing() {
         daemon: A.into(),
         result: Err(ProbeError::Config("s3 InvalidAccessKeyId: wrong".into())),
         sent: t0 + Duration::from_millis(ms),
-        step: "s3",
+        step: verdict::Step::S3,
         config_problem: None,
         no_healthy_peer: None,
     };
@@ -995,7 +995,7 @@ fn the_failing_step_names_the_reason() {
             daemon: A.into(),
             result: Err(ProbeError::Timeout),
             sent: sim.at(ms),
-            step: "s3",
+            step: verdict::Step::S3,
             config_problem: None,
             no_healthy_peer: None,
         };
@@ -1018,7 +1018,7 @@ fn a_skipped_misconfigured_step_leaves_the_verdict_to_the_others() {
         daemon: A.into(),
         result,
         sent: sim.t0 + Duration::from_millis(ms),
-        step: "http",
+        step: verdict::Step::Http,
         config_problem: Some("s3 SignatureDoesNotMatch: wrong".into()),
         no_healthy_peer: None,
     };
@@ -1042,7 +1042,7 @@ fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
             reason: "rados: oldest op 4.2s on osd.0".into(),
         }),
         sent: sim.t0 + Duration::from_millis(ms),
-        step: "asok",
+        step: verdict::Step::Asok,
         config_problem: None,
         no_healthy_peer: None,
     };
@@ -1436,7 +1436,7 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
             Err(ProbeError::Timeout)
         },
         sent: at(ms) - Duration::from_millis(1),
-        step: "http",
+        step: verdict::Step::Http,
         config_problem: None,
         no_healthy_peer: None,
     };
