@@ -1,0 +1,321 @@
+//! The probes of `run`: every interval, each target's probe chain (`http`, `s3`, `asok`), the
+//! facts the core needs to judge a failure (the admin socket, the health gate's finding, the
+//! peers), and the in-flight count a planned restart waits for. Results go to the machine as
+//! observations; the judgement is `machine::verdict`'s.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::health_gate::HealthFinding;
+use super::now;
+use crate::config::{Config, ProbeStep};
+use crate::machine::verdict::{Outcome, ProbeClass, ProbeError, Step, Verdict};
+use crate::machine::{Observation, State};
+use crate::metrics::Metrics;
+use crate::peers::Peer;
+use crate::probe;
+use crate::probe::http::HttpProbe;
+use crate::probe::s3::S3Canary;
+use crate::status::View;
+
+/// A daemon the prober probes.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Target {
+    pub(super) name: String,
+    /// What the http step requests.
+    pub(super) url: String,
+    /// The probe chain of its type.
+    pub(super) chain: Vec<ProbeStep>,
+    /// Admin socket template and RADOS stall threshold, for the asok step.
+    pub(super) asok: (String, Duration),
+    /// The other daemons of its service (load-balanced types, orchestrator inventory only):
+    /// compared with when a probe fails.
+    pub(super) peers: Vec<Peer>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct ProbeSettings {
+    pub(super) interval: Duration,
+    pub(super) prober: Option<HttpProbe>,
+    s3: Option<S3Canary>,
+}
+
+pub(super) fn probe_settings(cfg: &Config) -> ProbeSettings {
+    ProbeSettings {
+        interval: cfg.run.probe_interval,
+        prober: HttpProbe::new(cfg.run.probe_timeout, cfg.check.accept_status.clone()).ok(),
+        s3: cfg.s3.as_ref().and_then(|s3| {
+            S3Canary::new(
+                s3.bucket.clone(),
+                s3.object.clone(),
+                s3.region.clone(),
+                s3.create,
+                s3.credentials.clone(),
+                s3.timeout,
+            )
+            .ok()
+        }),
+    }
+}
+
+/// What the chain consults besides the daemon: its peers, and the cluster's health.
+pub(super) struct ChainContext<'a> {
+    pub(super) peers: &'a crate::peers::Cache,
+    /// The health gate's finding (`ceph health: SLOW_OPS (...)`), when fresh.
+    pub(super) health: Option<String>,
+}
+
+pub(super) fn step_of(step: ProbeStep) -> Step {
+    match step {
+        ProbeStep::Http => Step::Http,
+        ProbeStep::S3 => Step::S3,
+        ProbeStep::Asok => Step::Asok,
+    }
+}
+
+/// Runs the chain's steps and gathers what the core needs to judge a failure (the admin
+/// socket, the health gate's finding, the peers and the failing step asked again); every
+/// judgement is [`Outcome`]'s.
+pub(super) async fn run_chain(
+    target: &Target,
+    http: &HttpProbe,
+    s3: Option<&S3Canary>,
+    context: &ChainContext<'_>,
+) -> Outcome {
+    let mut chain = Outcome::default();
+    for step in &target.chain {
+        let result = match step {
+            ProbeStep::Http => http.probe(&target.url).await.0,
+            ProbeStep::S3 => match s3 {
+                Some(s3) => s3.probe_daemon(&target.url).await,
+                None => Err(ProbeError::Config("s3 probe without [s3] settings".into())),
+            },
+            ProbeStep::Asok => match rados_stall(target).await {
+                Ok(Some(stall)) => Ok(Verdict::Degraded { reason: stall }),
+                Ok(None) => Ok(Verdict::Ok),
+                Err(missing) => Err(ProbeError::Config(missing)),
+            },
+        };
+        if !chain.step(step_of(*step), result) {
+            break;
+        }
+    }
+    if chain.steps_done() {
+        return chain;
+    }
+    if chain.waits_on_rados()
+        && target.chain.contains(&ProbeStep::Asok)
+        && chain.rados(rados_stall(target).await)
+    {
+        return chain;
+    }
+    if chain.health(context.health.as_deref()) || target.peers.is_empty() {
+        return chain;
+    }
+    let s3 = s3.filter(|_| target.chain.contains(&ProbeStep::S3));
+    let again = async {
+        match (chain.step, s3) {
+            (Step::S3, Some(s3)) => s3.probe_daemon(&target.url).await,
+            _ => http.probe(&target.url).await.0,
+        }
+    };
+    let (report, again) = tokio::join!(context.peers.compare(&target.peers, http, s3), again);
+    let judgement = crate::peers::judge(chain.step, &chain.failure(), &report);
+    let failure = chain.failure();
+    chain.peers(judgement, &again);
+    if chain.result.is_ok() && matches!(again, Ok(Verdict::Ok)) && chain.step != Step::Peers {
+        tracing::info!(daemon = %target.name, "{} {failure}, then ok when asked again beside its peers: not counted", chain.step);
+    }
+    chain
+}
+
+/// `rados: oldest op 4.2s on osd.0` when the daemon's oldest RADOS operation is older than the
+/// threshold; `None` when it is not, or the admin socket does not answer within 1 s (a frozen
+/// daemon's does not). `Err` when no socket is where the config says: a configuration
+/// problem, shown in `/status`, that leaves the RADOS-stall check off for this daemon.
+pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, String> {
+    let (template, threshold) = &target.asok;
+    let Some(path) = crate::probe::asok::find(template, &target.name) else {
+        let daemon_type = target.name.split('.').next().unwrap_or_default();
+        return Err(format!(
+            "asok: no admin socket matches {template} for {}: the RADOS-stall check is off for it (set daemon-types.{daemon_type}.admin-socket, or leave asok out of its probes)",
+            target.name
+        ));
+    };
+    let Ok(reply) = crate::probe::asok::command(
+        &path,
+        r#"{"prefix": "objecter_requests"}"#,
+        Duration::from_secs(1),
+    )
+    .await
+    .map_err(|err| tracing::debug!(daemon = %target.name, "asok: {err}")) else {
+        return Ok(None);
+    };
+    let Ok(Some(oldest)) = crate::probe::asok::oldest_op(&reply) else {
+        return Ok(None);
+    };
+    Ok((oldest.age >= threshold.as_secs_f64()).then(|| {
+        let osd = oldest
+            .osd
+            .map_or_else(|| "an unknown OSD".to_string(), |osd| format!("osd.{osd}"));
+        format!(
+            "rados: oldest op {:.1}s on {osd} ({} in flight)",
+            oldest.age, oldest.ops
+        )
+    }))
+}
+
+/// While a planned restart waits for in-flight requests, counts them every 200 ms: the
+/// established connections to the daemon's port (see [`crate::probe::connections`]).
+pub(super) async fn in_flight_loop(
+    view: watch::Receiver<Arc<View>>,
+    targets: watch::Receiver<Arc<Vec<Target>>>,
+    observations: mpsc::Sender<Observation>,
+    token: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(Duration::from_millis(200));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let waiting: Vec<String> = view
+            .borrow()
+            .snapshot
+            .daemons
+            .iter()
+            .filter(|d| d.planned_restart && d.state == State::Draining)
+            .map(|d| d.name.clone())
+            .collect();
+        for name in waiting {
+            let port = targets
+                .borrow()
+                .iter()
+                .find(|t| t.name == name)
+                .and_then(|t| reqwest::Url::parse(&t.url).ok()?.port_or_known_default());
+            let Some(active) = port.and_then(crate::probe::connections::established) else {
+                continue;
+            };
+            tracing::debug!(daemon = %name, active, "in-flight requests");
+            let active = u64::try_from(active).unwrap_or(u64::MAX);
+            let _ = observations
+                .send(Observation::InFlight {
+                    daemon: name,
+                    active,
+                })
+                .await;
+        }
+    }
+}
+
+/// Starts a probe of every target every interval; a probe may overlap the next one (each has
+/// its own deadline), up to the number that fit in one timeout.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the probe loop's inputs, each its own channel"
+)]
+pub(super) async fn probe_loop(
+    view: watch::Receiver<Arc<View>>,
+    targets: watch::Receiver<Arc<Vec<Target>>>,
+    mut settings: watch::Receiver<ProbeSettings>,
+    health: watch::Receiver<HealthFinding>,
+    observations: mpsc::Sender<Observation>,
+    metrics: Arc<Metrics>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let running: Arc<std::sync::Mutex<BTreeMap<String, Arc<AtomicUsize>>>> = Arc::default();
+    let peer_cache = Arc::new(crate::peers::Cache::default());
+    let mut tick = 0u64;
+    loop {
+        let current = settings.borrow_and_update().clone();
+        let mut ticker = tokio::time::interval(current.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = token.cancelled() => return,
+                _ = settings.changed() => break,
+                _ = ticker.tick() => {}
+            }
+            let Some(prober) = current.prober.clone() else {
+                tracing::error!("no HTTP client: probes cannot run");
+                continue;
+            };
+            let max_overlap =
+                1 + usize::try_from(prober_timeout_ticks(&prober, current.interval)).unwrap_or(1);
+            tick = tick.wrapping_add(1);
+            let list = Arc::clone(&targets.borrow());
+            let degraded: Vec<String> = view
+                .borrow()
+                .snapshot
+                .daemons
+                .iter()
+                .filter(|d| d.state == State::Degraded)
+                .map(|d| d.name.clone())
+                .collect();
+            for target in list.iter() {
+                // A probe of a stalled RGW only adds to its queue: 1 in 5 while degraded.
+                if degraded.contains(&target.name) && tick % 5 != 0 {
+                    continue;
+                }
+                let counter = match running.lock() {
+                    Ok(mut map) => Arc::clone(map.entry(target.name.clone()).or_default()),
+                    Err(_) => continue,
+                };
+                if counter.load(Ordering::Relaxed) >= max_overlap {
+                    continue;
+                }
+                counter.fetch_add(1, Ordering::Relaxed);
+                let prober = prober.clone();
+                let s3 = current.s3.clone();
+                let target = target.clone();
+                let observations = observations.clone();
+                let metrics = Arc::clone(&metrics);
+                let peer_cache = Arc::clone(&peer_cache);
+                let health = health.borrow().current();
+                tracker.spawn(async move {
+                    let sent = now();
+                    let start = tokio::time::Instant::now();
+                    let context = ChainContext {
+                        peers: &peer_cache,
+                        health,
+                    };
+                    let outcome = run_chain(&target, &prober, s3.as_ref(), &context).await;
+                    let took = start.elapsed();
+                    counter.fetch_sub(1, Ordering::Relaxed);
+                    metrics.probe(&target.name, ProbeClass::of(&outcome.result), took);
+                    tracing::debug!(
+                        daemon = %target.name,
+                        step = %outcome.step,
+                        result = %probe::describe(&outcome.result),
+                        ?took,
+                        "probe"
+                    );
+                    let _ = observations
+                        .send(Observation::Probe {
+                            daemon: target.name,
+                            result: outcome.result,
+                            sent,
+                            step: outcome.step,
+                            config_problem: outcome.config_problem,
+                            no_healthy_peer: outcome.no_healthy_peer,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+pub(super) fn prober_timeout_ticks(prober: &HttpProbe, interval: Duration) -> u64 {
+    let timeout = prober.timeout().as_millis();
+    let interval = interval.as_millis().max(1);
+    u64::try_from(timeout.div_ceil(interval)).unwrap_or(1)
+}
