@@ -77,8 +77,9 @@ pub enum Command {
     /// Put a drained daemon back in rotation.
     Undrain(DaemonArgs),
     /// Planned restart: drain, wait for every HAProxy and for in-flight requests, restart,
-    /// verify, put back.
-    Restart(DaemonArgs),
+    /// verify, put back. With --wait, until it is back in rotation (or is not).
+    #[command(after_help = RESTART_EXIT_CODES)]
+    Restart(RestartArgs),
     /// Clear a `held` daemon's restart budget so it is restarted again.
     Reset(DaemonArgs),
     /// Put a daemon in (`on`) or take it out of (`off`) maintenance: HAProxy `maint`, no
@@ -92,12 +93,38 @@ pub enum Command {
     },
 }
 
-/// Where the sidecar's HTTP API is.
+/// Where the sidecar's HTTP API is: `--api`, else `run.http-listen` of the configuration.
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// The sidecar's HTTP API.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9481")]
-    pub api: String,
+    /// The sidecar's HTTP API: HOST:PORT (127.0.0.1:9481, [::1]:9481, localhost:9481) or an
+    /// http:// URL [default: run.http-listen of --config, else 127.0.0.1:9481].
+    #[arg(long, value_name = "HOST:PORT|URL", value_parser = parse_api_arg)]
+    pub api: Option<crate::client::ApiUrl>,
+    /// Read where the API listens (run.http-listen; 0.0.0.0 means 127.0.0.1) from this
+    /// configuration file [default: /etc/ceph-warden/ceph-warden.toml when it exists].
+    #[arg(long, value_name = "FILE", conflicts_with = "api")]
+    pub config: Option<PathBuf>,
+}
+
+const RESTART_EXIT_CODES: &str = "\
+Exit codes of `restart`:
+  0   the restart was asked for; with --wait: the daemon is back in rotation after it
+  1   the sidecar refused the restart; with --wait: the restart failed, the daemon is held or
+      failed, or --timeout passed first (the message says what it was last seen doing)
+  3   the sidecar's API could not be reached
+  64  bad command line; 78 bad configuration file";
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub target: DaemonArgs,
+    /// Wait until the daemon is back in rotation after the restart, printing each state it
+    /// goes through; exit 1 when the restart fails or the daemon ends up held or failed.
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait: give up after this long, e.g. 90s or 15m [default: 10m].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_arg, requires = "wait")]
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +186,10 @@ fn parse_duration_arg(text: &str) -> Result<Duration, String> {
     crate::config::parse_duration(text)
 }
 
+fn parse_api_arg(text: &str) -> Result<crate::client::ApiUrl, String> {
+    crate::client::ApiUrl::parse(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +228,70 @@ mod tests {
         assert_eq!(args.ceph_args, ["--conf", "/etc/ceph/ceph.conf"]);
         assert!(args.dry_run);
         assert_eq!(args.format, Format::Json);
+    }
+
+    #[test]
+    fn api_takes_host_port_or_a_url_and_config_conflicts_with_it() {
+        for (arg, want) in [
+            ("127.0.0.1:39481", "http://127.0.0.1:39481"),
+            ("[::1]:9481", "http://[::1]:9481"),
+            ("localhost:9481", "http://localhost:9481"),
+            ("http://127.0.0.1:9481", "http://127.0.0.1:9481"),
+            ("http://127.0.0.1:9481/", "http://127.0.0.1:9481"),
+        ] {
+            let cli = Cli::try_parse_from(["ceph-warden", "status", "--api", arg]).unwrap();
+            let Command::Status { api, .. } = cli.command else {
+                panic!("not status");
+            };
+            assert_eq!(api.api.unwrap().to_string(), want);
+        }
+        for (arg, want) in [
+            (
+                "localhost",
+                "invalid value 'localhost' for '--api <HOST:PORT|URL>'",
+            ),
+            ("9481", "9481 is a port alone"),
+            ("https://127.0.0.1:9481", "plain HTTP"),
+        ] {
+            let err = Cli::try_parse_from(["ceph-warden", "drain", "rgw.a", "--api", arg])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{arg}: {err}");
+        }
+        let err = Cli::try_parse_from([
+            "ceph-warden",
+            "status",
+            "--api",
+            "127.0.0.1:1",
+            "--config",
+            "/etc/x.toml",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("cannot be used with"), "{err}");
+    }
+
+    #[test]
+    fn restart_timeout_needs_wait() {
+        let cli = Cli::try_parse_from([
+            "ceph-warden",
+            "restart",
+            "rgw.a",
+            "--wait",
+            "--timeout",
+            "90s",
+        ])
+        .unwrap();
+        let Command::Restart(args) = cli.command else {
+            panic!("not restart");
+        };
+        assert!(args.wait);
+        assert_eq!(args.timeout, Some(Duration::from_secs(90)));
+        assert_eq!(args.target.daemon, "rgw.a");
+        let err = Cli::try_parse_from(["ceph-warden", "restart", "rgw.a", "--timeout", "90s"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--wait"), "{err}");
     }
 
     #[test]

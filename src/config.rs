@@ -5,11 +5,12 @@
 //! `ceph-warden check-config FILE` runs the same code. Every key is documented, with its default
 //! and why, in `systemd/ceph-warden.example.toml`.
 
+mod names;
+
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use std::net::SocketAddr;
 
 use serde::Deserialize;
 
@@ -654,18 +655,7 @@ impl Config {
 
     /// Parses and validates TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|err| {
-            let (line, column) = err
-                .span()
-                .map_or((1, 1), |span| line_and_column(text, span.start));
-            ConfigError::Syntax {
-                origin: origin.to_string(),
-                line,
-                column,
-                message: err.message().trim().replace('\n', " "),
-            }
-        })?;
-        Self::try_from_raw(raw, origin)
+        Self::try_from_raw(parse_raw(text, origin)?, origin)
     }
 
     fn try_from_raw(raw: RawConfig, origin: &str) -> Result<Self, ConfigError> {
@@ -681,6 +671,9 @@ impl Config {
         }
         if raw.check.types.iter().any(|t| t.trim().is_empty()) {
             return Err(invalid("check.types", "a type must not be empty".into()));
+        }
+        for daemon_type in &raw.check.types {
+            known_type(daemon_type).map_err(|message| invalid("check.types", message))?;
         }
         if raw.check.max_concurrent_probes == 0 {
             return Err(invalid(
@@ -709,6 +702,8 @@ impl Config {
         let mut daemon_types = BTreeMap::new();
         for (name, raw_type) in raw.daemon_types {
             let key = |k: &str| format!("daemon-types.{name}.{k}");
+            known_type(&name)
+                .map_err(|message| invalid(&format!("daemon-types.{name}"), message))?;
             if !raw_type.http_path.starts_with('/') {
                 return Err(invalid(
                     &key("http-path"),
@@ -961,12 +956,28 @@ fn run_from(
     invalid: &dyn Fn(&str, String) -> ConfigError,
     duration: &dyn Fn(&str, &str) -> Result<Duration, ConfigError>,
 ) -> Result<RunConfig, ConfigError> {
-    let addr = |key: &str, text: &str| {
-        text.parse::<SocketAddr>()
-            .map_err(|err| invalid(key, format!("{text:?} is not an address:port ({err})")))
-    };
+    let addr = |key: &str, text: &str| listen_addr(text).map_err(|message| invalid(key, message));
     if raw.types.is_empty() || raw.types.iter().any(|t| t.trim().is_empty()) {
         return Err(invalid("run.types", "list at least one daemon type".into()));
+    }
+    for daemon_type in &raw.types {
+        known_type(daemon_type).map_err(|message| invalid("run.types", message))?;
+    }
+    let agent_listen = addr("run.agent-listen", &raw.agent_listen)?;
+    let http_listen = addr("run.http-listen", &raw.http_listen)?;
+    if same_socket(agent_listen, http_listen) {
+        let free = if agent_listen.port() == 9481 {
+            9482
+        } else {
+            9481
+        };
+        return Err(invalid(
+            "run.http-listen",
+            format!(
+                "{:?} takes the port of run.agent-listen {:?}: the HTTP API needs a socket of its own; write e.g. http-listen = \"127.0.0.1:{free}\"",
+                raw.http_listen, raw.agent_listen
+            ),
+        ));
     }
     if raw.max_agent_connections == 0 {
         return Err(invalid(
@@ -983,20 +994,38 @@ fn run_from(
                     "\"static\" needs at least one [[static]] daemon".into(),
                 ));
             }
-            let mut list = Vec::new();
+            let mut list: Vec<StaticDaemon> = Vec::new();
             for (i, daemon) in statics.iter().enumerate() {
+                let name_key = format!("static[{i}].name");
                 let Some((daemon_type, _)) = daemon.name.split_once('.') else {
                     return Err(invalid(
-                        &format!("static[{i}].name"),
+                        &name_key,
                         format!("{:?} is not <type>.<id>", daemon.name),
                     ));
                 };
-                if reqwest::Url::parse(&daemon.url).is_err() {
+                known_type(daemon_type).map_err(|message| {
+                    invalid(&name_key, format!("{:?}: {message}", daemon.name))
+                })?;
+                if !raw.types.iter().any(|t| t == daemon_type) {
                     return Err(invalid(
-                        &format!("static[{i}].url"),
-                        format!("{:?} is not a URL", daemon.url),
+                        &name_key,
+                        format!(
+                            "{:?} is of type {daemon_type}, which run.types does not list, so it would never be watched; add {daemon_type:?} to run.types",
+                            daemon.name
+                        ),
                     ));
                 }
+                if let Some(first) = list.iter().position(|d| d.name == daemon.name) {
+                    return Err(invalid(
+                        &name_key,
+                        format!(
+                            "{:?} is also the name of static[{first}]; give each daemon its own name (it is the tag HAProxy's agent-send asks for)",
+                            daemon.name
+                        ),
+                    ));
+                }
+                probe_url(&daemon.url)
+                    .map_err(|message| invalid(&format!("static[{i}].url"), message))?;
                 list.push(StaticDaemon {
                     name: daemon.name.clone(),
                     daemon_type: daemon_type.to_string(),
@@ -1056,23 +1085,26 @@ fn run_from(
     }
     let probe_interval = duration("run.probe-interval", &raw.probe_interval)?;
     let health_gate = raw.health_gate.clone();
-    if let Some(bad) = health_gate.iter().find(|code| {
-        code.is_empty()
-            || !code
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-    }) {
+    if let Some(bad) = health_gate
+        .iter()
+        .find(|code| !names::HEALTH_CHECKS.contains(&code.as_str()))
+    {
         return Err(invalid(
             "run.health-gate",
-            format!("{bad:?} is not a health check code (like \"SLOW_OPS\")"),
+            names::unknown(
+                bad,
+                "a ceph health check code",
+                names::HEALTH_CHECKS,
+                "write the codes as `ceph health detail` names them, e.g. \"SLOW_OPS\", \"OSD_DOWN\", \"PG_AVAILABILITY\"; [] turns the gate off",
+            ),
         ));
     }
     let probe_timeout = duration("run.probe-timeout", &raw.probe_timeout)?;
     Ok(RunConfig {
         host: raw.host.clone().filter(|h| !h.trim().is_empty()),
         types: raw.types.clone(),
-        agent_listen: addr("run.agent-listen", &raw.agent_listen)?,
-        http_listen: addr("run.http-listen", &raw.http_listen)?,
+        agent_listen,
+        http_listen,
         max_agent_connections: usize::try_from(raw.max_agent_connections).unwrap_or(usize::MAX),
         probe_interval,
         probe_timeout,
@@ -1084,6 +1116,123 @@ fn run_from(
         health_interval: duration("run.health-interval", &raw.health_interval)?,
         health_gate,
     })
+}
+
+/// The TOML text as written, or the syntax error on its line.
+fn parse_raw(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
+    toml::from_str(text).map_err(|err| {
+        let (line, column) = err
+            .span()
+            .map_or((1, 1), |span| line_and_column(text, span.start));
+        ConfigError::Syntax {
+            origin: origin.to_string(),
+            line,
+            column,
+            message: err.message().trim().replace('\n', " "),
+        }
+    })
+}
+
+/// Where the sidecar's HTTP API listens, for the client commands (`status`, `drain`, ...):
+/// `run.http-listen` of `path`, or of [`DEFAULT_PATH`] when it exists, else the default; with
+/// the file it came from. The file must parse, but only this key is validated: the client
+/// needs nothing else, and an operator may not be allowed to read the rest (the S3 credentials).
+pub fn http_listen(path: Option<&Path>) -> Result<(SocketAddr, Option<PathBuf>), ConfigError> {
+    let path = match path {
+        Some(path) => path.to_path_buf(),
+        None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
+        None => {
+            let addr =
+                listen_addr(&default_http_listen()).map_err(|message| ConfigError::Invalid {
+                    origin: "built-in defaults".into(),
+                    key: "run.http-listen".into(),
+                    message,
+                })?;
+            return Ok((addr, None));
+        }
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let origin = path.display().to_string();
+    let raw = parse_raw(&text, &origin)?;
+    let addr = listen_addr(&raw.run.http_listen).map_err(|message| ConfigError::Invalid {
+        origin: origin.clone(),
+        key: "run.http-listen".into(),
+        message,
+    })?;
+    Ok((addr, Some(path)))
+}
+
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>().map_err(|err| {
+        format!("{text:?} is not an address:port ({err}); write it like \"127.0.0.1:9481\" or \"[::1]:9481\"")
+    })
+}
+
+/// Whether two listen addresses take the same socket: the same port on the same address, or
+/// on an address the other's wildcard covers (`0.0.0.0` every IPv4 address; `[::]` every
+/// address, as Linux binds it dual-stack by default). Port 0 picks a free port each time.
+fn same_socket(a: SocketAddr, b: SocketAddr) -> bool {
+    let covers = |wide: IpAddr, narrow: IpAddr| {
+        wide == narrow || (wide.is_unspecified() && (wide.is_ipv6() || narrow.is_ipv4()))
+    };
+    a.port() == b.port() && a.port() != 0 && (covers(a.ip(), b.ip()) || covers(b.ip(), a.ip()))
+}
+
+/// A `[[static]]` daemon's URL as the HTTP probe will request it (the same parser), or why it
+/// cannot be: the probe would fail on every request, and the daemon be restarted for a
+/// configuration error.
+fn probe_url(text: &str) -> Result<reqwest::Url, String> {
+    let example = "write it like \"http://127.0.0.1:8080/\"";
+    let parsed = reqwest::Url::parse(text);
+    if let Ok(url) = &parsed {
+        match url.scheme() {
+            "http" if url.host_str().is_some_and(|h| !h.is_empty()) => return Ok(url.clone()),
+            "http" => return Err(format!("{text:?} names no host; {example}")),
+            "https" => {
+                let mut plain = url.clone();
+                // https -> http is always allowed between special schemes.
+                let _ = plain.set_scheme("http");
+                return Err(format!(
+                    "{text:?}: the probe speaks plain HTTP only (this build has no TLS); write {:?} with the daemon's plain HTTP port",
+                    plain.as_str()
+                ));
+            }
+            _ => {}
+        }
+    }
+    // No scheme (`localhost:8080` parses as scheme "localhost"), or another one.
+    let rest = text.split_once("://").map_or(text, |(_, rest)| rest);
+    let with_http = reqwest::Url::parse(&format!("http://{rest}")).ok();
+    match (text.contains("://"), with_http) {
+        (false, Some(url)) => Err(format!(
+            "{text:?} has no http:// scheme, so the probe could never request it (and the daemon would be restarted for it); write {:?}",
+            url.as_str()
+        )),
+        (true, Some(url)) => Err(format!(
+            "{text:?}: the probe requests http:// URLs only; write {:?}",
+            url.as_str()
+        )),
+        (_, None) => Err(match parsed {
+            Err(err) => format!("{text:?} is not a URL ({err}); {example}"),
+            Ok(_) => format!("{text:?} is not an http:// URL; {example}"),
+        }),
+    }
+}
+
+/// `Err` naming `name` and the nearest known type when `name` is not one ceph-warden probes.
+fn known_type(name: &str) -> Result<(), String> {
+    if names::DAEMON_TYPES.contains(&name) {
+        return Ok(());
+    }
+    Err(names::unknown(
+        name,
+        "a daemon type ceph-warden can probe",
+        names::DAEMON_TYPES,
+        &format!("known: {}", names::DAEMON_TYPES.join(", ")),
+    ))
 }
 
 /// `ceph-warden check-config FILE`: prints `FILE: ok` and returns 0, or the error and 78.
@@ -1222,6 +1371,191 @@ http-path = "/swift/healthcheck"
             .to_string();
         assert!(err.starts_with("t.toml:3:"), "{err}");
         assert!(err.contains("invalid type"), "{err}");
+    }
+
+    fn error_of(toml: &str) -> String {
+        Config::from_toml(toml, "t.toml").unwrap_err().to_string()
+    }
+
+    const STATIC: &str = "[run]\ninventory = \"static\"\norchestrators = [\"command\"]\n[command]\nrestart = [\"true\"]\n";
+
+    #[test]
+    fn a_static_url_the_probe_cannot_request_is_refused_with_what_to_write() {
+        for (url, want) in [
+            (
+                "localhost:38081",
+                "t.toml: static[0].url: \"localhost:38081\" has no http:// scheme, so the probe could never request it (and the daemon would be restarted for it); write \"http://localhost:38081/\"",
+            ),
+            (
+                "127.0.0.1:8080",
+                "t.toml: static[0].url: \"127.0.0.1:8080\" has no http:// scheme, so the probe could never request it (and the daemon would be restarted for it); write \"http://127.0.0.1:8080/\"",
+            ),
+            (
+                "ftp://127.0.0.1:8080/",
+                "t.toml: static[0].url: \"ftp://127.0.0.1:8080/\": the probe requests http:// URLs only; write \"http://127.0.0.1:8080/\"",
+            ),
+            (
+                "https://rgw1:8443/",
+                "t.toml: static[0].url: \"https://rgw1:8443/\": the probe speaks plain HTTP only (this build has no TLS); write \"http://rgw1:8443/\" with the daemon's plain HTTP port",
+            ),
+            (
+                "http://:8080/",
+                "t.toml: static[0].url: \"http://:8080/\" is not a URL (empty host); write it like \"http://127.0.0.1:8080/\"",
+            ),
+        ] {
+            let err = error_of(&format!("{STATIC}[[static]]\nname = \"rgw.a\"\nurl = {url:?}\n"));
+            assert_eq!(err, want);
+        }
+        for url in [
+            "http://127.0.0.1:8080/",
+            "http://[::1]:8080",
+            "http://rgw1.example:80/swift/healthcheck",
+        ] {
+            let cfg = Config::from_toml(
+                &format!("{STATIC}[[static]]\nname = \"rgw.a\"\nurl = {url:?}\n"),
+                "t.toml",
+            )
+            .unwrap();
+            assert!(
+                matches!(cfg.run.inventory, InventorySource::Static(_)),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn static_names_are_unique_and_of_a_watched_type() {
+        let a = "[[static]]\nname = \"rgw.a\"\nurl = \"http://127.0.0.1:1/\"\n";
+        let err = error_of(&format!(
+            "{STATIC}{a}[[static]]\nname = \"rgw.b\"\nurl = \"http://127.0.0.1:2/\"\n{a}"
+        ));
+        assert_eq!(
+            err,
+            "t.toml: static[2].name: \"rgw.a\" is also the name of static[0]; give each daemon its own name (it is the tag HAProxy's agent-send asks for)"
+        );
+        let err = error_of(&format!(
+            "{STATIC}[[static]]\nname = \"rgww.a\"\nurl = \"http://127.0.0.1:1/\"\n"
+        ));
+        assert!(
+            err.starts_with("t.toml: static[0].name: \"rgww.a\": \"rgww\" is not a daemon type ceph-warden can probe; did you mean \"rgw\"?"),
+            "{err}"
+        );
+        let err = error_of(&format!(
+            "{STATIC}[[static]]\nname = \"node-exporter.h1\"\nurl = \"http://127.0.0.1:9100/\"\n"
+        ));
+        assert!(err.contains("static[0].name: \"node-exporter.h1\" is of type node-exporter, which run.types does not list, so it would never be watched; add \"node-exporter\" to run.types"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_daemon_type_is_refused_with_the_nearest_one() {
+        for (toml, want) in [
+            (
+                "[run]\ntypes = [\"rgww\"]\n",
+                "t.toml: run.types: \"rgww\" is not a daemon type ceph-warden can probe; did you mean \"rgw\"? (known: rgw, node-exporter, ",
+            ),
+            (
+                "[check]\ntypes = [\"rgw\", \"node_exporter\"]\n",
+                "t.toml: check.types: \"node_exporter\" is not a daemon type ceph-warden can probe; did you mean \"node-exporter\"?",
+            ),
+            (
+                "[daemon-types.rgww]\nfall = 3\n",
+                "t.toml: daemon-types.rgww: \"rgww\" is not a daemon type ceph-warden can probe; did you mean \"rgw\"?",
+            ),
+            (
+                "[check]\ntypes = [\"mds\"]\n",
+                "t.toml: check.types: \"mds\" is not a daemon type ceph-warden can probe (known: rgw, node-exporter, ",
+            ),
+        ] {
+            let err = error_of(toml);
+            assert!(err.starts_with(want), "{toml:?}: {err}");
+        }
+        let cfg = Config::from_toml(
+            "[run]\ntypes = [\"rgw\", \"node-exporter\"]\n[daemon-types.node-exporter]\nfall = 3\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.run.types, ["rgw", "node-exporter"]);
+    }
+
+    #[test]
+    fn an_unknown_health_check_is_refused_with_the_nearest_one() {
+        assert_eq!(
+            error_of("[run]\nhealth-gate = [\"SLOW_OP\", \"OSD_DOWN\"]\n"),
+            "t.toml: run.health-gate: \"SLOW_OP\" is not a ceph health check code; did you mean \"SLOW_OPS\"? (write the codes as `ceph health detail` names them, e.g. \"SLOW_OPS\", \"OSD_DOWN\", \"PG_AVAILABILITY\"; [] turns the gate off)"
+        );
+        assert!(error_of("[run]\nhealth-gate = [\"slow ops\"]\n")
+            .contains("did you mean \"SLOW_OPS\"?"));
+        assert!(error_of("[run]\nhealth-gate = [\"\"]\n")
+            .starts_with("t.toml: run.health-gate: \"\" is not a ceph health check code ("));
+        let cfg = Config::from_toml(
+            "[run]\nhealth-gate = [\"SLOW_OPS\", \"OSD_HOST_DOWN\", \"PG_DEGRADED\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.run.health_gate.len(), 3);
+        assert!(Config::from_toml("[run]\nhealth-gate = []\n", "t.toml").is_ok());
+    }
+
+    #[test]
+    fn the_agent_and_the_api_cannot_share_a_socket() {
+        for (agent, http) in [
+            ("127.0.0.1:9480", "127.0.0.1:9480"),
+            ("0.0.0.0:9480", "127.0.0.1:9480"),
+            ("127.0.0.1:9480", "0.0.0.0:9480"),
+            ("[::]:9480", "127.0.0.1:9480"),
+            ("[::1]:9480", "[::]:9480"),
+        ] {
+            let err = error_of(&format!(
+                "[run]\nagent-listen = {agent:?}\nhttp-listen = {http:?}\n"
+            ));
+            assert_eq!(
+                err,
+                format!("t.toml: run.http-listen: {http:?} takes the port of run.agent-listen {agent:?}: the HTTP API needs a socket of its own; write e.g. http-listen = \"127.0.0.1:9481\"")
+            );
+        }
+        for (agent, http) in [
+            ("0.0.0.0:9480", "127.0.0.1:9481"),
+            ("127.0.0.1:9480", "127.0.0.2:9480"),
+            ("0.0.0.0:9480", "[::1]:9480"),
+            ("127.0.0.1:0", "127.0.0.1:0"),
+        ] {
+            let cfg = Config::from_toml(
+                &format!("[run]\nagent-listen = {agent:?}\nhttp-listen = {http:?}\n"),
+                "t.toml",
+            );
+            assert!(cfg.is_ok(), "{agent} {http}: {cfg:?}");
+        }
+        let err = error_of("[run]\nagent-listen = \"0.0.0.0:9481\"\n");
+        assert!(
+            err.ends_with("write e.g. http-listen = \"127.0.0.1:9482\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_client_reads_only_http_listen() {
+        let dir = std::env::temp_dir().join(format!("ceph-warden-listen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        // Unreadable credentials and a bad duration elsewhere do not stop the client.
+        std::fs::write(
+            &file,
+            "[run]\nhttp-listen = \"0.0.0.0:9555\"\nprobe-timeout = \"soon\"\n[s3]\ncredentials-file = \"/nonexistent\"\n",
+        )
+        .unwrap();
+        let (addr, origin) = http_listen(Some(&file)).unwrap();
+        assert_eq!(addr, "0.0.0.0:9555".parse().unwrap());
+        assert_eq!(origin, Some(file.clone()));
+        std::fs::write(&file, "[run]\nhttp-listen = \"localhost:9555\"\n").unwrap();
+        let err = http_listen(Some(&file)).unwrap_err().to_string();
+        assert!(
+            err.contains("run.http-listen: \"localhost:9555\" is not an address:port"),
+            "{err}"
+        );
+        std::fs::write(&file, "[run]\nhttp-lisen = \"127.0.0.1:1\"\n").unwrap();
+        let err = http_listen(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains(":2:1: unknown field `http-lisen`"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     fn credentials_file(tag: &str, text: &str, mode: u32) -> PathBuf {

@@ -87,6 +87,136 @@ fn a_missing_config_file_is_an_error_not_the_defaults() {
     );
 }
 
+/// `[run]` with a static inventory restarted by a command, and one `[[static]]` RGW at `url`.
+fn static_config(url: &str) -> String {
+    format!(
+        "[run]\ninventory = \"static\"\norchestrators = [\"command\"]\n[command]\nrestart = [\"true\"]\n[[static]]\nname = \"rgw.a\"\nurl = \"{url}\"\n"
+    )
+}
+
+#[test]
+fn mistakes_that_used_to_pass_are_refused_naming_the_key_and_what_to_write() {
+    let dir = TempDir::new("cfgmistakes");
+    for (tag, toml, want) in [
+        (
+            "no-scheme",
+            static_config("localhost:38081"),
+            "static[0].url: \"localhost:38081\" has no http:// scheme, so the probe could never request it (and the daemon would be restarted for it); write \"http://localhost:38081/\"",
+        ),
+        (
+            "ftp",
+            static_config("ftp://127.0.0.1:8080/"),
+            "static[0].url: \"ftp://127.0.0.1:8080/\": the probe requests http:// URLs only; write \"http://127.0.0.1:8080/\"",
+        ),
+        (
+            "health-gate",
+            "[run]\nhealth-gate = [\"SLOW_OP\"]\n".to_string(),
+            "run.health-gate: \"SLOW_OP\" is not a ceph health check code; did you mean \"SLOW_OPS\"?",
+        ),
+        (
+            "run-types",
+            "[run]\ntypes = [\"rgww\"]\n".to_string(),
+            "run.types: \"rgww\" is not a daemon type ceph-warden can probe; did you mean \"rgw\"? (known: rgw, node-exporter,",
+        ),
+        (
+            "check-types",
+            "[check]\ntypes = [\"rgw\", \"node-exporer\"]\n".to_string(),
+            "check.types: \"node-exporer\" is not a daemon type ceph-warden can probe; did you mean \"node-exporter\"?",
+        ),
+        (
+            "daemon-types",
+            "[daemon-types.rgww]\nfall = 3\n".to_string(),
+            "daemon-types.rgww: \"rgww\" is not a daemon type ceph-warden can probe; did you mean \"rgw\"?",
+        ),
+        (
+            "duplicate",
+            format!(
+                "{}[[static]]\nname = \"rgw.a\"\nurl = \"http://127.0.0.1:8081/\"\n",
+                static_config("http://127.0.0.1:8080/")
+            ),
+            "static[1].name: \"rgw.a\" is also the name of static[0]; give each daemon its own name",
+        ),
+        (
+            "same-socket",
+            "[run]\nagent-listen = \"0.0.0.0:9480\"\nhttp-listen = \"127.0.0.1:9480\"\n".to_string(),
+            "run.http-listen: \"127.0.0.1:9480\" takes the port of run.agent-listen \"0.0.0.0:9480\": the HTTP API needs a socket of its own; write e.g. http-listen = \"127.0.0.1:9481\"",
+        ),
+    ] {
+        let file = dir.write(&format!("{tag}.toml"), &toml);
+        let (code, stdout, stderr) = check_config(&file);
+        assert_eq!(code, Some(CONFIG_ERROR), "{tag}: {stdout}{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{tag}: one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("ceph-warden: error: {}: {want}", file.display())),
+            "{tag}: {stderr}"
+        );
+    }
+}
+
+/// `run` loads its configuration through the same code: a URL the probe cannot request stops
+/// it before it listens, probes or restarts anything (it used to probe, fail with a reqwest
+/// builder error, and restart the daemon).
+#[test]
+fn run_refuses_to_start_with_a_static_url_without_scheme() {
+    let dir = TempDir::new("cfgrun");
+    // What the URL points at: nothing may ever connect to it.
+    let daemon = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = daemon.local_addr().expect("addr").port();
+    let restarts = dir.path("restarts");
+    let (agent_port, http_port) = (closed_port(), closed_port());
+    let file = dir.write(
+        "run.toml",
+        &format!(
+            "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\n[lease]\nenabled = false\n[run]\nagent-listen = \"127.0.0.1:{agent_port}\"\nhttp-listen = \"127.0.0.1:{http_port}\"\ninventory = \"static\"\norchestrators = [\"command\"]\n[command]\nrestart = [\"sh\", \"-c\", \"echo {{name}} >> {}\"]\n[[static]]\nname = \"rgw.a\"\nurl = \"localhost:{port}\"\n",
+            dir.path("state").display(),
+            fake_ceph(),
+            restarts.display(),
+        ),
+    );
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&file)
+        .env("FAKE_CEPH_LOG", dir.path("ceph-argv.log"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let mut status = None;
+    wait_for("run to exit", std::time::Duration::from_secs(20), || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    let output = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(CONFIG_ERROR),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{}: static[0].url: \"localhost:{port}\" has no http:// scheme",
+            file.display()
+        )),
+        "{stderr}"
+    );
+    daemon.set_nonblocking(true).expect("nonblocking");
+    assert!(
+        matches!(daemon.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "nothing may have probed the daemon"
+    );
+    assert!(!restarts.exists(), "nothing may have been restarted");
+    assert!(
+        !dir.path("ceph-argv.log").exists(),
+        "ceph was not even called"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err(),
+        "no API was served"
+    );
+}
+
 #[test]
 fn haproxy_config_lines_for_the_real_inventory_pass_haproxy_check() {
     let dir = TempDir::new("haproxy-config");

@@ -16,6 +16,7 @@ mod check_bad_input;
 mod check_concurrency;
 mod check_lab;
 mod check_samples;
+mod client_cli;
 mod config_files;
 mod ingress;
 mod lab;
