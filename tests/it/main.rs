@@ -14,6 +14,7 @@ mod check_bad_input;
 mod check_concurrency;
 mod check_lab;
 mod check_samples;
+mod completions;
 mod config_files;
 mod ingress;
 mod lab;
