@@ -91,7 +91,8 @@ completed=$(bash --norc --noprofile -c '
 echo "  bash completion: loaded by bash-completion; 'ceph-warden check --ty' -> $completed"
 for f in /usr/share/zsh/vendor-completions/_ceph-warden /usr/share/fish/vendor_completions.d/ceph-warden.fish \
   /usr/share/doc/ceph-warden/examples/ceph-warden.toml /usr/share/doc/ceph-warden/examples/haproxy.cfg \
-  /usr/share/doc/ceph-warden/install.md /usr/share/doc/ceph-warden/operations.md; do
+  /usr/share/doc/ceph-warden/install.md /usr/share/doc/ceph-warden/operations.md \
+  /usr/share/doc/ceph-warden/troubleshooting.md; do
   [ -s "$f" ] || fail "missing $f"
 done
 /usr/bin/ceph-warden check-config /usr/share/doc/ceph-warden/examples/ceph-warden.toml >/dev/null || fail "the shipped example config does not validate"

@@ -245,7 +245,8 @@ fn main_page_sections(roff: &mut Roff, subcommands: &[clap::Command]) {
         roff,
         &format!("{doc}/"),
         "install.md (installing on a cephadm cluster, upgrading, removing), operations.md, \
-         status.md (the HTTP API and the /status schema).",
+         status.md (the HTTP API and the /status schema), troubleshooting.md (symptom, the \
+         command that shows the cause, the fix).",
     );
 
     roff.control("SH", ["SEE ALSO"]);
