@@ -95,6 +95,15 @@ for f in /usr/share/zsh/vendor-completions/_ceph-warden /usr/share/fish/vendor_c
   /usr/share/doc/ceph-warden/troubleshooting.md; do
   [ -s "$f" ] || fail "missing $f"
 done
+# The changelog install.md tells operators to read before an upgrade: installed, in Debian
+# format, and its newest entry is this package's version.
+changelog=/usr/share/doc/ceph-warden/changelog.Debian.gz
+[ -s "$changelog" ] || fail "no $changelog"
+zcat "$changelog" >"$scratch/changelog"
+changelog_version=$(dpkg-parsechangelog -l "$scratch/changelog" -S Version) || fail "$changelog is not a Debian changelog"
+package_version=$(dpkg-query -W -f='${Version}' ceph-warden)
+[ "$changelog_version" = "$package_version" ] || fail "the changelog's newest entry is $changelog_version, the package is $package_version"
+echo "  changelog: $changelog, newest entry $changelog_version"
 /usr/bin/ceph-warden check-config /usr/share/doc/ceph-warden/examples/ceph-warden.toml >/dev/null || fail "the shipped example config does not validate"
 if command -v systemd-analyze >/dev/null 2>&1; then
   # --man=yes: verify also checks that the man page the unit names is installed.

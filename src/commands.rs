@@ -246,7 +246,8 @@ fn main_page_sections(roff: &mut Roff, subcommands: &[clap::Command]) {
         &format!("{doc}/"),
         "install.md (installing on a cephadm cluster, upgrading, removing), operations.md, \
          status.md (the HTTP API and the /status schema), troubleshooting.md (symptom, the \
-         command that shows the cause, the fix).",
+         command that shows the cause, the fix), changelog.Debian.gz (what changed in each \
+         version).",
     );
 
     roff.control("SH", ["SEE ALSO"]);
