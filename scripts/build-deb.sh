@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Debian package: target/debian/ceph-warden_<version>-1_<arch>.deb.
-# The man page and the shell completions come from the CLI definition of the binary just
-# built (`ceph-warden manpage`, `ceph-warden completions SHELL`), so they never drift.
+# The man pages and the shell completions come from the CLI definition of the binary just
+# built (`ceph-warden manpage --dir`: ceph-warden.1 and one ceph-warden-<subcommand>.1 each;
+# `ceph-warden completions SHELL`), so they never drift.
 # Needs cargo-deb (scripts/install-deps.sh installs it). Prints the package's path last.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -15,7 +16,8 @@ bin=target/release/ceph-warden
 assets=target/deb-assets
 rm -rf "$assets"
 mkdir -p "$assets"
-"$bin" manpage | gzip -9n >"$assets/ceph-warden.1.gz"
+"$bin" manpage --dir "$assets/man"
+gzip -9n "$assets"/man/*.1
 "$bin" completions bash >"$assets/ceph-warden.bash"
 "$bin" completions zsh >"$assets/_ceph-warden"
 "$bin" completions fish >"$assets/ceph-warden.fish"

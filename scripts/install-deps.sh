@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what ceph-warden's tests and demo need on a Debian 12 machine, as root: HAProxy and
-# the Ceph packages of the lab (mon, mgr, osd, radosgw, CLI). Idempotent. The Rust toolchain
-# (rustup's cargo with clippy and rustfmt) is expected to be there already.
+# Installs what ceph-warden's tests and demo need on a Debian 12 machine, as root: HAProxy,
+# the Ceph packages of the lab (mon, mgr, osd, radosgw, CLI), and what the package test reads
+# the installed package with (man, bash-completion, dpkg-parsechangelog). Idempotent. The Rust
+# toolchain (rustup's cargo with clippy and rustfmt) is expected to be there already.
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -13,7 +14,10 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 
-packages=(adduser haproxy ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl procps iproute2 python3 python3-jinja2 openssl shellcheck prometheus)
+# man-db, bash-completion and dpkg-dev (dpkg-parsechangelog): scripts/test-deb.sh checks the
+# package's man pages, its bash completion as bash-completion loads it, and its changelog.
+packages=(adduser haproxy ceph-mon ceph-mgr ceph-osd radosgw ceph-common curl procps iproute2 python3 python3-jinja2 openssl shellcheck prometheus
+  man-db bash-completion dpkg-dev)
 echo "install-deps: apt-get update && apt-get install ${packages[*]}" >&2
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

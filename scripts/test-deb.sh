@@ -50,21 +50,66 @@ getent passwd ceph-warden | grep -q ':/var/lib/ceph-warden:/usr/sbin/nologin$' |
 [ "$(stat -c '%U:%G %a' /etc/ceph-warden)" = "root:ceph-warden 750" ] || fail "/etc/ceph-warden: $(stat -c '%U:%G %a' /etc/ceph-warden)"
 unit=/usr/lib/systemd/system/ceph-warden.service
 [ -f "$unit" ] || fail "no unit at $unit"
+command -v man >/dev/null 2>&1 || fail "man(1) is missing: install man-db (scripts/install-deps.sh)"
 zcat /usr/share/man/man1/ceph-warden.1.gz | grep -q '^\.TH ceph-warden 1' || fail "no man page"
-bash -c 'source /usr/share/bash-completion/completions/ceph-warden && complete -p ceph-warden' >/dev/null || fail "bash completion does not load"
+# Every page the main page names (its subcommands' pages, SEE ALSO) is found by man, ours where
+# the package put them, and every page renders without a groff warning.
+refs=$(zcat /usr/share/man/man1/ceph-warden.1.gz | sed 's/\\-/-/g; s/\\f[BIRP]//g' \
+  | grep -o '[a-z][a-z0-9._-]*([0-9])' | sort -u)
+ours=0
+for ref in $refs; do
+  name=${ref%(*}; section=${ref#*(}; section=${section%)}
+  page=$(man -w "$section" "$name" 2>/dev/null) || fail "ceph-warden(1) names $ref: man -w does not find it"
+  case $name in
+    ceph-warden*)
+      [ "$page" = "/usr/share/man/man$section/$name.$section.gz" ] || fail "$ref is $page, not the package's"
+      ours=$((ours + 1)) ;;
+  esac
+done
+shipped=$(find /usr/share/man/man1 -name 'ceph-warden-*.1.gz' | wc -l)
+if [ "$ours" -lt 10 ] || [ "$ours" != "$shipped" ]; then
+  fail "ceph-warden(1) names $ours ceph-warden-* pages, the package ships $shipped"
+fi
+for page in /usr/share/man/man1/ceph-warden*.1.gz; do
+  warnings=$(man --warnings -l "$page" 2>&1 >/dev/null) || fail "man -l $page"
+  [ -z "$warnings" ] || fail "$page: $warnings"
+done
+echo "  man: ceph-warden(1) and its $ours subcommand pages installed; every page it names found: $(echo "$refs" | tr '\n' ' ')"
+# Bash completion as an operator's shell gets it: bash-completion's loader finds the script by
+# the command's name, and it completes a subcommand's options.
+[ -r /usr/share/bash-completion/bash_completion ] || fail "bash-completion is missing (scripts/install-deps.sh)"
+# shellcheck disable=SC2016 # expanded by the inner bash
+completed=$(bash --norc --noprofile -c '
+  source /usr/share/bash-completion/bash_completion
+  __load_completion ceph-warden || exit 1
+  spec=$(complete -p ceph-warden) || exit 1
+  fn=${spec#*-F }; fn=${fn%% *}
+  COMP_WORDS=(ceph-warden check --ty); COMP_CWORD=2
+  "$fn" ceph-warden --ty check
+  echo "${COMPREPLY[*]}"') || fail "bash-completion does not load the package's completion for ceph-warden"
+[ "$completed" = "--type" ] || fail "ceph-warden check --ty<TAB> completes to '$completed', not --type"
+echo "  bash completion: loaded by bash-completion; 'ceph-warden check --ty' -> $completed"
 for f in /usr/share/zsh/vendor-completions/_ceph-warden /usr/share/fish/vendor_completions.d/ceph-warden.fish \
   /usr/share/doc/ceph-warden/examples/ceph-warden.toml /usr/share/doc/ceph-warden/examples/haproxy.cfg \
-  /usr/share/doc/ceph-warden/install.md /usr/share/doc/ceph-warden/operations.md; do
+  /usr/share/doc/ceph-warden/install.md /usr/share/doc/ceph-warden/operations.md \
+  /usr/share/doc/ceph-warden/troubleshooting.md; do
   [ -s "$f" ] || fail "missing $f"
 done
+# The changelog install.md tells operators to read before an upgrade: installed, in Debian
+# format, and its newest entry is this package's version.
+changelog=/usr/share/doc/ceph-warden/changelog.Debian.gz
+[ -s "$changelog" ] || fail "no $changelog"
+zcat "$changelog" >"$scratch/changelog"
+changelog_version=$(dpkg-parsechangelog -l "$scratch/changelog" -S Version) || fail "$changelog is not a Debian changelog"
+package_version=$(dpkg-query -W -f='${Version}' ceph-warden)
+[ "$changelog_version" = "$package_version" ] || fail "the changelog's newest entry is $changelog_version, the package is $package_version"
+echo "  changelog: $changelog, newest entry $changelog_version"
 /usr/bin/ceph-warden check-config /usr/share/doc/ceph-warden/examples/ceph-warden.toml >/dev/null || fail "the shipped example config does not validate"
 if command -v systemd-analyze >/dev/null 2>&1; then
-  # With man(1) present, verify also checks that the man page the unit names is installed.
-  man_check=--man=no
-  if command -v man >/dev/null 2>&1; then man_check=--man=yes; fi
-  systemd-analyze verify "$man_check" "$unit" || fail "systemd-analyze verify $unit"
+  # --man=yes: verify also checks that the man page the unit names is installed.
+  systemd-analyze verify --man=yes "$unit" || fail "systemd-analyze verify $unit"
 fi
-echo "  files, user, directories, man page, completions, unit: ok"
+echo "  files, user, directories, unit: ok"
 
 # Start it as the unit would: its ExecStart, its User (setpriv execs: the pid is the
 # sidecar's own, as under systemd), its StateDirectory/RuntimeDirectory.
@@ -112,7 +157,8 @@ wait "$sidecar_pid" || fail "exit status $? after SIGTERM"
 sidecar_pid=""
 
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq ceph-warden >/dev/null
-for f in /usr/bin/ceph-warden "$unit" /var/lib/ceph-warden /etc/ceph-warden /usr/share/doc/ceph-warden /usr/share/man/man1/ceph-warden.1.gz; do
+for f in /usr/bin/ceph-warden "$unit" /var/lib/ceph-warden /etc/ceph-warden /usr/share/doc/ceph-warden \
+  /usr/share/man/man1/ceph-warden*.1.gz /usr/share/bash-completion/completions/ceph-warden; do
   [ ! -e "$f" ] || fail "$f left behind by purge"
 done
 ! dpkg-query -W -f='${Status}' ceph-warden 2>/dev/null | grep -q 'install ok' || fail "still installed after purge"

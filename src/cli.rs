@@ -58,7 +58,11 @@ pub enum Command {
         daemon_type: String,
     },
     /// Print the man page (roff) on stdout: `ceph-warden manpage > ceph-warden.1`.
-    Manpage,
+    Manpage {
+        /// Write every page instead, ceph-warden.1 and ceph-warden-<subcommand>.1, into DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Print a shell completion script on stdout.
     Completions {
         #[arg(value_enum)]

@@ -17,6 +17,7 @@ mod check_concurrency;
 mod check_lab;
 mod check_samples;
 mod client_cli;
+mod completions;
 mod config_files;
 mod ingress;
 mod lab;
