@@ -88,10 +88,17 @@ impl Sidecar {
             .unwrap_or_default();
         let agent_port = closed_port();
         let http_port = closed_port();
+        // Under a cephx user every orchestrator call of the stand-in asks the real mgr first
+        // (two ceph CLI runs per call): on two loaded cores that outlasted 2 s.
+        let ceph_timeout = if extra_ceph_args.is_empty() {
+            "2s"
+        } else {
+            "10s"
+        };
         let config = dir.write(
             "ceph-warden.toml",
             &format!(
-                "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\ntimeout = \"2s\"\n{ceph_args}[run]\nagent-listen = \"127.0.0.1:{agent_port}\"\nhttp-listen = \"{http_host}:{http_port}\"\n{run_keys}\n{rest}\n",
+                "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\ntimeout = \"{ceph_timeout}\"\n{ceph_args}[run]\nagent-listen = \"127.0.0.1:{agent_port}\"\nhttp-listen = \"{http_host}:{http_port}\"\n{run_keys}\n{rest}\n",
                 dir.path("state").display(),
                 fake_ceph(),
             ),
