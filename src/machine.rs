@@ -15,15 +15,19 @@
 //! A planned restart drains first, waits for every HAProxy and for in-flight requests, then
 //! restarts and verifies, and never says `down`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+mod budget;
+mod drain;
 pub mod verdict;
 
+use budget::Budget;
+use drain::Announced;
 use verdict::{ProbeClass, ProbeError, Step, Verdict};
 
 #[cfg(test)]
@@ -334,12 +338,6 @@ impl Snapshot {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Poll {
-    at: Instant,
-    told_current_word: bool,
-}
-
 #[derive(Debug)]
 struct Tracked {
     daemon_type: String,
@@ -355,15 +353,10 @@ struct Tracked {
     drained: bool,
     /// Left maintenance, no verdict yet: keep saying `maint` until there is one.
     leaving_maintenance: bool,
-    word: Word,
-    word_since: Instant,
-    /// Per HAProxy: when it last polled, and whether it was told the current word since it
-    /// last changed.
-    polls: HashMap<IpAddr, Poll>,
-    restarts: VecDeque<Instant>,
-    /// Consecutive attempts that did not bring it back (drives the backoff).
-    failed_attempts: u32,
-    next_attempt_at: Option<Instant>,
+    /// The word HAProxy is told, and which HAProxies have heard it.
+    announced: Announced,
+    /// Restarts in the window, and the backoff.
+    budget: Budget,
     restart_outstanding: bool,
     restart_deadline: Option<Instant>,
     /// Only probes sent after this prove a restart: a frozen RGW thawed on its way out (systemd
@@ -501,7 +494,7 @@ impl Machine {
             }
             Observation::Polled { daemon, peer, word } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
-                    t.polled(peer, &word, now);
+                    t.announced.polled(peer, &word, now);
                 }
             }
             Observation::RestartAnswered { daemon, result } => {
@@ -615,13 +608,13 @@ impl Machine {
                     name: name.clone(),
                     daemon_type: t.daemon_type.clone(),
                     state: t.state,
-                    word: t.word.clone(),
+                    word: t.announced.word().clone(),
                     reason: t.reason.clone(),
                     since: t.since,
                     last_probe: t.last_probe.clone(),
                     ok_streak: t.ok_streak,
                     fail_streak: t.fail_streak,
-                    restarts_in_window: u32::try_from(t.restarts.len()).unwrap_or(u32::MAX),
+                    restarts_in_window: u32::try_from(t.budget.used()).unwrap_or(u32::MAX),
                     maintenance: t.maintenance,
                     drained: t.drained,
                     planned_restart: t.planned,
@@ -641,11 +634,7 @@ impl Machine {
                 Persisted {
                     maintenance: t.maintenance,
                     drained: t.drained,
-                    restart_ages: t
-                        .restarts
-                        .iter()
-                        .map(|at| now.saturating_duration_since(*at))
-                        .collect(),
+                    restart_ages: t.budget.ages(now),
                 },
             );
         }
@@ -679,7 +668,7 @@ impl Machine {
                 daemon: name.clone(),
                 from: State::Starting,
                 to: t.state,
-                word: t.word.to_string(),
+                word: t.announced.word().to_string(),
                 reason: format!("discovered ({})", t.reason),
             }));
             self.daemons.insert(name, t);
@@ -698,7 +687,7 @@ impl Machine {
                     daemon: name.clone(),
                     from: t.state,
                     to: t.state,
-                    word: t.word.to_string(),
+                    word: t.announced.word().to_string(),
                     reason: "no longer in the inventory; forgotten".into(),
                 }));
                 if t.maintenance || t.drained {
@@ -715,12 +704,7 @@ impl Tracked {
             .started_ago
             .filter(|ago| *ago < policy.startup_grace)
             .map(|ago| now + (policy.startup_grace - ago));
-        let restarts = saved
-            .restart_ages
-            .iter()
-            .filter(|age| **age < policy.restart_window)
-            .filter_map(|age| now.checked_sub(*age))
-            .collect();
+        let budget = Budget::from_ages(&saved.restart_ages, policy.restart_window, now);
         let mut t = Self {
             daemon_type: found.daemon_type,
             state: if saved.maintenance {
@@ -740,12 +724,8 @@ impl Tracked {
             maintenance: saved.maintenance,
             drained: saved.drained,
             leaving_maintenance: false,
-            word: Word::Up,
-            word_since: now,
-            polls: HashMap::new(),
-            restarts,
-            failed_attempts: 0,
-            next_attempt_at: None,
+            announced: Announced::new(Word::Up, now),
+            budget,
             restart_outstanding: false,
             restart_deadline: None,
             restart_issued: None,
@@ -766,7 +746,7 @@ impl Tracked {
             awaiting_lease: false,
             policy,
         };
-        t.word = t.desired_word();
+        t.announced = Announced::new(t.desired_word(), now);
         t
     }
 }
@@ -834,20 +814,13 @@ impl Tracked {
         if from != to {
             self.since = now;
         }
-        let word = self.desired_word();
-        if word != self.word {
-            self.word = word;
-            self.word_since = now;
-            for poll in self.polls.values_mut() {
-                poll.told_current_word = false;
-            }
-        }
+        self.announced.set(self.desired_word(), now);
         if from != to {
             let event = Event {
                 daemon: name.to_string(),
                 from,
                 to,
-                word: self.word.to_string(),
+                word: self.announced.word().to_string(),
                 reason: self.reason.clone(),
             };
             self.last_event = Some(format!("{from} -> {to}: {}", self.reason));
@@ -855,30 +828,17 @@ impl Tracked {
         }
     }
 
-    fn polled(&mut self, peer: IpAddr, word: &str, now: Instant) {
-        let told_current_word = word == self.word.to_string();
-        self.polls.insert(
-            peer,
-            Poll {
-                at: now,
-                told_current_word,
-            },
-        );
-    }
-
-    /// Every HAProxy that polls this daemon has been told the current word, or waiting longer
-    /// is pointless. An HAProxy silent for `peer_ttl` is no longer waited for; with none known
-    /// (no HAProxy uses the agent), there is nothing to wait for.
+    /// Whether a restart may go: every HAProxy has heard the word taking it out of
+    /// rotation (a daemon HAProxy does not balance, or one that is not drained because no peer
+    /// could take its clients, has nothing to wait for).
     fn drain_confirmed(&self, now: Instant) -> bool {
-        if !self.policy.load_balanced
+        !self.policy.load_balanced
             || self.skip_drain()
-            || now >= self.word_since + self.policy.drain_confirm_timeout
-        {
-            return true;
-        }
-        self.polls.values().all(|poll| {
-            poll.told_current_word || now.saturating_duration_since(poll.at) >= self.policy.peer_ttl
-        })
+            || self.announced.confirmed(
+                now,
+                self.policy.drain_confirm_timeout,
+                self.policy.peer_ttl,
+            )
     }
 
     /// Back in service: healthy, busy, or draining when the operator said so.
@@ -994,8 +954,7 @@ impl Tracked {
             }
             State::Failed | State::Held => {
                 if pass && self.ok_streak >= rise {
-                    self.failed_attempts = 0;
-                    self.next_attempt_at = None;
+                    self.budget.succeeded();
                     self.serve(name, busy, "came back without a restart", now, actions);
                 }
             }
@@ -1140,8 +1099,7 @@ impl Tracked {
         self.restart_outstanding = false;
         self.awaiting_lease = false;
         self.canary = false;
-        self.failed_attempts = 0;
-        self.next_attempt_at = None;
+        self.budget.succeeded();
         self.restart_deadline = None;
         self.grace_until = None;
         self.planned = false;
@@ -1164,7 +1122,7 @@ impl Tracked {
         self.restart_outstanding = true;
         self.canary = !self.planned && (self.no_healthy_peer.is_some() || canary);
         if counted {
-            self.restarts.push_back(now);
+            self.budget.charge(now);
         }
         self.restart_deadline = Some(now + self.policy.restart_timeout);
         self.restart_issued = Some(now);
@@ -1185,7 +1143,7 @@ impl Tracked {
         if self.planned {
             "planned restart requested".to_string()
         } else {
-            format!("restart requested (attempt {})", self.failed_attempts + 1)
+            format!("restart requested (attempt {})", self.budget.attempt())
         }
     }
 
@@ -1214,14 +1172,7 @@ impl Tracked {
     ) {
         self.canary = false;
         self.awaiting_lease = false;
-        self.failed_attempts = self.failed_attempts.saturating_add(1);
-        let doublings = self.failed_attempts.saturating_sub(1).min(16);
-        let backoff = self
-            .policy
-            .backoff_initial
-            .saturating_mul(1u32 << doublings)
-            .min(self.policy.backoff_max);
-        self.next_attempt_at = Some(now + backoff);
+        self.budget.attempt_failed(now, &self.policy);
         // The orchestrator call has its own, shorter timeout; should its answer still be
         // outstanding, it no longer matters.
         self.restart_outstanding = false;
@@ -1251,20 +1202,18 @@ impl Tracked {
         self.restart_outstanding = false;
         if !self.planned {
             if let Some(issued) = self.restart_issued {
-                if self.restarts.back() == Some(&issued) {
-                    self.restarts.pop_back();
-                }
+                self.budget.refund(issued);
             }
         }
         self.restart_deadline = None;
         self.restart_issued = None;
         self.grace_until = None;
-        self.next_attempt_at = Some(now + LEASE_RETRY);
+        self.budget.retry_at(Some(now + LEASE_RETRY));
         let first = !self.awaiting_lease;
         self.awaiting_lease = !rados_unreachable || self.planned;
         if rados_unreachable && !self.planned {
             self.canary = false;
-            self.next_attempt_at = None;
+            self.budget.retry_at(None);
             self.fail_streak = 0;
             self.ok_streak = 0;
             let reason =
@@ -1322,24 +1271,15 @@ impl Tracked {
     }
 
     fn tick(&mut self, name: &str, now: Instant, gate: Option<&Gate>, actions: &mut Vec<Action>) {
-        let window = self.policy.restart_window;
-        while self
-            .restarts
-            .front()
-            .is_some_and(|at| now.saturating_duration_since(*at) >= window)
-        {
-            self.restarts.pop_front();
-        }
-        let budget_left = self.restarts.len() < self.policy.max_restarts as usize;
+        self.budget.expire(now, self.policy.restart_window);
+        let budget_left = self.budget.left(self.policy.max_restarts);
         let canary = gate == Some(&Gate::Canary);
         match self.state {
             State::Failed if !self.restart_outstanding => {
                 if !budget_left {
-                    let reason = self.budget_spent();
+                    let reason = self.budget.spent(self.policy.restart_window);
                     self.set(name, State::Held, reason, now, actions);
-                } else if self.next_attempt_at.is_none_or(|at| now >= at)
-                    && self.drain_confirmed(now)
-                {
+                } else if self.budget.due(now) && self.drain_confirmed(now) {
                     match gate.filter(|g| g.blocks()) {
                         Some(gate) => self.wait_to_restart(name, gate, now, actions),
                         None => self.issue_restart(name, true, canary, now, actions),
@@ -1347,10 +1287,10 @@ impl Tracked {
                 }
             }
             State::Draining if self.planned && !self.restart_outstanding => {
-                let started = self.drain_started.unwrap_or(self.word_since);
+                let started = self.drain_started.unwrap_or(self.announced.since());
                 let idle = self.in_flight == Some(0);
                 let waited_enough = now >= started + self.policy.drain_timeout;
-                let retry_due = self.next_attempt_at.is_none_or(|at| now >= at);
+                let retry_due = self.budget.due(now);
                 if retry_due && self.drain_confirmed(now) && (idle || waited_enough) {
                     match gate.filter(|g| g.blocks()) {
                         Some(gate) => self.wait_to_restart(name, gate, now, actions),
@@ -1423,25 +1363,6 @@ impl Tracked {
                 self.tick(name, now, gate, actions);
             }
             _ => {}
-        }
-    }
-
-    /// Why the budget holds it: the restarts in the window, and how many of them failed (a
-    /// restart that brought it back, for a while, is not one that failed).
-    fn budget_spent(&self) -> String {
-        let n = self.restarts.len();
-        let window = humantime::format_duration(self.policy.restart_window);
-        let failed = usize::try_from(self.failed_attempts).unwrap_or(usize::MAX);
-        if failed >= n {
-            format!("{n} restarts in {window} did not bring it back")
-        } else if failed == 0 {
-            format!(
-                "restart budget spent: {n} restarts in {window} (max-restarts), each brought it back for a while"
-            )
-        } else {
-            format!(
-                "restart budget spent: {n} restarts in {window} (max-restarts); the last {failed} did not bring it back"
-            )
         }
     }
 
@@ -1565,10 +1486,7 @@ impl Tracked {
                         daemon: name.to_string(),
                     });
                 }
-                if !self.restarts.is_empty() || self.failed_attempts > 0 {
-                    self.restarts.clear();
-                    self.failed_attempts = 0;
-                    self.next_attempt_at = None;
+                if self.budget.reset() {
                     actions.push(Action::Persist);
                 }
                 if self.state == State::Held {
@@ -1588,25 +1506,24 @@ impl Tracked {
     fn next_deadline(&self) -> Option<Instant> {
         let confirm = || {
             (self.policy.load_balanced)
-                .then_some(self.word_since + self.policy.drain_confirm_timeout)
+                .then_some(self.announced.since() + self.policy.drain_confirm_timeout)
         };
         match self.state {
-            State::Failed if !self.restart_outstanding => [self.next_attempt_at, confirm()]
-                .into_iter()
-                .flatten()
-                .max(),
+            State::Failed if !self.restart_outstanding => {
+                [self.budget.next_attempt_at(), confirm()]
+                    .into_iter()
+                    .flatten()
+                    .max()
+            }
             State::Draining if self.planned && !self.restart_outstanding => {
-                let started = self.drain_started.unwrap_or(self.word_since);
+                let started = self.drain_started.unwrap_or(self.announced.since());
                 [Some(started + self.policy.drain_timeout), confirm()]
                     .into_iter()
                     .flatten()
                     .max()
             }
             State::Restarting | State::Recovering => self.restart_deadline,
-            State::Held => self
-                .restarts
-                .front()
-                .map(|at| *at + self.policy.restart_window),
+            State::Held => self.budget.frees_at(self.policy.restart_window),
             _ => None,
         }
     }

@@ -11,7 +11,7 @@ use crate::probe::{ProbeError, Verdict};
 
 const A: &str = "rgw.a";
 
-fn policy() -> Policy {
+pub(super) fn policy() -> Policy {
     Policy {
         fall: 3,
         rise: 2,
