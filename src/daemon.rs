@@ -8,6 +8,7 @@
 //! signal → STOPPING=1 → stop accepting → cancel → wait (bounded) → persist → exit.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -61,6 +62,71 @@ pub fn short_hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
+/// Why `run` could not start serving; each maps to a documented exit code.
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error("cannot write the state directory {}: {source}; drains, maintenance and restart budgets would not survive a restart (set state-directory in the config, or fix the directory's owner and mode)", .path.display())]
+    StateDirectory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl ServeError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::StateDirectory { .. } => exitcode::CANT_CREATE,
+            Self::Bind { .. } => exitcode::OS_ERROR,
+        }
+    }
+}
+
+/// The two listeners, bound before anything else starts.
+struct Listeners {
+    agent: TcpListener,
+    http: TcpListener,
+}
+
+/// What must hold before the sidecar may act: a state directory it can write (exit 73
+/// otherwise) and both listen addresses (exit 71). Logs which configuration is in force.
+async fn preflight(cfg: &Config, config_path: Option<&PathBuf>) -> Result<Listeners, ServeError> {
+    match config_path {
+        Some(path) => tracing::info!("configuration from {}", path.display()),
+        None => tracing::warn!(
+            "no configuration file (no --config, and {} does not exist): running on the built-in defaults",
+            crate::config::DEFAULT_PATH
+        ),
+    }
+    statefile::check_writable(&cfg.state_directory).map_err(|source| {
+        ServeError::StateDirectory {
+            path: cfg.state_directory.clone(),
+            source,
+        }
+    })?;
+    let bind = |what: &'static str, addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { what, addr, source })
+    };
+    Ok(Listeners {
+        agent: bind("HAProxy agent checks", cfg.run.agent_listen).await?,
+        http: bind("the HTTP API", cfg.run.http_listen).await?,
+    })
+}
+
+/// The channels between the shell and its tasks: the shell's ends.
+struct Wiring {
+    observations: mpsc::Receiver<Observation>,
+    commands: mpsc::Receiver<CommandRequest>,
+    inventory: mpsc::Receiver<InventoryUpdate>,
+}
+
 /// `ceph-warden run`. Returns the process exit code.
 pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
     // SIGHUP reloads the file the config came from, the default one included.
@@ -68,178 +134,27 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
         let default = PathBuf::from(crate::config::DEFAULT_PATH);
         default.exists().then_some(default)
     });
-    let host = cfg.run.host.clone().unwrap_or_else(short_hostname);
-    match &config_path {
-        Some(path) => tracing::info!("configuration from {}", path.display()),
-        None => tracing::warn!(
-            "no configuration file (no --config, and {} does not exist): running on the built-in defaults",
-            crate::config::DEFAULT_PATH
-        ),
-    }
-    if let Err(err) = statefile::check_writable(&cfg.state_directory) {
-        eprintln!(
-            "ceph-warden: error: cannot write the state directory {}: {err}; drains, maintenance and restart budgets would not survive a restart (set state-directory in the config, or fix the directory's owner and mode)",
-            cfg.state_directory.display()
-        );
-        return exitcode::CANT_CREATE;
-    }
-    let agent_listener = match TcpListener::bind(cfg.run.agent_listen).await {
-        Ok(l) => l,
+    let listeners = match preflight(&cfg, config_path.as_ref()).await {
+        Ok(listeners) => listeners,
         Err(err) => {
-            eprintln!(
-                "ceph-warden: error: cannot listen for HAProxy agent checks on {}: {err}",
-                cfg.run.agent_listen
-            );
-            return exitcode::OS_ERROR;
+            eprintln!("ceph-warden: error: {err}");
+            return err.exit_code();
         }
     };
-    let http_listener = match TcpListener::bind(cfg.run.http_listen).await {
-        Ok(l) => l,
-        Err(err) => {
-            eprintln!(
-                "ceph-warden: error: cannot listen for the HTTP API on {}: {err}",
-                cfg.run.http_listen
-            );
-            return exitcode::OS_ERROR;
-        }
-    };
-    let agent_addr = agent_listener
-        .local_addr()
-        .map_or_else(|_| cfg.run.agent_listen.to_string(), |a| a.to_string());
-    let http_addr = http_listener
-        .local_addr()
-        .map_or_else(|_| cfg.run.http_listen.to_string(), |a| a.to_string());
-
-    let state_path = statefile::path_in(&cfg.state_directory);
-    let loaded = statefile::load(&state_path, wall_now());
-    if let Some(warning) = &loaded.warning {
-        tracing::warn!("{warning}");
-    }
-    let (policies, default_policy) = policies(&cfg);
-    let mut machine = Machine::new(policies, default_policy, loaded.daemons);
-    machine.set_max_concurrent_restarts(cfg.lease.as_ref().map_or(1, |lease| lease.slots));
-
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let (observations_tx, observations_rx) = mpsc::channel::<Observation>(4096);
-    let (commands_tx, commands_rx) = mpsc::channel::<CommandRequest>(64);
-    let (inventory_tx, inventory_rx) = mpsc::channel::<InventoryUpdate>(4);
-    let (targets_tx, targets_rx) = watch::channel::<Arc<Vec<Target>>>(Arc::new(Vec::new()));
-    let (probe_tx, probe_rx) = watch::channel(probe_settings(&cfg));
-    let inventory_source = match &cfg.run.inventory {
-        InventorySource::CephOrch => "ceph-orch",
-        InventorySource::Static(_) => "static",
-    };
-    let view = View {
-        snapshot: machine.snapshot(),
-        at: now(),
-        wall: wall_now(),
-        host: host.clone(),
-        inventory: InventoryStatus {
-            source: inventory_source.to_string(),
-            ..InventoryStatus::default()
-        },
-        health_gate: crate::status::HealthGateStatus::default(),
-    };
-    let (view_tx, view_rx) = watch::channel(Arc::new(view));
-    let events = Arc::new(EventLog::default());
-    let metrics = Arc::new(Metrics::new());
-    let refresh = Arc::new(Notify::new());
-
-    tracker.spawn(crate::agent::serve(
-        agent_listener,
-        view_rx.clone(),
-        observations_tx.clone(),
-        cfg.run.max_agent_connections,
-        Arc::clone(&metrics),
-        token.clone(),
-        tracker.clone(),
-    ));
-    let api = Api {
-        view: view_rx.clone(),
-        events: Arc::clone(&events),
-        metrics: Arc::clone(&metrics),
-        commands: commands_tx,
-    };
-    tracker.spawn(crate::http::serve(
-        http_listener,
-        api,
-        token.clone(),
-        tracker.clone(),
-    ));
-    let (config_tx, config_rx) = watch::channel(Arc::new(cfg.clone()));
-    tracker.spawn(inventory_loop(
-        config_rx.clone(),
-        host.clone(),
-        inventory_tx,
-        Arc::clone(&refresh),
-        token.clone(),
-    ));
-    tracker.spawn(in_flight_loop(
-        view_rx.clone(),
-        targets_rx.clone(),
-        observations_tx.clone(),
-        token.clone(),
-    ));
-    let (health_tx, health_rx) = watch::channel(HealthFinding::none());
-    tracker.spawn(health_loop(config_rx.clone(), health_tx, token.clone()));
-    tracker.spawn(probe_loop(
-        view_rx.clone(),
-        targets_rx,
-        probe_rx,
-        health_rx.clone(),
-        observations_tx.clone(),
-        Arc::clone(&metrics),
-        token.clone(),
-        tracker.clone(),
-    ));
-
-    let mut shell = Shell {
-        cfg,
-        config_path,
-        host,
-        machine,
-        known: BTreeMap::new(),
-        inventory: InventoryStatus {
-            source: inventory_source.to_string(),
-            ..InventoryStatus::default()
-        },
-        last_inventory_json: None,
-        peer_daemons: Vec::new(),
-        state_path,
-        orchestrator: Arc::new(Chain {
-            backends: Vec::new(),
-        }),
-        observations: observations_tx,
-        targets: targets_tx,
-        probe_settings: probe_tx,
-        config: config_tx,
-        view: view_tx,
-        events,
-        metrics,
-        refresh,
-        tracker: tracker.clone(),
-        leases: Arc::default(),
-        health: health_rx,
-    };
-    shell.orchestrator = Arc::new(Chain::from_config(
-        &shell.cfg.run.orchestrators,
-        &shell.cfg.ceph,
-    ));
-    // The last good inventory from the state file serves until the orchestrator answers.
-    if let (InventorySource::CephOrch, Some(json)) = (&shell.cfg.run.inventory, loaded.inventory) {
+    let (mut shell, wiring, loaded_inventory) =
+        Shell::start(cfg, config_path, listeners, &token, &tracker);
+    // The last good inventory from the state file serves until the orchestrator answers (its
+    // daemons are watched, never restarted, until a fresh inventory lists them).
+    if let (InventorySource::CephOrch, Some(json)) = (&shell.cfg.run.inventory, loaded_inventory) {
         if let Ok(daemons) = inventory::parse(&json) {
             shell.apply_inventory(daemons, Some(json), true);
         }
     }
     shell.publish();
-    tracing::info!(agent = %agent_addr, http = %http_addr, host = %shell.host, "ceph-warden running");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-
-    let code = shell
-        .main_loop(observations_rx, commands_rx, inventory_rx, &token)
-        .await;
-
+    let code = shell.main_loop(wiring, &token).await;
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     token.cancel();
     tracker.close();
@@ -295,13 +210,140 @@ struct Shell {
 }
 
 impl Shell {
-    async fn main_loop(
-        &mut self,
-        mut observations: mpsc::Receiver<Observation>,
-        mut commands: mpsc::Receiver<CommandRequest>,
-        mut inventory: mpsc::Receiver<InventoryUpdate>,
+    /// The machine (with what the state file kept), the channels, the published view, and
+    /// every task: the agent, the HTTP API, the inventory, probe, in-flight and health loops.
+    /// Returns the state file's inventory too, for [`run`] to apply.
+    fn start(
+        cfg: Config,
+        config_path: Option<PathBuf>,
+        listeners: Listeners,
         token: &CancellationToken,
-    ) -> u8 {
+        tracker: &TaskTracker,
+    ) -> (Self, Wiring, Option<String>) {
+        let host = cfg.run.host.clone().unwrap_or_else(short_hostname);
+        let state_path = statefile::path_in(&cfg.state_directory);
+        let loaded = statefile::load(&state_path, wall_now());
+        if let Some(warning) = &loaded.warning {
+            tracing::warn!("{warning}");
+        }
+        let (policies, default_policy) = policies(&cfg);
+        let mut machine = Machine::new(policies, default_policy, loaded.daemons);
+        machine.set_max_concurrent_restarts(cfg.lease.as_ref().map_or(1, |lease| lease.slots));
+        let (observations_tx, observations) = mpsc::channel::<Observation>(4096);
+        let (commands_tx, commands) = mpsc::channel::<CommandRequest>(64);
+        let (inventory_tx, inventory) = mpsc::channel::<InventoryUpdate>(4);
+        let (targets_tx, targets_rx) = watch::channel::<Arc<Vec<Target>>>(Arc::new(Vec::new()));
+        let (probe_tx, probe_rx) = watch::channel(probe_settings(&cfg));
+        let inventory_status = InventoryStatus {
+            source: match &cfg.run.inventory {
+                InventorySource::CephOrch => "ceph-orch",
+                InventorySource::Static(_) => "static",
+            }
+            .to_string(),
+            ..InventoryStatus::default()
+        };
+        let view = View {
+            snapshot: machine.snapshot(),
+            at: now(),
+            wall: wall_now(),
+            host: host.clone(),
+            inventory: inventory_status.clone(),
+            health_gate: crate::status::HealthGateStatus::default(),
+        };
+        let (view_tx, view_rx) = watch::channel(Arc::new(view));
+        let events = Arc::new(EventLog::default());
+        let metrics = Arc::new(Metrics::new());
+        let refresh = Arc::new(Notify::new());
+        let (agent_addr, http_addr) = (
+            listeners.agent.local_addr().unwrap_or(cfg.run.agent_listen),
+            listeners.http.local_addr().unwrap_or(cfg.run.http_listen),
+        );
+        tracker.spawn(crate::agent::serve(
+            listeners.agent,
+            view_rx.clone(),
+            observations_tx.clone(),
+            cfg.run.max_agent_connections,
+            Arc::clone(&metrics),
+            token.clone(),
+            tracker.clone(),
+        ));
+        let api = Api {
+            view: view_rx.clone(),
+            events: Arc::clone(&events),
+            metrics: Arc::clone(&metrics),
+            commands: commands_tx,
+        };
+        tracker.spawn(crate::http::serve(
+            listeners.http,
+            api,
+            token.clone(),
+            tracker.clone(),
+        ));
+        let (config_tx, config_rx) = watch::channel(Arc::new(cfg.clone()));
+        tracker.spawn(inventory_loop(
+            config_rx.clone(),
+            host.clone(),
+            inventory_tx,
+            Arc::clone(&refresh),
+            token.clone(),
+        ));
+        tracker.spawn(in_flight_loop(
+            view_rx.clone(),
+            targets_rx.clone(),
+            observations_tx.clone(),
+            token.clone(),
+        ));
+        let (health_tx, health_rx) = watch::channel(HealthFinding::none());
+        tracker.spawn(health_loop(config_rx, health_tx, token.clone()));
+        tracker.spawn(probe_loop(
+            view_rx,
+            targets_rx,
+            probe_rx,
+            health_rx.clone(),
+            observations_tx.clone(),
+            Arc::clone(&metrics),
+            token.clone(),
+            tracker.clone(),
+        ));
+        tracing::info!(agent = %agent_addr, http = %http_addr, host = %host, "ceph-warden running");
+        let orchestrator = Arc::new(Chain::from_config(&cfg.run.orchestrators, &cfg.ceph));
+        let shell = Self {
+            cfg,
+            config_path,
+            host,
+            machine,
+            known: BTreeMap::new(),
+            inventory: inventory_status,
+            last_inventory_json: None,
+            peer_daemons: Vec::new(),
+            state_path,
+            orchestrator,
+            observations: observations_tx,
+            targets: targets_tx,
+            probe_settings: probe_tx,
+            config: config_tx,
+            view: view_tx,
+            events,
+            metrics,
+            refresh,
+            tracker: tracker.clone(),
+            leases: Arc::default(),
+            health: health_rx,
+        };
+        let wiring = Wiring {
+            observations,
+            commands,
+            inventory,
+        };
+        (shell, wiring, loaded.inventory)
+    }
+
+    async fn main_loop(&mut self, wiring: Wiring, token: &CancellationToken) -> u8 {
+        let Wiring {
+            mut observations,
+            mut commands,
+            mut inventory,
+        } = wiring;
         let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),

@@ -38,6 +38,28 @@ fn never_drained_or_restarted(sidecar: &Sidecar, daemon: &str, how_long: Duratio
     }
 }
 
+/// `ceph-warden run --config CONFIG`, which must exit at once: its exit code and stderr.
+fn run_refused(config: &std::path::Path) -> (Option<i32>, String) {
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ceph-warden run");
+    let mut status = None;
+    wait_for("run to exit", Duration::from_secs(10), || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    let output = child.wait_with_output().expect("output");
+    (
+        status.and_then(|s| s.code()),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn an_unwritable_state_directory_refuses_to_start_with_exit_73() {
     let dir = TempDir::new("state-unwritable");
@@ -53,27 +75,38 @@ fn an_unwritable_state_directory_refuses_to_start_with_exit_73() {
             closed_port(),
         ),
     );
-    let mut child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ceph-warden run");
-    let mut status = None;
-    wait_for("run to exit", Duration::from_secs(10), || {
-        status = child.try_wait().expect("try_wait");
-        status.is_some()
-    });
-    let output = child.wait_with_output().expect("output");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(status.and_then(|s| s.code()), Some(73), "{stderr}");
+    let (code, stderr) = run_refused(&config);
+    assert_eq!(code, Some(73), "{stderr}");
     assert!(
         stderr.contains("cannot write the state directory")
             && stderr.contains("not-a-directory/state"),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_agent_address_in_use_exits_71_naming_it() {
+    let dir = TempDir::new("agent-in-use");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let config = dir.write(
+        "ceph-warden.toml",
+        &format!(
+            "state-directory = \"{}\"\n[run]\nagent-listen = \"127.0.0.1:{port}\"\nhttp-listen = \"127.0.0.1:{}\"\ninventory = \"static\"\n[[static]]\nname = \"rgw.a\"\nurl = \"http://127.0.0.1:{}/\"\n",
+            dir.path("state").display(),
+            closed_port(),
+            closed_port(),
+        ),
+    );
+    let (code, stderr) = run_refused(&config);
+    assert_eq!(code, Some(71), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen for HAProxy agent checks on 127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+    drop(taken);
 }
 
 #[test]
