@@ -138,7 +138,7 @@ async fn answer(
         // timeout; it never blocks a reply.
         let _ = polls.try_send(Observation::Polled {
             daemon,
-            peer: peer.ip(),
+            haproxy: peer.ip(),
             word: line,
         });
     } else {

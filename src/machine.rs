@@ -197,11 +197,11 @@ pub enum Observation {
         /// A failure while no peer of the service is healthy.
         no_healthy_peer: Option<NoHealthyPeer>,
     },
-    /// An HAProxy (`peer`) polled the agent for `daemon` and was told `word` (the rendered
-    /// [`Word`]). Only a poll that was told the current word confirms a change.
+    /// The HAProxy at `haproxy` polled the agent for `daemon` and was told `word` (the
+    /// rendered [`Word`]). Only a poll that was told the current word confirms a change.
     Polled {
         daemon: String,
-        peer: IpAddr,
+        haproxy: IpAddr,
         word: String,
     },
     /// The orchestrator answered a restart request (`Ok` is not proof it restarted).
@@ -492,9 +492,13 @@ impl Machine {
                     t.probe(&daemon, &result, step, sent, now, &mut actions);
                 }
             }
-            Observation::Polled { daemon, peer, word } => {
+            Observation::Polled {
+                daemon,
+                haproxy,
+                word,
+            } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
-                    t.announced.polled(peer, &word, now);
+                    t.announced.polled(haproxy, &word, now);
                 }
             }
             Observation::RestartAnswered { daemon, result } => {

@@ -105,7 +105,7 @@ impl Sim {
 
     fn feed(&mut self, name: &str, ms: u64, input: In) -> Result<Vec<Action>, CommandError> {
         let now = self.at(ms);
-        let peer = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
+        let haproxy = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
         // Probes take 1 ms here; the stale-answer scenario sends its own.
         let probe = |result| Observation::Probe {
             daemon: name.into(),
@@ -144,7 +144,7 @@ impl Sim {
                 self.machine.observe(
                     Observation::Polled {
                         daemon: name.into(),
-                        peer: peer(n),
+                        haproxy: haproxy(n),
                         word,
                     },
                     now,
@@ -153,7 +153,7 @@ impl Sim {
             In::StalePoll(n) => self.machine.observe(
                 Observation::Polled {
                     daemon: name.into(),
-                    peer: peer(n),
+                    haproxy: haproxy(n),
                     word: "up ready (old)".into(),
                 },
                 now,
