@@ -24,10 +24,12 @@ use serde::Serialize;
 
 mod budget;
 mod drain;
+mod streaks;
 pub mod verdict;
 
 use budget::Budget;
 use drain::Announced;
+use streaks::Streaks;
 use verdict::{ProbeClass, ProbeError, Step, Verdict};
 
 #[cfg(test)]
@@ -345,8 +347,8 @@ struct Tracked {
     state: State,
     since: Instant,
     reason: String,
-    ok_streak: u32,
-    fail_streak: u32,
+    /// Consecutive passed and failed probes (fall/rise).
+    streaks: Streaks,
     last_probe: Option<LastProbe>,
     /// Operator flags, persisted.
     maintenance: bool,
@@ -616,8 +618,8 @@ impl Machine {
                     reason: t.reason.clone(),
                     since: t.since,
                     last_probe: t.last_probe.clone(),
-                    ok_streak: t.ok_streak,
-                    fail_streak: t.fail_streak,
+                    ok_streak: t.streaks.ok(),
+                    fail_streak: t.streaks.failed(),
                     restarts_in_window: u32::try_from(t.budget.used()).unwrap_or(u32::MAX),
                     maintenance: t.maintenance,
                     drained: t.drained,
@@ -722,8 +724,7 @@ impl Tracked {
             } else {
                 "no verdict yet".into()
             },
-            ok_streak: 0,
-            fail_streak: 0,
+            streaks: Streaks::default(),
             last_probe: None,
             maintenance: saved.maintenance,
             drained: saved.drained,
@@ -797,7 +798,8 @@ impl Tracked {
             State::Restarting => Word::Down("restarting".into()),
             State::Recovering => Word::Down(format!(
                 "recovering {}/{}",
-                self.ok_streak, self.policy.rise
+                self.streaks.ok(),
+                self.policy.rise
             )),
             State::Held => Word::Down(format!("held: {}", self.reason)),
         }
@@ -920,13 +922,7 @@ impl Tracked {
             detail,
             at: now,
         });
-        if pass {
-            self.ok_streak = self.ok_streak.saturating_add(1);
-            self.fail_streak = 0;
-        } else {
-            self.fail_streak = self.fail_streak.saturating_add(1);
-            self.ok_streak = 0;
-        }
+        self.streaks.observe(pass);
         let rise = self.policy.rise;
         let fall = self.policy.fall;
         let in_grace = self.grace_until.is_some_and(|until| now < until);
@@ -934,9 +930,9 @@ impl Tracked {
         match self.state {
             State::Maintenance => {}
             State::Starting => {
-                if pass && self.ok_streak >= rise {
+                if pass && self.streaks.risen(rise) {
                     self.serve(name, busy, "probes pass", now, actions);
-                } else if !pass && !in_grace && self.fail_streak >= fall {
+                } else if !pass && !in_grace && self.streaks.fallen(fall) {
                     self.set(name, State::Failed, self.not_drained(detail), now, actions);
                 }
             }
@@ -949,31 +945,35 @@ impl Tracked {
                         "probes pass"
                     };
                     self.serve(name, busy, reason, now, actions);
-                } else if self.fail_streak >= fall {
+                } else if self.streaks.fallen(fall) {
                     self.set(name, State::Failed, self.not_drained(detail), now, actions);
                 } else {
-                    let reason = format!("{} of {fall} probes failed: {detail}", self.fail_streak);
+                    let reason = format!(
+                        "{} of {fall} probes failed: {detail}",
+                        self.streaks.failed()
+                    );
                     self.set(name, State::Suspect, reason, now, actions);
                 }
             }
             State::Failed | State::Held => {
-                if pass && self.ok_streak >= rise {
+                if pass && self.streaks.risen(rise) {
                     self.budget.succeeded();
                     self.serve(name, busy, "came back without a restart", now, actions);
                 }
             }
             State::Restarting | State::Recovering => {
-                if pass && self.ok_streak >= rise && self.new_process_seen() {
+                if pass && self.streaks.risen(rise) && self.new_process_seen() {
                     self.recovered(name, busy, now, actions);
-                } else if pass && self.ok_streak >= rise {
+                } else if pass && self.streaks.risen(rise) {
                     let reason = format!(
                         "probes pass {}/{rise}; waiting for the orchestrator to show the restarted process",
-                        self.ok_streak
+                        self.streaks.ok()
                     );
                     self.set(name, State::Recovering, reason, now, actions);
                     self.ask_for_proof(now, actions);
                 } else if pass {
-                    let reason = format!("probes pass {}/{rise} after the restart", self.ok_streak);
+                    let reason =
+                        format!("probes pass {}/{rise} after the restart", self.streaks.ok());
                     self.set(name, State::Recovering, reason, now, actions);
                 } else if self.state == State::Recovering {
                     let reason = format!("failed again after the restart: {detail}");
@@ -1131,8 +1131,7 @@ impl Tracked {
         self.restart_deadline = Some(now + self.policy.restart_timeout);
         self.restart_issued = Some(now);
         self.grace_until = Some(now + self.policy.startup_grace);
-        self.ok_streak = 0;
-        self.fail_streak = 0;
+        self.streaks.reset();
         actions.push(Action::Restart {
             daemon: name.to_string(),
         });
@@ -1218,8 +1217,7 @@ impl Tracked {
         if rados_unreachable && !self.planned {
             self.canary = false;
             self.budget.retry_at(None);
-            self.fail_streak = 0;
-            self.ok_streak = 0;
+            self.streaks.reset();
             let reason =
                 format!("the cluster, not this daemon: {reason}; not drained, not restarted");
             self.set(name, State::Degraded, reason, now, actions);
@@ -1303,7 +1301,7 @@ impl Tracked {
                 }
             }
             State::Recovering
-                if self.ok_streak >= self.policy.rise
+                if self.streaks.risen(self.policy.rise)
                     && self.restart_deadline.is_none_or(|deadline| now < deadline) =>
             {
                 if self.new_process_seen() {
@@ -1410,7 +1408,7 @@ impl Tracked {
                         .last_probe
                         .as_ref()
                         .is_some_and(|p| p.class == ProbeClass::Busy);
-                    if self.fail_streak > 0 {
+                    if self.streaks.failed() > 0 {
                         let reason =
                             format!("undrained; last probe failed: {}", self.probe_detail());
                         self.set(name, State::Suspect, reason, now, actions);
@@ -1474,8 +1472,7 @@ impl Tracked {
                 }
                 if self.state == State::Maintenance {
                     self.leaving_maintenance = true;
-                    self.ok_streak = 0;
-                    self.fail_streak = 0;
+                    self.streaks.reset();
                     let reason = format!(
                         "left maintenance; waiting for {} passing probes",
                         self.policy.rise
