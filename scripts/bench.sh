@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole benchmark (issue 7): agent and footprint, then every scenario in the cephadm, cron
+# The whole benchmark: agent and footprint, then every scenario in the cephadm, cron
 # and warden setups on the real lab, one after another (about 20 minutes on 2 cores). Rewrites
 # docs/BENCHMARKS.md and docs/bench/*.svg. As root on Debian 12, like the tests.
 # Arguments go to the benchmark: --rate N, --freeze S, --cron-interval S, --scenarios a,b

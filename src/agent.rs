@@ -2,14 +2,16 @@
 //! one full reply line → close.
 //!
 //! HAProxy opens one TCP connection per poll, sends the `agent-send` string (if configured) right
-//! after connecting, reads one line and closes (facts/haproxy.md §4). The reply is built from the
-//! latest published snapshot and never waits on a probe, a lock or the orchestrator. Every reply
-//! is the complete desired state (`up ready`, `drain`, `down #reason`, `maint`, `up`), because
-//! HAProxy only reverts what the agent said and ignores a line without `\n`.
+//! after connecting, reads one line and closes (observed on HAProxy 2.6.12). The reply is built
+//! from the latest published snapshot and never waits on a probe, a lock or the orchestrator.
+//! Every reply is the complete desired state (`up ready`, `drain`, `down #reason`, `maint`,
+//! `up`), because HAProxy only reverts what the agent said and ignores a line without `\n`.
 //!
 //! Which daemon: the `agent-send` tag (`agent-send "rgw.a\n"`); without one, the single daemon
 //! of this host. An unknown or missing tag gets a comment-only reply (`#unknown daemon rgw.x`),
-//! which changes nothing in HAProxy but shows in its `last_agt`.
+//! which changes nothing in HAProxy and does not show there either: with no word to apply,
+//! HAProxy 2.6.12 drops the comment, `agent_status` reads `CHECKED` and `last_agt` stays empty.
+//! Only asking the agent by hand shows it (docs/troubleshooting.md).
 //!
 //! Bounded: at most `max-agent-connections` at once (more wait in the kernel's listen backlog),
 //! a deadline per connection, at most [`MAX_TAG`] bytes read. A slow or hostile peer costs one

@@ -3,7 +3,7 @@
 //! timeout around the whole call.
 //!
 //! `ceph` exits with the errno of the failure (`Error EINVAL: ...` exits 22,
-//! `Error ENOENT: No orchestrator configured ...` exits 2; facts/samples/orch-*.rc), and the
+//! `Error ENOENT: No orchestrator configured ...` exits 2; tests/fixtures/orch-*.rc), and the
 //! first stderr line says why, so both go into the error.
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The configuration file: TOML, kebab-case keys, durations as strings with units.
 //!
 //! [`RawConfig`] mirrors the file (`deny_unknown_fields`, so a typo is an error naming the key);
-//! [`Config::try_from`] turns it into typed, validated values or a [`ConfigError`] naming the key.
+//! [`Config::from_toml`] turns it into typed, validated values or a [`ConfigError`] naming the key.
 //! `ceph-warden check-config FILE` runs the same code. Every key is documented, with its default
 //! and why, in `systemd/ceph-warden.example.toml`.
 

@@ -1,12 +1,13 @@
 //! The daemons this host (or cluster) runs, as the orchestrator lists them:
 //! `ceph orch ps [HOST] --format json` parsed into [`Daemon`]s.
 //!
-//! The JSON is cephadm's `DaemonDescription.to_json()` (facts/ceph-and-peers.md §1.1): keys whose
-//! value is `None` are left out, so every field is optional; newer releases add keys, so unknown
-//! ones are ignored; `status` is an int from -2 to 2 with `status_desc` beside it; timestamps come
-//! with or without a trailing `Z`; and the CLI may print blank lines before the array. A field of
-//! an unexpected type is treated as absent rather than failing the whole inventory: one odd entry
-//! must not hide the others.
+//! The JSON is `DaemonDescription.to_json()` (ceph's
+//! `src/pybind/mgr/orchestrator/_interface.py`): keys whose value is `None` are left out, so
+//! every field is optional; newer releases add keys, so unknown ones are ignored; `status` is an
+//! int from -2 to 2 with `status_desc` beside it; timestamps come with or without a trailing
+//! `Z`; and the CLI may print blank lines before the array. A field of an unexpected type is
+//! treated as absent rather than failing the whole inventory: one odd entry must not hide the
+//! others.
 
 use std::time::SystemTime;
 
@@ -241,7 +242,7 @@ mod tests {
     use super::*;
     use std::time::{Duration, UNIX_EPOCH};
 
-    // Real outputs, copied from facts/samples/ into tests/fixtures/.
+    // Real `ceph orch ps --format json` outputs of a Ceph 16.2.15 cluster, kept in tests/fixtures/.
     const ORCH_PS: &str = include_str!("../tests/fixtures/orch-ps-json.stdout");
     const ORCH_PS_PRETTY: &str = include_str!("../tests/fixtures/orch-ps-json-pretty.stdout");
     const ORCH_PS_NO_BACKEND: &str =
@@ -292,7 +293,8 @@ mod tests {
 
     #[test]
     fn every_field_is_optional_and_unknown_fields_are_ignored() {
-        // The early-Octopus entry of facts/ceph-and-peers.md §1.1: no ports, no name, no Z.
+        // An early-Octopus rgw entry (real user data kept in ceph's orchestrator test
+        // `test_dd_octopus`), then entries with bad ports, a time without `Z`, and no name.
         let text = r#"[{"hostname": "ceph-001", "daemon_id": "default-rgw-realm.eu-central-1.1.ceph-001.ytywjo",
             "daemon_type": "rgw", "status": 1, "status_desc": "starting", "is_active": false,
             "brand_new_field": {"x": 1}},

@@ -2,7 +2,7 @@
 //! service restart at once across all hosts, through an exclusive, expiring RADOS advisory
 //! lock (cls_lock) taken with the `rados` CLI.
 //!
-//! Measured semantics (facts/rados-lock-caps-stall.md §1): `lock get` prints nothing and exits
+//! Measured semantics (the `rados` CLI of Ceph 16.2.15): `lock get` prints nothing and exits
 //! 0 when taken; a failure exits 1 with `(16)` (held by another) or `(110)` (RADOS unavailable)
 //! on stderr. The locker is the client instance plus the cookie, so a CLI holder can neither
 //! renew nor unlock: the duration is sized to the restart (restart-timeout + a margin), and

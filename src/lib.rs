@@ -1,16 +1,36 @@
 //! ceph-warden: a health sidecar for Ceph RADOS Gateways.
 //!
-//! The pieces, in reading order:
+//! The pieces, in reading order. The operator's inputs:
 //! - [`cli`] and [`config`]: what the operator asked for, parsed then validated.
-//! - [`subprocess`] and [`ceph`]: every external command runs from an argv, under a timeout,
-//!   with its whole process group killed when the time is up.
+//!
+//! The boundaries, each call under a deadline:
+//! - [`subprocess`]: every external command from an argv, its process group killed at the deadline.
+//! - [`ceph`]: the `ceph` CLI with the operator's arguments; its errno and stderr in the error.
 //! - [`inventory`]: `ceph orch ps --format json` parsed tolerantly into [`inventory::Daemon`]s.
-//! - [`probe`]: HTTP probes that classify what a daemon answered (ok, busy, timeout, ...).
-//! - [`orchestrate`]: the one narrow side-effect trait, `Orchestrator::restart`.
-//! - [`lock`]: the flock that keeps two overlapping `check` runs from both restarting.
-//! - [`machine`]: the pure decision core of the sidecar: states, agent words, actions.
-//! - [`check`]: the one-shot `ceph-warden check`, the 5-minute cron job done right.
-//! - [`exitcode`]: the documented process exit codes.
+//! - [`probe`]: HTTP, S3-canary and admin-socket probes, classified; in-flight connection counts.
+//! - [`orchestrate`]: the one narrow side-effect trait, `Orchestrator::restart`, and its backends.
+//! - [`lease`]: the cluster-wide restart lease, a RADOS advisory lock taken with the `rados` CLI.
+//! - [`lock`]: the flock between overlapping `check` runs; [`statefile`]: what outlives a restart.
+//!
+//! The core, pure and synchronous:
+//! - [`machine`]: one state machine per daemon: states, agent words, actions, the snapshot.
+//! - [`machine::verdict`]: what probe answers mean: the daemon's failure or the cluster's.
+//! - `machine::budget` (restarts per window, backoff) and `machine::drain` (who heard the word).
+//!
+//! The shell, `ceph-warden run`, and what it serves:
+//! - [`daemon`]: runs the tasks, feeds observations to the machine, carries out its actions.
+//! - `daemon::probing`, `daemon::health_gate`, `daemon::inventory_refresh`, `daemon::leases`:
+//!   the probe chains, the health read, the inventory, and the lease-then-restart path.
+//! - [`agent`]: HAProxy's agent-check listener, one reply line per poll from the snapshot.
+//! - [`http`]: the admin API; [`status`]: its text and `/status` JSON; [`metrics`]: Prometheus.
+//! - [`peers`]: the same probes against the daemon's peers: is it the daemon, or the cluster?
+//! - [`health`]: the `ceph health detail` gate that turns a probe timeout into `degraded`.
+//!
+//! The one-shot commands:
+//! - [`check`]: `ceph-warden check`, the 5-minute cron job done right.
+//! - [`commands`]: runs one subcommand and returns its exit code; man pages and completions.
+//! - [`client`]: `status`, `drain`, `undrain`, `restart`, `reset`, `maintenance`, via the API.
+//! - [`ingress`]: `haproxy-config`; [`table`]: terminal tables; [`exitcode`]: the exit codes.
 
 pub mod agent;
 pub mod ceph;

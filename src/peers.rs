@@ -82,7 +82,7 @@ async fn probe_peer(peer: &Peer, http: &HttpProbe, s3: Option<&S3Canary>) -> Pee
     }
 }
 
-/// Comparisons reused for [`REUSE_FOR`], by peer set.
+/// Comparisons reused for `REUSE_FOR` (1 s), by peer set.
 #[derive(Debug, Default)]
 pub struct Cache {
     recent: Mutex<HashMap<Vec<Peer>, (tokio::time::Instant, Report)>>,

@@ -36,8 +36,8 @@ pub enum OrchestrateError {
 
 pub trait Orchestrator {
     /// Asks for `daemon` to be restarted and returns what the orchestrator said. With cephadm
-    /// this only *schedules* the restart (facts/ceph-and-peers.md §1.4): success is not proof
-    /// that the daemon came back.
+    /// this only *schedules* the restart (`Scheduled to restart rgw.X on host 'HOST'`, exit 0,
+    /// at once): success is not proof that the daemon came back.
     fn restart(
         &self,
         daemon: &Daemon,

@@ -1,5 +1,5 @@
 //! The `systemd` backend: `systemctl restart ceph-<fsid>@<type>.<id>.service`, the unit cephadm
-//! deploys (facts/ceph-and-peers.md §2.3). It works when the mgr does not (no orchestrator
+//! deploys (cephadm's `get_unit_name`). It works when the mgr does not (no orchestrator
 //! needed), so it is the usual fallback after `ceph-orch`. The service user needs the right to
 //! restart the unit (polkit rule or root).
 

@@ -1,11 +1,13 @@
 //! The Ceph admin socket (`.asok`): one JSON command per connection, framed as the daemon frames
-//! it (facts/ceph-lab-notes.md, facts/samples/asok-raw-protocol-transcript.txt): send the
-//! command terminated by `\0`; read a 4-byte big-endian length, then that many bytes; the
-//! daemon closes. There is no status field: an error is a reply starting `ERROR: (22) ...`.
+//! it (ceph's `ceph_daemon.py` and `src/common/admin_socket.cc`, checked byte for byte against
+//! a 16.2.15 radosgw): send the command terminated by `\0`; read a 4-byte big-endian length,
+//! then that many bytes; the daemon closes. There is no status field: an error is a reply
+//! starting `ERROR: (22) ...`.
 //!
 //! A frozen daemon accepts the first connects and never answers, and `ceph --admin-daemon` has
-//! no timeout, so every step here has a deadline. The deep probe builds on it (`perf dump`,
-//! `objecter_requests`). Not for in-flight requests: see [`super::connections`] for why.
+//! no timeout, so every step here has a deadline. The `asok` step of a probe chain builds on it
+//! (`objecter_requests`: the age of the oldest RADOS operation). Not for in-flight requests:
+//! see [`super::connections`] for why.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,7 +82,9 @@ pub async fn command(path: &Path, json: &str, timeout: Duration) -> Result<Vec<u
         })
 }
 
-/// Requests RGW is serving right now: `perf dump` → `rgw.qactive`.
+/// RGW's own count of requests in progress: `perf dump` → `rgw.qactive`. Not what `run` waits
+/// on before a planned restart: on 16.2.15 behind HAProxy it only grows (see
+/// [`super::connections`]).
 pub async fn in_flight(path: &Path, timeout: Duration) -> Result<u64, AsokError> {
     let body = command(
         path,
@@ -102,7 +106,8 @@ pub struct OldestOp {
     /// The OSD it waits on, when known.
     pub osd: Option<i64>,
     /// Operations in flight. Not a health signal by itself: watch pings pile up on idle RGWs
-    /// during a stall too (facts/rados-lock-caps-stall.md), which is why the age decides.
+    /// during a stall too (about 1.8 a second per RGW without any client traffic, measured on
+    /// 16.2.15), which is why the age decides.
     pub ops: usize,
 }
 
@@ -233,7 +238,7 @@ mod tests {
             Ok(None),
             "linger ops (watches) are not in flight"
         );
-        // rgw.b 20 s into a frozen OSD (facts/samples/stall/t20-rgw.b-objecter_requests.json).
+        // rgw.b 20 s into a frozen OSD, captured on a 16.2.15 lab cluster.
         let stalled =
             include_bytes!("../../tests/fixtures/asok-rgw-objecter_requests-osd-frozen-20s.json");
         let oldest = oldest_op(stalled).unwrap().unwrap();

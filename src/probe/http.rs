@@ -4,7 +4,7 @@
 //! - `busy`: 503 whose body is an S3 or Swift error with a throttling or unavailable code
 //!   (`SlowDown`, `ServiceUnavailable`, ...). RGW answers its rate limiter with `SlowDown` and
 //!   `/swift/healthcheck` with `{"Code":"ServiceUnavailable"}` while the operator's
-//!   `rgw_healthcheck_disabling_path` file exists (facts/samples/http-swift-healthcheck-503.txt).
+//!   `rgw_healthcheck_disabling_path` file exists (tests/fixtures/http-swift-healthcheck-503.txt).
 //!   Either way RGW itself wrote the answer: it is alive.
 //! - `http <code>`: any other status; `timeout`: nothing complete within the deadline (a frozen
 //!   RGW accepts the TCP connection and never answers); `refused`; `dns`; `other`.

@@ -1,6 +1,7 @@
 //! The S3 canary probe: a signed GET of a small canary object, as a client would do it.
 //!
-//! An anonymous `GET /` answers 200 on every RGW while RADOS is stalled (facts/ceph-lab-notes.md);
+//! An anonymous `GET /` answers 200 on every RGW while RADOS is stalled (measured on 16.2.15
+//! with the OSD frozen: 200 within milliseconds for the whole stall, while signed requests hung);
 //! a signed read of an object goes through authentication and RADOS, so it fails when either
 //! does. Requests are presigned with AWS SigV4 (rusty-s3, no hand-rolled crypto). The canary
 //! bucket and object are created on first use when allowed.

@@ -1,4 +1,4 @@
-//! `check` against the real `ceph orch ps` samples (facts/samples, copied into tests/fixtures).
+//! `check` against the real `ceph orch ps` samples of a Ceph 16.2.15 cluster (tests/fixtures).
 
 use crate::support::*;
 

@@ -199,8 +199,9 @@ impl Lab {
 
     /// Waits (at most 60 s) until `healthy` holds after an OSD thaw. The lab's OSD read lease
     /// (96 s, `tests/lab/up.sh`) outlasts the tests' freezes, so its PGs are readable at once;
-    /// when they are not, the panic says how many PGs are laggy (the lab's own wedge, facts
-    /// rados-lock-caps-stall.md §3), which tells the lab's fault from the sidecar's.
+    /// when they are not, the panic says how many PGs are laggy (the lab's own wedge: after an
+    /// OSD freeze of 40 s on 16.2.15, PGs stayed `active+clean+laggy` until `ceph osd down`),
+    /// which tells the lab's fault from the sidecar's.
     pub fn wait_after_osd_thaw(&self, mut healthy: impl FnMut() -> bool) {
         let thawed = std::time::Instant::now();
         while thawed.elapsed() < Duration::from_secs(60) {
