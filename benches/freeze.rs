@@ -1,4 +1,4 @@
-//! The freeze benchmark (DESIGN.md §12-§13): the lab's three real radosgw behind a
+//! The freeze benchmark (docs/design.md §12-§13): the lab's three real radosgw behind a
 //! real HAProxy, under open-loop client load, each fault injected into three setups in one run:
 //!
 //! - `cephadm`: cephadm's stock ingress HAProxy config (bench/haproxy-cephadm.cfg: static-rr,

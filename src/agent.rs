@@ -1,4 +1,4 @@
-//! The HAProxy agent-check listener (DESIGN.md §5.1): connect → optional `agent-send` line →
+//! The HAProxy agent-check listener (docs/design.md §5.1): connect → optional `agent-send` line →
 //! one full reply line → close.
 //!
 //! HAProxy opens one TCP connection per poll, sends the `agent-send` string (if configured) right

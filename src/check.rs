@@ -3,7 +3,7 @@
 //! Like the seed: one `ceph orch ps --format json`, the daemon type taken from the inventory,
 //! `GET http://<ip or host>:<ports[0]>/` with a 5 s timeout to every `rgw` and `node-exporter`,
 //! and `ceph orch daemon restart <name>` for each daemon that failed. Unlike the seed
-//! (DESIGN.md §9): probes run concurrently (bounded), a 503 SlowDown is busy and never
+//! (docs/design.md §9): probes run concurrently (bounded), a 503 SlowDown is busy and never
 //! restarted, at most `--max-restarts` restarts per run, a daemon the orchestrator lists as
 //! stopped or without a port is reported as skipped instead of probed, a `ceph` that fails,
 //! hangs or prints garbage restarts nothing, a lock keeps overlapping runs apart, and the exit

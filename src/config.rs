@@ -72,7 +72,7 @@ pub struct RawConfig {
     pub lease: RawLease,
 }
 
-/// `[lease]`: the cluster-wide restart lease (DESIGN.md §8).
+/// `[lease]`: the cluster-wide restart lease (docs/design.md §8).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawLease {
@@ -624,7 +624,7 @@ pub struct StaticDaemon {
     pub url: String,
 }
 
-/// A restart backend (DESIGN.md §7).
+/// A restart backend (docs/design.md §7).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Backend {
     /// `ceph orch daemon restart <name>`.

@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md §6), an admin server on `127.0.0.1:9481` by default.
+//! The HTTP API (docs/design.md §6), an admin server on `127.0.0.1:9481` by default.
 //!
 //! | route | answer |
 //! | --- | --- |

@@ -1,4 +1,4 @@
-//! The cluster-wide restart lease (DESIGN.md §8): at most `max-concurrent-restarts` RGWs of a
+//! The cluster-wide restart lease (docs/design.md §8): at most `max-concurrent-restarts` RGWs of a
 //! service restart at once across all hosts, through an exclusive, expiring RADOS advisory
 //! lock (cls_lock) taken with the `rados` CLI.
 //!

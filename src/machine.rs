@@ -1,4 +1,4 @@
-//! The decision core: one state machine per local daemon (DESIGN.md §4), pure and synchronous.
+//! The decision core: one state machine per local daemon (docs/design.md §4), pure and synchronous.
 //!
 //! [`Machine::observe`] takes an [`Observation`] (a probe result, an agent poll, the outcome of a
 //! restart, an inventory, an in-flight count) at a given instant and returns the [`Action`]s the
@@ -77,7 +77,7 @@ pub struct Policy {
     pub prove_by_start_time: bool,
 }
 
-/// The state of one daemon (DESIGN.md §4).
+/// The state of one daemon (docs/design.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum State {
@@ -134,7 +134,7 @@ impl fmt::Display for State {
 
 /// What the agent tells HAProxy about a daemon: always one complete state, because HAProxy
 /// only reverts what the agent said (`up` does not cancel `drain`; only `ready` does;
-/// facts/haproxy.md §4).
+/// observed on HAProxy 2.6.12).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Word {
     /// No admin word: changes nothing HAProxy already has (a just-discovered daemon).
@@ -220,8 +220,8 @@ pub enum Observation {
         reason: String,
         rados_unreachable: bool,
     },
-    /// Requests the daemon is serving right now (RGW's `qactive`), while a planned restart
-    /// waits for them.
+    /// Requests the daemon is serving right now (its established TCP connections, see
+    /// [`crate::probe::connections`]), while a planned restart waits for them.
     InFlight { daemon: String, active: u64 },
     /// The latest inventory of this host.
     Inventory(Vec<Discovered>),
@@ -542,7 +542,7 @@ impl Machine {
 
     /// Why `name` may not start a restart now, from what the machine knows of this host: a
     /// daemon only the state file lists; the service's other daemons restarting (one at a
-    /// time, DESIGN.md §8); a canary of the service that did not come back. `None`: go.
+    /// time, docs/design.md §8); a canary of the service that did not come back. `None`: go.
     fn restart_gate(&self, name: &str) -> Option<Gate> {
         let t = self.daemons.get(name)?;
         if !t.confirmed {
@@ -775,7 +775,7 @@ impl Tracked {
             && (self.state == State::Failed || (self.state == State::Draining && self.planned))
     }
 
-    /// The word this state serves (DESIGN.md §4 table).
+    /// The word this state serves (docs/design.md §4 table).
     fn desired_word(&self) -> Word {
         match self.state {
             State::Maintenance => Word::Maint,

@@ -1,4 +1,4 @@
-//! The restart budget of one daemon (DESIGN.md §4): at most `max-restarts` automatic restarts
+//! The restart budget of one daemon (docs/design.md §4): at most `max-restarts` automatic restarts
 //! per `restart-window`, exponential backoff between attempts that did not bring it back
 //! (`backoff`, doubled each time up to `backoff-max`), and the reason a spent budget holds it.
 

@@ -1,4 +1,4 @@
-//! Drain confirmation (DESIGN.md §4): the word the agent tells HAProxy about one daemon, and
+//! Drain confirmation (docs/design.md §4): the word the agent tells HAProxy about one daemon, and
 //! which HAProxies have been told it since it last changed. A restart waits until every
 //! HAProxy that polls this daemon has heard the new word (so none still sends it requests),
 //! bounded by `drain-confirm-timeout`; an HAProxy silent for `peer-ttl` is no longer waited for.

@@ -1,4 +1,4 @@
-//! Fall/rise hysteresis (DESIGN.md §4): consecutive passed and failed probes. `fall` failures
+//! Fall/rise hysteresis (docs/design.md §4): consecutive passed and failed probes. `fall` failures
 //! in a row take a daemon out; `rise` passes in a row put it back; one outcome resets the
 //! other count. The phases decide what a count means; this only counts.
 

@@ -1,5 +1,5 @@
 //! Scenario tables for the state machine: `(ms since t0, input, state after, word after,
-//! actions after)`, run by one [`check`] helper with a fake clock. Every row of DESIGN.md §4
+//! actions after)`, run by one [`check`] helper with a fake clock. Every row of docs/design.md §4
 //! this machine implements has a scenario here.
 
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! The one side effect that matters: asking the orchestrator to restart a daemon.
 //!
 //! [`Orchestrator`] is the only trait in the crate (static dispatch), so tests can record
-//! restarts instead of making them. Backends (DESIGN.md §7): [`ceph::CephOrch`]
+//! restarts instead of making them. Backends (docs/design.md §7): [`ceph::CephOrch`]
 //! (`ceph orch daemon restart`), [`systemd::SystemdOrch`] (`systemctl restart
 //! ceph-<fsid>@<name>.service`, for when the mgr is down) and [`command::CommandOrch`] (an argv
 //! template). [`Chain`] tries the configured ones in order until one accepts.
