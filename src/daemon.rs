@@ -247,6 +247,7 @@ impl Shell {
             at: now(),
             wall: wall_now(),
             host: host.clone(),
+            config_file: config_path.clone(),
             inventory: inventory_status.clone(),
             health_gate: crate::status::HealthGateStatus::default(),
         };
@@ -645,6 +646,7 @@ impl Shell {
             at: now(),
             wall: wall_now(),
             host: self.host.clone(),
+            config_file: self.config_path.clone(),
             inventory: self.inventory.clone(),
             health_gate: self.health_gate(),
         };

@@ -357,6 +357,7 @@ mod tests {
             )]
             wall: std::time::SystemTime::now(),
             host: "h".into(),
+            config_file: None,
             inventory: Default::default(),
             health_gate: Default::default(),
         };

@@ -19,6 +19,8 @@ pub struct View {
     pub at: Instant,
     pub wall: SystemTime,
     pub host: String,
+    /// The configuration file in force; `None`: the built-in defaults.
+    pub config_file: Option<std::path::PathBuf>,
     pub inventory: InventoryStatus,
     pub health_gate: HealthGateStatus,
 }
@@ -54,6 +56,8 @@ pub struct StatusJson<'a> {
     pub ceph_warden: &'static str,
     pub host: &'a str,
     pub generated_at: String,
+    /// The configuration file in force; `null`: the built-in defaults.
+    pub config_file: Option<String>,
     pub inventory: InventoryJson<'a>,
     pub health_gate: &'a HealthGateStatus,
     pub daemons: Vec<DaemonJson<'a>>,
@@ -109,6 +113,10 @@ impl View {
             ceph_warden: env!("CARGO_PKG_VERSION"),
             host: &self.host,
             generated_at: humantime::format_rfc3339_millis(self.wall).to_string(),
+            config_file: self
+                .config_file
+                .as_ref()
+                .map(|path| path.display().to_string()),
             inventory: InventoryJson {
                 source: &self.inventory.source,
                 daemons: self.inventory.daemons,
@@ -179,6 +187,14 @@ impl View {
                 ))
                 .unwrap_or_default(),
         );
+        match &self.config_file {
+            Some(path) => {
+                let _ = writeln!(out, "  config: {}", path.display());
+            }
+            None => {
+                let _ = writeln!(out, "  config: none, running on the built-in defaults");
+            }
+        }
         if let Some(err) = &self.health_gate.error {
             let _ = writeln!(
                 out,

@@ -4,7 +4,8 @@
 //! Stand-ins, named as the house rules ask: `tests/lab/fake-ceph` for the `ceph` CLI's
 //! orchestrator (an `orch ps` file, or its "no orchestrator" error), `/bin/false` as the real
 //! `ceph` where the test needs `ceph health detail` to fail, and [`Backend`] servers on
-//! loopback for the RGWs.
+//! loopback for the RGWs. The run on the built-in defaults happens in a mount and network
+//! namespace of its own (`unshare`), so its default paths and ports touch nothing of the host.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -232,6 +233,11 @@ fn a_missing_admin_socket_is_named_in_status() {
     );
     let status = sidecar.status();
     assert_eq!(status["daemons"][0]["state"], "healthy", "{status}");
+    assert_eq!(
+        status["config_file"],
+        sidecar.config.display().to_string(),
+        "/status names the file in force"
+    );
     assert!(
         sidecar
             .get("/")
@@ -281,4 +287,44 @@ fn a_health_gate_that_cannot_run_is_named_in_status() {
         .get("/metrics")
         .1
         .contains("ceph_warden_health_gate_errors 1"));
+}
+
+#[test]
+fn run_without_a_config_file_says_it_runs_on_the_defaults() {
+    let dir = TempDir::new("no-config");
+    let stderr = dir.path("stderr");
+    // Inside: an empty /etc (no /etc/ceph-warden/ceph-warden.toml) and /var/lib (a fresh
+    // state directory), a loopback of its own for the default ports, no `ceph` on PATH. The
+    // sidecar's API is polled with a deadline, then it is stopped by its pid.
+    let script = format!(
+        r#"set -u
+ip link set lo up
+mount -t tmpfs none /etc
+mount -t tmpfs none /var/lib
+env PATH=/nonexistent "{bin}" run 2>"{stderr}" &
+pid=$!
+for _ in $(seq 100); do
+  if /usr/bin/curl -sf http://127.0.0.1:9481/status; then break; fi
+  sleep 0.1
+done
+kill -TERM "$pid"
+wait "$pid"
+"#,
+        bin = BIN,
+        stderr = stderr.display()
+    );
+    let output = Command::new("unshare")
+        .args(["--mount", "--net", "--fork", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare");
+    let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+    assert!(output.status.success(), "{output:?}\n{log}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|err| panic!("{err}: {output:?}"));
+    assert!(status["config_file"].is_null(), "{status}");
+    assert!(
+        log.contains("no configuration file") && log.contains("running on the built-in defaults"),
+        "{log}"
+    );
 }
