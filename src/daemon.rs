@@ -207,6 +207,8 @@ struct Shell {
     leases: Arc<std::sync::Mutex<BTreeMap<String, crate::lease::Held>>>,
     /// The health gate's last finding, for `/status`.
     health: watch::Receiver<HealthFinding>,
+    /// Daemons the inventory lists without an address or port (warned about once).
+    unwatched: std::collections::BTreeSet<String>,
 }
 
 impl Shell {
@@ -330,6 +332,7 @@ impl Shell {
             tracker: tracker.clone(),
             leases: Arc::default(),
             health: health_rx,
+            unwatched: std::collections::BTreeSet::new(),
         };
         let wiring = Wiring {
             observations,
@@ -511,9 +514,13 @@ impl Shell {
                     .ok(),
             };
             let Some(url) = url else {
-                tracing::warn!(daemon = %daemon.name, "no address or port in the inventory; not watched");
+                // Once per daemon, not at every refresh.
+                if self.unwatched.insert(daemon.name.clone()) {
+                    tracing::warn!(daemon = %daemon.name, "no address or port in the inventory; not watched");
+                }
                 continue;
             };
+            self.unwatched.remove(&daemon.name);
             discovered.push(Discovered {
                 name: daemon.name.clone(),
                 daemon_type: daemon.daemon_type.clone(),
