@@ -1481,6 +1481,28 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
     assert_eq!(state(&machine), Healthy);
 }
 
+/// Three failures, then the restart: the start of the budget scenarios below.
+const RESTARTED: &[Row] = &[
+    (0, Fail, Starting, "up", &[]),
+    (1000, Fail, Starting, "up", &[]),
+    (
+        2000,
+        Fail,
+        Restarting,
+        "down #restarting",
+        &["restart", "persist"],
+    ),
+];
+
+fn restarted_then(rows: &[Row]) -> Sim {
+    let all: Vec<Row> = RESTARTED
+        .iter()
+        .cloned()
+        .chain(rows.iter().cloned())
+        .collect();
+    check(&all)
+}
+
 /// A machine with no daemon yet, for scenarios that bring their own inventory.
 fn empty() -> Sim {
     let mut sim = Sim::new(BTreeMap::new(), None);
@@ -1619,16 +1641,7 @@ fn a_daemon_only_the_state_file_lists_is_not_restarted() {
 /// `held` counts the restarts that did not help, not the ones that did.
 #[test]
 fn held_says_how_many_restarts_failed_not_how_many_were_made() {
-    let mut sim = check(&[
-        (0, Fail, Starting, "up", &[]),
-        (1000, Fail, Starting, "up", &[]),
-        (
-            2000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+    let mut sim = restarted_then(&[
         (3000, Pass, Recovering, "down #recovering 1/2", &[]),
         (4000, Pass, Healthy, "up ready", &[]),
         // Healthy for a while, then it fails again: the second restart does not help.
@@ -1660,17 +1673,7 @@ fn held_says_how_many_restarts_failed_not_how_many_were_made() {
 /// and the reason says how long that one really waited.
 #[test]
 fn a_new_restart_timeout_applies_to_new_attempts_only() {
-    let mut sim = check(&[
-        (0, Fail, Starting, "up", &[]),
-        (1000, Fail, Starting, "up", &[]),
-        (
-            2000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-    ]);
+    let mut sim = restarted_then(&[]);
     let mut policies = BTreeMap::new();
     let short = Policy {
         restart_timeout: Duration::from_secs(5),

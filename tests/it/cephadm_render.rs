@@ -331,3 +331,18 @@ pub fn assert_stock_kept(case: &Case, config: &str) {
         case.ssl
     );
 }
+
+/// `haproxy -c` on `config` (written to `dir/name`): it must pass.
+pub fn haproxy_check(dir: &TempDir, name: &str, config: &str) {
+    let file = dir.write(name, config);
+    let check = std::process::Command::new("haproxy")
+        .args(["-c", "-f"])
+        .arg(&file)
+        .output()
+        .expect("haproxy -c");
+    assert!(
+        check.status.success(),
+        "{name}:\n{config}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

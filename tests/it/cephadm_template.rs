@@ -28,20 +28,6 @@ use crate::cephadm_render::*;
 use crate::ingress::Haproxy;
 use crate::support::*;
 
-fn haproxy_check(dir: &TempDir, name: &str, config: &str) {
-    let file = dir.write(name, config);
-    let check = Command::new("haproxy")
-        .args(["-c", "-f"])
-        .arg(&file)
-        .output()
-        .expect("haproxy -c");
-    assert!(
-        check.status.success(),
-        "{name}:\n{config}\n{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-}
-
 /// A self-signed certificate and its key in one PEM, standing in for cephadm's haproxy.pem.
 fn self_signed_pem(dir: &TempDir) -> std::path::PathBuf {
     let pem = dir.path("haproxy.pem");

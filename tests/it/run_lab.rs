@@ -266,13 +266,7 @@ fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_1
 #[test]
 fn all_three_frozen_with_the_lease_off_are_restarted_one_at_a_time() {
     let lab = Lab::up("e2e-no-lease", 3);
-    let lab_dir = lab.dir.display().to_string();
-    let sidecar = Sidecar::start(
-        "e2e-no-lease",
-        "",
-        "[lease]\nenabled = false\n",
-        &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
-    );
+    let sidecar = sidecar_for(&lab, "e2e-no-lease", "[lease]\nenabled = false");
     let haproxy = haproxy_for(&lab, &sidecar);
     let before: Vec<Option<u32>> = lab.ids.iter().map(|id| lab.pid(id)).collect();
     for id in &lab.ids {
