@@ -347,6 +347,8 @@ struct Tracked {
     state: State,
     since: Instant,
     reason: String,
+    /// `reason` without what the peer comparison added (see `set_failing`).
+    base_reason: String,
     /// Consecutive passed and failed probes (fall/rise).
     streaks: Streaks,
     last_probe: Option<LastProbe>,
@@ -724,6 +726,7 @@ impl Tracked {
             } else {
                 "no verdict yet".into()
             },
+            base_reason: String::new(),
             streaks: Streaks::default(),
             last_probe: None,
             maintenance: saved.maintenance,
@@ -816,6 +819,7 @@ impl Tracked {
     ) {
         let from = self.state;
         self.state = to;
+        self.base_reason.clone_from(&reason);
         self.reason = reason;
         if from != to {
             self.since = now;
@@ -933,7 +937,7 @@ impl Tracked {
                 if pass && self.streaks.risen(rise) {
                     self.serve(name, busy, "probes pass", now, actions);
                 } else if !pass && !in_grace && self.streaks.fallen(fall) {
-                    self.set(name, State::Failed, self.not_drained(detail), now, actions);
+                    self.set_failing(name, State::Failed, detail, now, actions);
                 }
             }
             State::Draining if self.planned => {}
@@ -946,7 +950,7 @@ impl Tracked {
                     };
                     self.serve(name, busy, reason, now, actions);
                 } else if self.streaks.fallen(fall) {
-                    self.set(name, State::Failed, self.not_drained(detail), now, actions);
+                    self.set_failing(name, State::Failed, detail, now, actions);
                 } else {
                     let reason = format!(
                         "{} of {fall} probes failed: {detail}",
@@ -1014,21 +1018,30 @@ impl Tracked {
         ) {
             return;
         }
-        let base = self
-            .reason
-            .split("; not drained: ")
-            .next()
-            .unwrap_or_default()
-            .split("; no healthy peer")
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let reason = if was_lone && !self.skip_drain() {
-            format!("{base}; a peer is healthy again: drained")
+        let base = self.base_reason.clone();
+        if was_lone && !self.skip_drain() {
+            let reason = format!("{base}; a peer is healthy again: drained");
+            self.set(name, self.state, reason, now, actions);
+            self.base_reason = base;
         } else {
-            self.not_drained(base)
-        };
-        self.set(name, self.state, reason, now, actions);
+            self.set_failing(name, self.state, base, now, actions);
+        }
+    }
+
+    /// Moves to `to` saying `base`, and what the peer comparison adds to it (why it is not
+    /// drained); `base` is kept apart, so a later change of the peers' answer rewrites the
+    /// addition without reading it back out of the text.
+    fn set_failing(
+        &mut self,
+        name: &str,
+        to: State,
+        base: String,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let reason = self.not_drained(base.clone());
+        self.set(name, to, reason, now, actions);
+        self.base_reason = base;
     }
 
     /// A probe sent before the restart under way was asked for: the old process may have

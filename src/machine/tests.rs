@@ -1309,6 +1309,31 @@ fn a_failure_with_no_healthy_peer_says_so_in_its_reason() {
     );
 }
 
+/// The peers' answer changing back and forth rewrites what it adds to the reason; it never
+/// piles up (the reason's base is kept apart, not read back out of the text).
+#[test]
+fn the_peers_changing_their_answer_rewrites_the_reason_without_piling_up() {
+    let mut sim = check(&[]);
+    for ms in [0, 1000, 2000] {
+        sim.feed(A, ms, FailNoPeer(true)).unwrap();
+    }
+    let reason = |sim: &Sim| sim.machine.snapshot().daemon(A).unwrap().reason.clone();
+    let base = "restart requested (attempt 1)";
+    assert_eq!(reason(&sim), base);
+    // A peer is healthy again (a plain failure), then none is, then one is, then none is.
+    let again = format!("{base}; a peer is healthy again: drained");
+    let lone = format!("{base}; not drained: no healthy peer (rgw.b: s3 timeout)");
+    for (ms, input, expected) in [
+        (3000, Fail, &again),
+        (3100, FailNoPeer(true), &lone),
+        (3200, Fail, &again),
+        (3300, FailNoPeer(true), &lone),
+    ] {
+        sim.feed(A, ms, input).unwrap();
+        assert_eq!(&reason(&sim), expected, "at {ms} ms");
+    }
+}
+
 #[test]
 fn a_canary_restart_that_does_not_help_holds_the_whole_service_until_reset() {
     // Every peer down (the original incident): the restart of this one is the canary. The
