@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::machine::{Observation, Snapshot};
+use crate::machine::{Observation, Snapshot, Word};
 use crate::metrics::Metrics;
 use crate::status::View;
 
@@ -41,7 +41,7 @@ pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(1);
 
 /// The reply for `tag` (the `agent-send` line, trimmed) and, when it names a known daemon, that
 /// daemon's name.
-pub fn reply(snapshot: &Snapshot, tag: Option<&str>) -> (Option<String>, String) {
+pub fn reply(snapshot: &Snapshot, tag: Option<&str>) -> (Option<(String, Word)>, String) {
     let tag = tag.map(str::trim).filter(|t| !t.is_empty());
     let daemon = match tag {
         Some(tag) => snapshot.daemon(tag),
@@ -49,7 +49,10 @@ pub fn reply(snapshot: &Snapshot, tag: Option<&str>) -> (Option<String>, String)
         None => None,
     };
     match (daemon, tag) {
-        (Some(view), _) => (Some(view.name.clone()), view.word.to_string()),
+        (Some(view), _) => (
+            Some((view.name.clone(), view.word.clone())),
+            view.word.to_string(),
+        ),
         (None, Some(tag)) => {
             let shown: String = tag
                 .chars()
@@ -135,13 +138,13 @@ async fn answer(
     }
     let _ = stream.shutdown().await;
     metrics.agent_reply(&line, start.elapsed());
-    if let Some(daemon) = daemon {
+    if let Some((daemon, word)) = daemon {
         // Best effort: under overload a lost poll only delays a drain confirmation until its
         // timeout; it never blocks a reply.
         let _ = polls.try_send(Observation::Polled {
             daemon,
             haproxy: peer.ip(),
-            word: line,
+            word,
         });
     } else {
         tracing::debug!(%peer, reply = %line, "agent: poll for no known daemon");
@@ -221,11 +224,14 @@ mod tests {
         };
         assert_eq!(
             reply(&snapshot, Some("rgw.b")),
-            (Some("rgw.b".into()), "down #timeout".into())
+            (
+                Some(("rgw.b".into(), Word::Down("timeout".into()))),
+                "down #timeout".into()
+            )
         );
         assert_eq!(
             reply(&snapshot, Some(" rgw.a\r")),
-            (Some("rgw.a".into()), "up ready".into())
+            (Some(("rgw.a".into(), Word::UpReady)), "up ready".into())
         );
         assert_eq!(
             reply(&snapshot, Some("rgw.x")),
@@ -246,11 +252,11 @@ mod tests {
         };
         assert_eq!(
             reply(&snapshot, None),
-            (Some("rgw.a".into()), "drain".into())
+            (Some(("rgw.a".into(), Word::Drain)), "drain".into())
         );
         assert_eq!(
             reply(&snapshot, Some("")),
-            (Some("rgw.a".into()), "drain".into())
+            (Some(("rgw.a".into(), Word::Drain)), "drain".into())
         );
     }
 

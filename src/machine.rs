@@ -199,12 +199,12 @@ pub enum Observation {
         /// A failure while no peer of the service is healthy.
         no_healthy_peer: Option<NoHealthyPeer>,
     },
-    /// The HAProxy at `haproxy` polled the agent for `daemon` and was told `word` (the
-    /// rendered [`Word`]). Only a poll that was told the current word confirms a change.
+    /// The HAProxy at `haproxy` polled the agent for `daemon` and was told `word`. Only a
+    /// poll that was told the current word confirms a change.
     Polled {
         daemon: String,
         haproxy: IpAddr,
-        word: String,
+        word: Word,
     },
     /// The orchestrator answered a restart request (`Ok` is not proof it restarted).
     RestartAnswered {

@@ -54,10 +54,10 @@ impl Announced {
         }
     }
 
-    /// The HAProxy at `haproxy` polled and was told `told` (the rendered word): only a poll
-    /// that was told the current word confirms a change.
-    pub(super) fn polled(&mut self, haproxy: IpAddr, told: &str, now: Instant) {
-        let told_current_word = told == self.word.to_string();
+    /// The HAProxy at `haproxy` polled and was told `told`: only a poll that was told the
+    /// current word confirms a change.
+    pub(super) fn polled(&mut self, haproxy: IpAddr, told: &Word, now: Instant) {
+        let told_current_word = *told == self.word;
         self.haproxies.insert(
             haproxy,
             Poll {

@@ -140,7 +140,11 @@ impl Sim {
             ),
             In::Refused => self.machine.observe(probe(Err(ProbeError::Refused)), now),
             In::Poll(n) => {
-                let word = self.word(name);
+                let word = self
+                    .machine
+                    .snapshot()
+                    .daemon(name)
+                    .map_or(Word::Up, |d| d.word.clone());
                 self.machine.observe(
                     Observation::Polled {
                         daemon: name.into(),
@@ -154,7 +158,8 @@ impl Sim {
                 Observation::Polled {
                     daemon: name.into(),
                     haproxy: haproxy(n),
-                    word: "up ready (old)".into(),
+                    // A word it was told before the change (its reply raced it).
+                    word: Word::Down("an older word".into()),
                 },
                 now,
             ),
