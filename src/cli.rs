@@ -44,8 +44,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
-    /// Print the `server` lines of haproxy/haproxy.cfg's backend for the RGWs `ceph orch ps`
-    /// lists, each with its agent-send tag.
+    /// Print the `server` lines of the shipped HAProxy config's backend (examples/haproxy.cfg)
+    /// for the RGWs `ceph orch ps` lists, each with its agent-send tag.
     HaproxyConfig {
         /// Configuration file (for the ceph CLI and run.agent-listen's port).
         #[arg(long, value_name = "FILE")]

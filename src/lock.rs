@@ -24,7 +24,7 @@ pub struct CheckLock {
 pub enum LockError {
     #[error("another ceph-warden check{} holds {path}; this run checks and restarts nothing", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Held { path: PathBuf, holder: Option<u32> },
-    #[error("cannot use the state directory {path}: {source}")]
+    #[error("cannot use {path}: {source} (left by a `check` run as another user, such as root? chown it to the user that runs `check`, or run `check` as that user; docs/troubleshooting.md)")]
     Io {
         path: PathBuf,
         source: std::io::Error,

@@ -137,8 +137,9 @@ pub(super) async fn run_chain(
 
 /// `rados: oldest op 4.2s on osd.0` when the daemon's oldest RADOS operation is older than the
 /// threshold; `None` when it is not, or the admin socket does not answer within 1 s (a frozen
-/// daemon's does not). `Err` when no socket is where the config says: a configuration
-/// problem, shown in `/status`, that leaves the RADOS-stall check off for this daemon.
+/// daemon's does not). `Err` when no socket is where the config says, or the service user may
+/// not use it: a configuration problem, shown in `/status`, that leaves the RADOS-stall check
+/// off for this daemon.
 pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, String> {
     let (template, threshold) = &target.asok;
     let Some(path) = crate::probe::asok::find(template, &target.name) else {
@@ -148,14 +149,27 @@ pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, Strin
             target.name
         ));
     };
-    let Ok(reply) = crate::probe::asok::command(
+    let reply = match crate::probe::asok::command(
         &path,
         r#"{"prefix": "objecter_requests"}"#,
         Duration::from_secs(1),
     )
     .await
-    .map_err(|err| tracing::debug!(daemon = %target.name, "asok: {err}")) else {
-        return Ok(None);
+    {
+        Ok(reply) => reply,
+        Err(crate::probe::asok::AsokError::Connect { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            return Err(format!(
+                "asok: permission denied on {}: this user may not use {}'s admin socket, so the RADOS-stall check is off for it (docs/install.md: admin_socket_mode and the ceph group)",
+                path.display(),
+                target.name
+            ));
+        }
+        Err(err) => {
+            tracing::debug!(daemon = %target.name, "asok: {err}");
+            return Ok(None);
+        }
     };
     let Ok(Some(oldest)) = crate::probe::asok::oldest_op(&reply) else {
         return Ok(None);

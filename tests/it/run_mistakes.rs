@@ -328,3 +328,62 @@ wait "$pid"
         "{log}"
     );
 }
+
+#[test]
+fn an_admin_socket_the_service_user_may_not_use_is_named_in_status() {
+    use std::os::unix::fs::{chown, PermissionsExt};
+    let backend = Backend::start(Mode::Ok);
+    let dir = TempDir::new("asok-denied");
+    // A socket only its owner (root, as the lab's RGWs' are) may use; the sidecar runs as
+    // nobody (uid 65534), as a service user outside the socket's group would.
+    let socket = dir.path("ceph-client.rgw.a.asok");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("socket");
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let state = dir.path("state");
+    std::fs::create_dir(&state).expect("state");
+    chown(&state, Some(65534), Some(65534)).expect("chown");
+    let http_port = closed_port();
+    let config = dir.write(
+        "ceph-warden.toml",
+        &format!(
+            "state-directory = \"{}\"\n[run]\nagent-listen = \"127.0.0.1:{}\"\nhttp-listen = \"127.0.0.1:{http_port}\"\ninventory = \"static\"\nprobe-interval = \"200ms\"\nhealth-gate = []\n[[static]]\nname = \"rgw.a\"\nurl = \"http://127.0.0.1:{}/\"\n[lease]\nenabled = false\n[daemon-types.rgw]\nprobes = [\"http\", \"asok\"]\nadmin-socket = \"{}/ceph-client.{{name}}.asok\"\n",
+            state.display(),
+            closed_port(),
+            backend.port,
+            dir.0.display()
+        ),
+    );
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "run",
+            "--config",
+        ])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("setpriv ceph-warden run");
+    let mut status = String::new();
+    let found = (0..100).any(|_| {
+        status = http(http_port, "GET", "/status").1;
+        // Named, and nothing else changes: judged by its http step.
+        let named = status.contains("asok: permission denied on")
+            && status.contains("\"state\": \"healthy\"");
+        if !named {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        named
+    });
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+        Signal::SIGTERM,
+    );
+    let _ = child.wait();
+    assert!(found, "{status}");
+}
