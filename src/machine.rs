@@ -1333,40 +1333,11 @@ impl Tracked {
                     .restart_deadline
                     .is_some_and(|deadline| now >= deadline) =>
             {
-                // The attempt's own timeout: a reload since changes only the next attempts.
-                let waited = self
-                    .restart_deadline
-                    .zip(self.restart_issued)
-                    .map_or(self.policy.restart_timeout, |(deadline, issued)| {
-                        deadline.saturating_duration_since(issued)
-                    });
-                let reason = format!(
-                    "not back within {} of the restart",
-                    humantime::format_duration(waited)
-                );
-                let canary = self.canary;
-                self.attempt_failed(name, reason.clone(), now, actions);
-                if canary {
-                    // Every peer was down and restarting this one did not help: restarting
-                    // the others will not either. Everyone holds, and says why.
-                    let reason = format!(
-                        "the canary restart (every peer was down) did not bring it back ({reason}); every restart of the service holds until `ceph-warden reset {name}`"
-                    );
-                    self.holds_service = true;
-                    self.set(name, State::Held, reason.clone(), now, actions);
-                    // No ReleaseLease: HoldService frees the lease once the hold is up. A
-                    // lease freed first lets a peer restart before it can see the hold.
-                    actions.push(Action::HoldService {
-                        daemon: name.to_string(),
-                        reason,
-                    });
-                    return;
+                let look_again = self.restart_timed_out(name, now, actions);
+                if look_again {
+                    // Out of budget: held at once, not at the next tick.
+                    self.tick(name, now, gate, actions);
                 }
-                actions.push(Action::ReleaseLease {
-                    daemon: name.to_string(),
-                });
-                // Out of budget: held at once, not at the next tick.
-                self.tick(name, now, gate, actions);
             }
             State::Held if budget_left && !self.holds_service => {
                 self.set(
@@ -1380,6 +1351,44 @@ impl Tracked {
             }
             _ => {}
         }
+    }
+
+    /// The restart did not bring it back within its own timeout (a reload since changes only
+    /// the next attempts). A canary's failure holds the whole service; any other attempt backs
+    /// off and gives its lease back. Returns whether to look at the budget again at once.
+    fn restart_timed_out(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) -> bool {
+        let waited = self
+            .restart_deadline
+            .zip(self.restart_issued)
+            .map_or(self.policy.restart_timeout, |(deadline, issued)| {
+                deadline.saturating_duration_since(issued)
+            });
+        let reason = format!(
+            "not back within {} of the restart",
+            humantime::format_duration(waited)
+        );
+        let canary = self.canary;
+        self.attempt_failed(name, reason.clone(), now, actions);
+        if canary {
+            // Every peer was down and restarting this one did not help: restarting the others
+            // will not either. Everyone holds, and says why.
+            let reason = format!(
+                "the canary restart (every peer was down) did not bring it back ({reason}); every restart of the service holds until `ceph-warden reset {name}`"
+            );
+            self.holds_service = true;
+            self.set(name, State::Held, reason.clone(), now, actions);
+            // No ReleaseLease: HoldService frees the lease once the hold is up. A lease freed
+            // first lets a peer restart before it can see the hold.
+            actions.push(Action::HoldService {
+                daemon: name.to_string(),
+                reason,
+            });
+            return false;
+        }
+        actions.push(Action::ReleaseLease {
+            daemon: name.to_string(),
+        });
+        true
     }
 
     fn next_deadline(&self) -> Option<Instant> {
