@@ -943,22 +943,7 @@ impl Tracked {
             }
             State::Draining if self.planned => {}
             State::Healthy | State::Busy | State::Degraded | State::Suspect | State::Draining => {
-                if pass {
-                    let reason = if self.state == State::Suspect {
-                        "probes pass again"
-                    } else {
-                        "probes pass"
-                    };
-                    self.serve(name, busy, reason, now, actions);
-                } else if self.streaks.fallen(fall) {
-                    self.set_failing(name, State::Failed, detail, now, actions);
-                } else {
-                    let reason = format!(
-                        "{} of {fall} probes failed: {detail}",
-                        self.streaks.failed()
-                    );
-                    self.set(name, State::Suspect, reason, now, actions);
-                }
+                self.probe_in_service(name, pass, busy, detail, now, actions);
             }
             State::Failed | State::Held => {
                 if pass && self.streaks.risen(rise) {
@@ -967,24 +952,68 @@ impl Tracked {
                 }
             }
             State::Restarting | State::Recovering => {
-                if pass && self.streaks.risen(rise) && self.new_process_seen() {
-                    self.recovered(name, busy, now, actions);
-                } else if pass && self.streaks.risen(rise) {
-                    let reason = format!(
-                        "probes pass {}/{rise}; waiting for the orchestrator to show the restarted process",
-                        self.streaks.ok()
-                    );
-                    self.set(name, State::Recovering, reason, now, actions);
-                    self.ask_for_proof(now, actions);
-                } else if pass {
-                    let reason =
-                        format!("probes pass {}/{rise} after the restart", self.streaks.ok());
-                    self.set(name, State::Recovering, reason, now, actions);
-                } else if self.state == State::Recovering {
-                    let reason = format!("failed again after the restart: {detail}");
-                    self.set(name, State::Restarting, reason, now, actions);
-                }
+                self.probe_after_restart(name, pass, busy, detail, now, actions);
             }
+        }
+    }
+
+    /// In service (or drained by the operator): a pass serves, `fall` failures fail it,
+    /// fewer make it suspect.
+    fn probe_in_service(
+        &mut self,
+        name: &str,
+        pass: bool,
+        busy: bool,
+        detail: String,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let fall = self.policy.fall;
+        if pass {
+            let reason = if self.state == State::Suspect {
+                "probes pass again"
+            } else {
+                "probes pass"
+            };
+            self.serve(name, busy, reason, now, actions);
+        } else if self.streaks.fallen(fall) {
+            self.set_failing(name, State::Failed, detail, now, actions);
+        } else {
+            let reason = format!(
+                "{} of {fall} probes failed: {detail}",
+                self.streaks.failed()
+            );
+            self.set(name, State::Suspect, reason, now, actions);
+        }
+    }
+
+    /// After a restart: `rise` passes prove it back only once the orchestrator shows the new
+    /// process; a failure while recovering goes back to waiting.
+    fn probe_after_restart(
+        &mut self,
+        name: &str,
+        pass: bool,
+        busy: bool,
+        detail: String,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let rise = self.policy.rise;
+        if pass && self.streaks.risen(rise) && self.new_process_seen() {
+            self.recovered(name, busy, now, actions);
+        } else if pass && self.streaks.risen(rise) {
+            let reason = format!(
+                "probes pass {}/{rise}; waiting for the orchestrator to show the restarted process",
+                self.streaks.ok()
+            );
+            self.set(name, State::Recovering, reason, now, actions);
+            self.ask_for_proof(now, actions);
+        } else if pass {
+            let reason = format!("probes pass {}/{rise} after the restart", self.streaks.ok());
+            self.set(name, State::Recovering, reason, now, actions);
+        } else if self.state == State::Recovering {
+            let reason = format!("failed again after the restart: {detail}");
+            self.set(name, State::Restarting, reason, now, actions);
         }
     }
 
