@@ -1085,19 +1085,21 @@ fn run_from(
     }
     let probe_interval = duration("run.probe-interval", &raw.probe_interval)?;
     let health_gate = raw.health_gate.clone();
-    if let Some(bad) = health_gate
+    // Every unknown code at once: a run of check-config per typo is a slow way to learn them.
+    let unknown: Vec<String> = health_gate
         .iter()
-        .find(|code| !names::HEALTH_CHECKS.contains(&code.as_str()))
-    {
-        return Err(invalid(
-            "run.health-gate",
+        .filter(|code| !names::HEALTH_CHECKS.contains(&code.as_str()))
+        .map(|bad| {
             names::unknown(
                 bad,
                 "a ceph health check code",
                 names::HEALTH_CHECKS,
                 "write the codes as `ceph health detail` names them, e.g. \"SLOW_OPS\", \"OSD_DOWN\", \"PG_AVAILABILITY\"; [] turns the gate off",
-            ),
-        ));
+            )
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(invalid("run.health-gate", unknown.join("; and ")));
     }
     let probe_timeout = duration("run.probe-timeout", &raw.probe_timeout)?;
     Ok(RunConfig {
@@ -1128,9 +1130,18 @@ fn parse_raw(text: &str, origin: &str) -> Result<RawConfig, ConfigError> {
             origin: origin.to_string(),
             line,
             column,
-            message: err.message().trim().replace('\n', " "),
+            message: with_hint(err.message().trim().replace('\n', " ")),
         }
     })
+}
+
+/// serde's words for a bare number where the config wants a duration, with what to write.
+fn with_hint(message: String) -> String {
+    if message.starts_with("invalid type: integer") && message.contains("expected a string") {
+        format!("{message} (durations are strings with a unit, e.g. \"500ms\" or \"2s\")")
+    } else {
+        message
+    }
 }
 
 /// Where the sidecar's HTTP API listens, for the client commands (`status`, `drain`, ...):
@@ -1494,6 +1505,14 @@ http-path = "/swift/healthcheck"
         .unwrap();
         assert_eq!(cfg.run.health_gate.len(), 3);
         assert!(Config::from_toml("[run]\nhealth-gate = []\n", "t.toml").is_ok());
+        let bare = error_of("[run]\nprobe-interval = 500\n");
+        assert!(bare.contains("e.g. \"500ms\""), "{bare}");
+        // Every unknown code in one run, not one per run.
+        let both = error_of("[run]\nhealth-gate = [\"SLOW_OP\", \"OSD_DWN\"]\n");
+        assert!(
+            both.contains("\"SLOW_OP\" is not") && both.contains("\"OSD_DWN\" is not"),
+            "{both}"
+        );
     }
 
     #[test]
