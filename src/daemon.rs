@@ -34,6 +34,8 @@ mod health_gate;
 mod inventory_refresh;
 mod leases;
 mod probing;
+#[cfg(test)]
+mod tests;
 mod world;
 
 use health_gate::{health_loop, HealthFinding};
