@@ -244,10 +244,10 @@ fn scratch(test: &str) -> PathBuf {
 }
 
 /// The config of these tests: `run` on `host1`, the orchestrator's inventory, `extra` added
-/// under `[run]`.
+/// under `[run]`. The listen addresses are never bound here.
 fn config_text(dir: &Path, extra_run: &str) -> String {
     format!(
-        "state-directory = {:?}\n[run]\nhost = \"host1\"\nagent-listen = \"127.0.0.1:0\"\nhttp-listen = \"127.0.0.1:0\"\n{extra_run}\n",
+        "state-directory = {:?}\n[run]\nhost = \"host1\"\n{extra_run}\n",
         dir.display().to_string()
     )
 }
@@ -416,5 +416,95 @@ async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_releas
         ]
     );
     assert_eq!(down, Word::Down("timeout".into()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_is_applied() {
+    let dir = scratch("reload");
+    let path = dir.join("ceph-warden.toml");
+    let write = |run: &str| {
+        std::fs::write(&path, config_text(&dir, run)).expect("the scratch dir is writable");
+    };
+    write("probe-interval = \"500ms\"");
+    let cfg = Config::load(Some(&path)).expect("a valid config");
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (mut shell, _wiring, _api, _) =
+        Shell::start(cfg, Some(path.clone()), Fake::new(), &token, &tracker);
+    let agent_listen = shell.cfg.run.agent_listen;
+    let intervals = |shell: &Shell<Fake>| {
+        (
+            shell.cfg.run.probe_interval,
+            shell.probe_settings.borrow().interval,
+            shell.config.borrow().run.probe_interval,
+        )
+    };
+    let half_a_second = Duration::from_millis(500);
+
+    // What SIGHUP does (a real SIGHUP would go to the whole test binary).
+    write("probe-interval = \"soon\"");
+    shell.reload();
+    assert_eq!(
+        intervals(&shell),
+        (half_a_second, half_a_second, half_a_second),
+        "a rejected config changes nothing"
+    );
+
+    write("probe-interval = \"2s\"\nagent-listen = \"127.0.0.1:1\"");
+    shell.reload();
+    let two_seconds = Duration::from_secs(2);
+    assert_eq!(
+        intervals(&shell),
+        (two_seconds, two_seconds, two_seconds),
+        "the shell, the probe loop and the inventory loop read the new config"
+    );
+    assert_eq!(
+        shell.cfg.run.agent_listen, agent_listen,
+        "listen addresses change only with a restart"
+    );
+    token.cancel();
+    tracker.close();
+    tokio::time::timeout(STUCK, tracker.wait())
+        .await
+        .expect("every loop stops when cancelled");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_waits_for_a_hung_restart_no_longer_than_shutdown_timeout_and_persists() {
+    let dir = scratch("shutdown");
+    let cfg = Config::from_toml(&config_text(&dir, "shutdown-timeout = \"3s\""), "test")
+        .expect("a valid config");
+    let bound = cfg.run.shutdown_timeout;
+    let fake = Fake::new();
+    fake.script(|s| {
+        s.failing = true;
+        s.restart_hangs = true;
+    });
+    let running = serve(&fake, cfg);
+    fake.wait_for_call("restart rgw.a").await;
+    // The restart request wrote the state file already: gone now, it proves the way out
+    // writes it.
+    let state_file = crate::statefile::path_in(&dir);
+    std::fs::remove_file(&state_file).expect("the restart request persisted the state");
+
+    let cancelled_at = tokio::time::Instant::now();
+    running.token.cancel();
+    let code = tokio::time::timeout(bound * 2, running.serving)
+        .await
+        .expect("the shutdown path is bounded by shutdown-timeout")
+        .expect("the shell does not panic");
+    let took = cancelled_at.elapsed();
+    assert_eq!(code, crate::exitcode::OK);
+    // The hung restart is waited for, up to the bound, and not a moment longer.
+    assert!(
+        took >= bound && took <= bound + Duration::from_millis(1),
+        "stopped after {took:?}, bound {bound:?}"
+    );
+    assert!(
+        state_file.exists(),
+        "the state (restart history) is persisted on the way out"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
