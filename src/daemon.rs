@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -34,10 +34,14 @@ mod health_gate;
 mod inventory_refresh;
 mod leases;
 mod probing;
+#[cfg(test)]
+mod tests;
+mod world;
 
 use health_gate::{health_loop, HealthFinding};
 use inventory_refresh::{inventory_loop, InventoryUpdate};
 use probing::{in_flight_loop, probe_loop, probe_settings, ProbeSettings, Target};
+use world::{RealWorld, World};
 
 /// The wall clock: only for timestamps people read and for the state file.
 #[expect(
@@ -141,10 +145,15 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
             return err.exit_code();
         }
     };
+    let Ok(signals) = Signals::install() else {
+        eprintln!("ceph-warden: error: cannot install signal handlers");
+        return exitcode::INTERNAL;
+    };
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let (mut shell, wiring, loaded_inventory) =
-        Shell::start(cfg, config_path, listeners, &token, &tracker);
+    let (mut shell, wiring, api, loaded_inventory) =
+        Shell::start(cfg, config_path, RealWorld, &token, &tracker);
+    serve_readers(listeners, api, &shell, &token, &tracker);
     // The last good inventory from the state file serves until the orchestrator answers (its
     // daemons are watched, never restarted, until a fresh inventory lists them).
     if let (InventorySource::CephOrch, Some(json)) = (&shell.cfg.run.inventory, loaded_inventory) {
@@ -152,24 +161,74 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
             shell.apply_inventory(daemons, Some(json), true);
         }
     }
-    shell.publish();
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    let code = shell.main_loop(wiring, &token).await;
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    token.cancel();
-    tracker.close();
-    if tokio::time::timeout(shell.cfg.run.shutdown_timeout, tracker.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "some tasks did not finish within {:?}; exiting anyway",
-            shell.cfg.run.shutdown_timeout
-        );
+    shell.serve(wiring, Some(signals), &token, &tracker).await
+}
+
+/// The agent and the HTTP API, on the listeners `preflight` bound.
+fn serve_readers<W: World>(
+    listeners: Listeners,
+    api: Api,
+    shell: &Shell<W>,
+    token: &CancellationToken,
+    tracker: &TaskTracker,
+) {
+    let cfg = &shell.cfg;
+    let (agent_addr, http_addr) = (
+        listeners.agent.local_addr().unwrap_or(cfg.run.agent_listen),
+        listeners.http.local_addr().unwrap_or(cfg.run.http_listen),
+    );
+    tracker.spawn(crate::agent::serve(
+        listeners.agent,
+        api.view.clone(),
+        shell.observations.clone(),
+        cfg.run.max_agent_connections,
+        Arc::clone(&api.metrics),
+        token.clone(),
+        tracker.clone(),
+    ));
+    tracker.spawn(crate::http::serve(
+        listeners.http,
+        api,
+        token.clone(),
+        tracker.clone(),
+    ));
+    tracing::info!(agent = %agent_addr, http = %http_addr, host = %shell.host, "ceph-warden running");
+}
+
+/// The signals `run` answers: SIGTERM and SIGINT stop it, SIGHUP reloads the config.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+enum Received {
+    Terminate,
+    Interrupt,
+    Hangup,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
     }
-    shell.persist();
-    tracing::info!("ceph-warden stopped");
-    code
+
+    /// The next signal; never, without handlers (the shell's tests must not install any: the
+    /// test binary would take them).
+    async fn recv(signals: Option<&mut Self>) -> Received {
+        let Some(signals) = signals else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = signals.terminate.recv() => Received::Terminate,
+            _ = signals.interrupt.recv() => Received::Interrupt,
+            _ = signals.hangup.recv() => Received::Hangup,
+        }
+    }
 }
 
 fn policies(cfg: &Config) -> (BTreeMap<String, Policy>, Policy) {
@@ -180,7 +239,7 @@ fn policies(cfg: &Config) -> (BTreeMap<String, Policy>, Policy) {
     (policies, cfg.policy("other"))
 }
 
-struct Shell {
+struct Shell<W: World> {
     cfg: Config,
     config_path: Option<PathBuf>,
     host: String,
@@ -193,6 +252,8 @@ struct Shell {
     peer_daemons: Vec<Daemon>,
     state_path: PathBuf,
     orchestrator: Arc<Chain>,
+    /// What the shell does to the world.
+    world: Arc<W>,
     observations: mpsc::Sender<Observation>,
     targets: watch::Sender<Arc<Vec<Target>>>,
     probe_settings: watch::Sender<ProbeSettings>,
@@ -211,17 +272,19 @@ struct Shell {
     unwatched: std::collections::BTreeSet<String>,
 }
 
-impl Shell {
+impl<W: World> Shell<W> {
     /// The machine (with what the state file kept), the channels, the published view, and
-    /// every task: the agent, the HTTP API, the inventory, probe, in-flight and health loops.
-    /// Returns the state file's inventory too, for [`run`] to apply.
+    /// the tasks that act on `world`: the inventory, probe, in-flight and health loops.
+    /// Returns what the readers serve from ([`serve_readers`]) and the state file's inventory
+    /// too, for [`run`] to apply.
     fn start(
         cfg: Config,
         config_path: Option<PathBuf>,
-        listeners: Listeners,
+        world: W,
         token: &CancellationToken,
         tracker: &TaskTracker,
-    ) -> (Self, Wiring, Option<String>) {
+    ) -> (Self, Wiring, Api, Option<String>) {
+        let world = Arc::new(world);
         let host = cfg.run.host.clone().unwrap_or_else(short_hostname);
         let state_path = statefile::path_in(&cfg.state_directory);
         let loaded = statefile::load(&state_path, wall_now());
@@ -257,33 +320,15 @@ impl Shell {
         let events = Arc::new(EventLog::default());
         let metrics = Arc::new(Metrics::new());
         let refresh = Arc::new(Notify::new());
-        let (agent_addr, http_addr) = (
-            listeners.agent.local_addr().unwrap_or(cfg.run.agent_listen),
-            listeners.http.local_addr().unwrap_or(cfg.run.http_listen),
-        );
-        tracker.spawn(crate::agent::serve(
-            listeners.agent,
-            view_rx.clone(),
-            observations_tx.clone(),
-            cfg.run.max_agent_connections,
-            Arc::clone(&metrics),
-            token.clone(),
-            tracker.clone(),
-        ));
         let api = Api {
             view: view_rx.clone(),
             events: Arc::clone(&events),
             metrics: Arc::clone(&metrics),
             commands: commands_tx,
         };
-        tracker.spawn(crate::http::serve(
-            listeners.http,
-            api,
-            token.clone(),
-            tracker.clone(),
-        ));
         let (config_tx, config_rx) = watch::channel(Arc::new(cfg.clone()));
         tracker.spawn(inventory_loop(
+            Arc::clone(&world),
             config_rx.clone(),
             host.clone(),
             inventory_tx,
@@ -291,14 +336,21 @@ impl Shell {
             token.clone(),
         ));
         tracker.spawn(in_flight_loop(
+            Arc::clone(&world),
             view_rx.clone(),
             targets_rx.clone(),
             observations_tx.clone(),
             token.clone(),
         ));
         let (health_tx, health_rx) = watch::channel(HealthFinding::none());
-        tracker.spawn(health_loop(config_rx, health_tx, token.clone()));
+        tracker.spawn(health_loop(
+            Arc::clone(&world),
+            config_rx,
+            health_tx,
+            token.clone(),
+        ));
         tracker.spawn(probe_loop(
+            Arc::clone(&world),
             view_rx,
             targets_rx,
             probe_rx,
@@ -308,7 +360,6 @@ impl Shell {
             token.clone(),
             tracker.clone(),
         ));
-        tracing::info!(agent = %agent_addr, http = %http_addr, host = %host, "ceph-warden running");
         let orchestrator = Arc::new(Chain::from_config(&cfg.run.orchestrators, &cfg.ceph));
         let shell = Self {
             cfg,
@@ -321,6 +372,7 @@ impl Shell {
             peer_daemons: Vec::new(),
             state_path,
             orchestrator,
+            world,
             observations: observations_tx,
             targets: targets_tx,
             probe_settings: probe_tx,
@@ -339,23 +391,50 @@ impl Shell {
             commands,
             inventory,
         };
-        (shell, wiring, loaded.inventory)
+        (shell, wiring, api, loaded.inventory)
     }
 
-    async fn main_loop(&mut self, wiring: Wiring, token: &CancellationToken) -> u8 {
+    /// Serves until a signal or `token` stops it, then the one shutdown path: STOPPING=1 →
+    /// cancel → wait for the tasks (at most `shutdown-timeout`) → persist. Returns the exit
+    /// code.
+    async fn serve(
+        mut self,
+        wiring: Wiring,
+        mut signals: Option<Signals>,
+        token: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> u8 {
+        self.publish();
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+        let code = self.main_loop(wiring, signals.as_mut(), token).await;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        token.cancel();
+        tracker.close();
+        if tokio::time::timeout(self.cfg.run.shutdown_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "some tasks did not finish within {:?}; exiting anyway",
+                self.cfg.run.shutdown_timeout
+            );
+        }
+        self.persist();
+        tracing::info!("ceph-warden stopped");
+        code
+    }
+
+    async fn main_loop(
+        &mut self,
+        wiring: Wiring,
+        mut signals: Option<&mut Signals>,
+        token: &CancellationToken,
+    ) -> u8 {
         let Wiring {
             mut observations,
             mut commands,
             mut inventory,
         } = wiring;
-        let (Ok(mut terminate), Ok(mut interrupt), Ok(mut hangup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::hangup()),
-        ) else {
-            eprintln!("ceph-warden: error: cannot install signal handlers");
-            return exitcode::INTERNAL;
-        };
         let watchdog_period = watchdog_period();
         let watchdog_enabled = watchdog_period.is_some();
         // Ping at half the period, from this loop: a stuck loop stops pinging and is restarted.
@@ -392,9 +471,11 @@ impl Shell {
                 _ = watchdog.tick(), if watchdog_enabled => {
                     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
                 }
-                _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); return exitcode::OK; }
-                _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); return exitcode::OK; }
-                _ = hangup.recv() => self.reload(),
+                received = Signals::recv(signals.as_deref_mut()) => match received {
+                    Received::Terminate => { tracing::info!("SIGTERM: shutting down"); return exitcode::OK; }
+                    Received::Interrupt => { tracing::info!("SIGINT: shutting down"); return exitcode::OK; }
+                    Received::Hangup => self.reload(),
+                },
                 () = token.cancelled() => return exitcode::OK,
             }
             self.publish();

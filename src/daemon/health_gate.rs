@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::world::World;
 use crate::config::Config;
 
 /// The health gate's last finding and how long it may be believed.
@@ -38,7 +39,8 @@ impl HealthFinding {
 /// Reads `ceph health detail` every `run.health-interval` (bounded by the ceph timeout) and
 /// publishes which gating checks are raised. Probes read the last finding and never wait for
 /// it; a finding is believed for three intervals, and a failed read changes nothing.
-pub(super) async fn health_loop(
+pub(super) async fn health_loop<W: World>(
+    world: Arc<W>,
     config: watch::Receiver<Arc<Config>>,
     findings: watch::Sender<HealthFinding>,
     token: CancellationToken,
@@ -49,11 +51,9 @@ pub(super) async fn health_loop(
         if cfg.run.health_gate.is_empty() {
             findings.send_replace(HealthFinding::none());
         } else {
-            let read = cfg
-                .ceph
-                .run(&["health", "detail", "--format", "json"])
+            let read = world
+                .health_detail(&cfg)
                 .await
-                .map_err(|err| err.to_string())
                 .and_then(|json| crate::health::gate(&json, &cfg.run.health_gate));
             match read {
                 Ok(finding) => {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, InventorySource};
+use super::world::World;
+use crate::config::Config;
 use crate::inventory::{self, Daemon};
 
 /// The result of one inventory refresh.
@@ -20,7 +21,8 @@ pub(super) struct InventoryUpdate {
 
 /// Refreshes the inventory every interval, and at once when asked: after a restart, with
 /// `--refresh` (cephadm caches its inventory; the restarted daemon has a new start time).
-pub(super) async fn inventory_loop(
+pub(super) async fn inventory_loop<W: World>(
+    world: Arc<W>,
     config: watch::Receiver<Arc<Config>>,
     host: String,
     updates: mpsc::Sender<InventoryUpdate>,
@@ -30,47 +32,8 @@ pub(super) async fn inventory_loop(
     let mut force = false;
     loop {
         let cfg = Arc::clone(&config.borrow());
-        let result = match &cfg.run.inventory {
-            InventorySource::Static(list) => Ok((
-                list.iter()
-                    .map(|s| Daemon {
-                        name: s.name.clone(),
-                        daemon_type: s.daemon_type.clone(),
-                        hostname: Some(host.clone()),
-                        ip: None,
-                        ports: Vec::new(),
-                        status: inventory::OrchStatus::Unknown,
-                        status_desc: None,
-                        service_name: None,
-                        started: None,
-                    })
-                    .collect(),
-                None,
-            )),
-            InventorySource::CephOrch => {
-                let mut command = vec!["orch", "ps", host.as_str(), "--format", "json"];
-                if force {
-                    command.push("--refresh");
-                }
-                match cfg.ceph.run(&command).await {
-                    Ok(stdout) => inventory::parse(&stdout)
-                        .map(|daemons| (daemons, Some(stdout)))
-                        .map_err(|err| err.to_string()),
-                    Err(err) => Err(err.to_string()),
-                }
-            }
-        };
-        // The peers of the load-balanced types, on every host (not refreshed: cephadm's cache
-        // is recent enough to know who the peers are).
-        let peers = match (&cfg.run.inventory, &result) {
-            (InventorySource::CephOrch, Ok(_)) => peer_inventory(&cfg).await,
-            _ => None,
-        };
-        if updates
-            .send(InventoryUpdate { result, peers })
-            .await
-            .is_err()
-        {
+        let update = world.inventory(&cfg, &host, force).await;
+        if updates.send(update).await.is_err() {
             return;
         }
         tokio::select! {

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::world::World;
 use super::{wall_now, Shell};
 
 use crate::machine::{Observation, State};
 use crate::metrics::RestartOutcome;
-use crate::orchestrate::Orchestrator;
 use crate::status::EventLog;
 
-impl Shell {
+impl<W: World> Shell<W> {
     pub(super) fn restart(&self, name: String) {
         let Some(daemon) = self.known.get(&name).cloned() else {
             let _ = self.observations.try_send(Observation::RestartAnswered {
@@ -21,6 +21,7 @@ impl Shell {
             return;
         };
         let orchestrator = Arc::clone(&self.orchestrator);
+        let world = Arc::clone(&self.world);
         let observations = self.observations.clone();
         let metrics = Arc::clone(&self.metrics);
         let events = Arc::clone(&self.events);
@@ -38,7 +39,7 @@ impl Shell {
         self.tracker.spawn(async move {
             if let Some(lease) = lease {
                 // A canary restart that did not help holds every restart of the service.
-                if let Ok(Some(why)) = lease.held_because(&service).await {
+                if let Ok(Some(why)) = world.held_because(&lease, &service).await {
                     let reason = format!("every restart of {service} holds: {why}");
                     tracing::debug!(daemon = %name, "restart deferred: {reason}");
                     let _ = observations
@@ -50,8 +51,8 @@ impl Shell {
                         .await;
                     return;
                 }
-                match lease
-                    .acquire(&service, &cookie, &description, duration)
+                match world
+                    .acquire(&lease, &service, &cookie, &description, duration)
                     .await
                 {
                     Ok(held) => {
@@ -81,7 +82,7 @@ impl Shell {
             }
             tracing::info!(daemon = %name, "asking the orchestrator for a restart");
             metrics.restart(&name, RestartOutcome::requested);
-            let result = orchestrator.restart(&daemon).await.map_err(|err| {
+            let result = world.restart(&orchestrator, &daemon).await.map_err(|err| {
                 metrics.restart(&name, RestartOutcome::failed);
                 tracing::warn!(daemon = %name, "restart failed: {err}");
                 err.to_string()
@@ -124,8 +125,12 @@ impl Shell {
         let cookie = lease_cookie(&self.host);
         let events = Arc::clone(&self.events);
         let slot = self.take_lease(&name);
+        let world = Arc::clone(&self.world);
         self.tracker.spawn(async move {
-            match lease.hold(&service, &cookie, &description, window).await {
+            match world
+                .hold(&lease, &service, &cookie, &description, window)
+                .await
+            {
                 Ok(()) => {
                     let said = format!("every restart of {service} holds: {description}");
                     tracing::warn!(daemon = %name, "{said}");
@@ -136,7 +141,7 @@ impl Shell {
                 }
             }
             if let Some(held) = slot {
-                release(&lease, &name, &held, &events).await;
+                release(&*world, &lease, &name, &held, &events).await;
             }
         });
     }
@@ -147,8 +152,9 @@ impl Shell {
             return;
         };
         let events = Arc::clone(&self.events);
+        let world = Arc::clone(&self.world);
         self.tracker.spawn(async move {
-            match lease.lift_hold(&service).await {
+            match world.lift_hold(&lease, &service).await {
                 Ok(()) => {
                     let said = format!("lifted the hold on the restarts of {service}");
                     tracing::info!(daemon = %name, "{said}");
@@ -169,8 +175,9 @@ impl Shell {
             return;
         };
         let events = Arc::clone(&self.events);
+        let world = Arc::clone(&self.world);
         self.tracker
-            .spawn(async move { release(&lease, &name, &held, &events).await });
+            .spawn(async move { release(&*world, &lease, &name, &held, &events).await });
     }
 }
 
@@ -184,13 +191,14 @@ pub(super) fn lease_cookie(host: &str) -> String {
 }
 
 /// Gives the restart lease back, saying so in the events (or that it expires by itself).
-pub(super) async fn release(
+pub(super) async fn release<W: World>(
+    world: &W,
     lease: &crate::lease::LeaseSettings,
     name: &str,
     held: &crate::lease::Held,
     events: &EventLog,
 ) {
-    match lease.release(held).await {
+    match world.release(lease, held).await {
         Ok(()) => {
             let reason = format!("gave back the restart lease {}/{}", held.object, held.slot);
             tracing::info!(daemon = %name, "{reason}");

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use super::health_gate::HealthFinding;
 use super::now;
+use super::world::World;
 use crate::config::{Config, ProbeStep};
 use crate::machine::verdict::{Outcome, ProbeClass, ProbeError, Step, Verdict};
 use crate::machine::{Observation, State};
@@ -187,7 +188,8 @@ pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, Strin
 
 /// While a planned restart waits for in-flight requests, counts them every 200 ms: the
 /// established connections to the daemon's port (see [`crate::probe::connections`]).
-pub(super) async fn in_flight_loop(
+pub(super) async fn in_flight_loop<W: World>(
+    world: Arc<W>,
     view: watch::Receiver<Arc<View>>,
     targets: watch::Receiver<Arc<Vec<Target>>>,
     observations: mpsc::Sender<Observation>,
@@ -214,7 +216,7 @@ pub(super) async fn in_flight_loop(
                 .iter()
                 .find(|t| t.name == name)
                 .and_then(|t| reqwest::Url::parse(&t.url).ok()?.port_or_known_default());
-            let Some(active) = port.and_then(crate::probe::connections::established) else {
+            let Some(active) = port.and_then(|port| world.in_flight(port)) else {
                 continue;
             };
             tracing::debug!(daemon = %name, active, "in-flight requests");
@@ -235,7 +237,8 @@ pub(super) async fn in_flight_loop(
     clippy::too_many_arguments,
     reason = "the probe loop's inputs, each its own channel"
 )]
-pub(super) async fn probe_loop(
+pub(super) async fn probe_loop<W: World>(
+    world: Arc<W>,
     view: watch::Receiver<Arc<View>>,
     targets: watch::Receiver<Arc<Vec<Target>>>,
     mut settings: watch::Receiver<ProbeSettings>,
@@ -293,6 +296,7 @@ pub(super) async fn probe_loop(
                 let observations = observations.clone();
                 let metrics = Arc::clone(&metrics);
                 let peer_cache = Arc::clone(&peer_cache);
+                let world = Arc::clone(&world);
                 let health = health.borrow().current();
                 tracker.spawn(async move {
                     let sent = now();
@@ -301,7 +305,7 @@ pub(super) async fn probe_loop(
                         peers: &peer_cache,
                         health,
                     };
-                    let outcome = run_chain(&target, &prober, s3.as_ref(), &context).await;
+                    let outcome = world.probe(&target, &prober, s3.as_ref(), &context).await;
                     let took = start.elapsed();
                     counter.fetch_sub(1, Ordering::Relaxed);
                     metrics.probe(&target.name, ProbeClass::of(&outcome.result), took);

@@ -1,10 +1,11 @@
 //! The one side effect that matters: asking the orchestrator to restart a daemon.
 //!
-//! [`Orchestrator`] is the only trait in the crate (static dispatch), so tests can record
-//! restarts instead of making them. Backends (docs/design.md §7): [`ceph::CephOrch`]
-//! (`ceph orch daemon restart`), [`systemd::SystemdOrch`] (`systemctl restart
-//! ceph-<fsid>@<name>.service`, for when the mgr is down) and [`command::CommandOrch`] (an argv
-//! template). [`Chain`] tries the configured ones in order until one accepts.
+//! [`Orchestrator`] is static dispatch, so `check`'s tests record restarts instead of making
+//! them; `run` reaches it through its one side-effect trait (`daemon::world::World`).
+//! Backends (docs/design.md §7): [`ceph::CephOrch`] (`ceph orch daemon restart`),
+//! [`systemd::SystemdOrch`] (`systemctl restart ceph-<fsid>@<name>.service`, for when the mgr
+//! is down) and [`command::CommandOrch`] (an argv template). [`Chain`] tries the configured
+//! ones in order until one accepts.
 
 pub mod ceph;
 pub mod command;

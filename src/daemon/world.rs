@@ -1,0 +1,210 @@
+//! What the shell of `run` does to the world, behind one trait: the inventory read, a probe
+//! chain, `ceph health detail`, the in-flight count, the restart lease and the orchestrator's
+//! restart. The shell and its loops are generic over [`World`] (static dispatch), so the shell
+//! runs in tests with a recording fake under tokio's paused clock (`daemon/tests.rs`);
+//! [`RealWorld`] is the one `run` uses. The state file is not in it: tests write a temp dir.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::inventory_refresh::{peer_inventory, InventoryUpdate};
+use super::probing::{run_chain, ChainContext, Target};
+use crate::config::{Config, InventorySource};
+use crate::inventory::{self, Daemon};
+use crate::lease::{Held, LeaseError, LeaseSettings};
+use crate::machine::verdict::Outcome;
+use crate::orchestrate::{Chain, OrchestrateError, Orchestrator};
+use crate::probe::http::HttpProbe;
+use crate::probe::s3::S3Canary;
+
+/// Every side effect of the shell a test must fake. Each method is one call to the world; the
+/// judgement of what came back stays in the machine.
+pub(super) trait World: Send + Sync + 'static {
+    /// This host's daemons (`ceph orch ps HOST --format json`, with `--refresh` when `refresh`,
+    /// or the static list) and, for the orchestrator's inventory, the peers of the
+    /// load-balanced types on every host (`ceph orch ps --daemon_type T`).
+    fn inventory(
+        &self,
+        cfg: &Config,
+        host: &str,
+        refresh: bool,
+    ) -> impl Future<Output = InventoryUpdate> + Send;
+
+    /// One run of `target`'s probe chain (HTTP, S3, admin socket, and the peers when it
+    /// fails).
+    fn probe(
+        &self,
+        target: &Target,
+        http: &HttpProbe,
+        s3: Option<&S3Canary>,
+        context: &ChainContext<'_>,
+    ) -> impl Future<Output = Outcome> + Send;
+
+    /// `ceph health detail --format json`, as text.
+    fn health_detail(&self, cfg: &Config) -> impl Future<Output = Result<String, String>> + Send;
+
+    /// The requests a daemon on `port` is serving now (its established connections); `None`
+    /// when they cannot be counted.
+    fn in_flight(&self, port: u16) -> Option<usize>;
+
+    /// Why every restart of `service` holds (a canary restart that did not help), if it does.
+    fn held_because(
+        &self,
+        lease: &LeaseSettings,
+        service: &str,
+    ) -> impl Future<Output = Result<Option<String>, String>> + Send;
+
+    /// Takes a restart slot of `service` for `duration`.
+    fn acquire(
+        &self,
+        lease: &LeaseSettings,
+        service: &str,
+        cookie: &str,
+        description: &str,
+        duration: Duration,
+    ) -> impl Future<Output = Result<Held, LeaseError>> + Send;
+
+    /// Gives a restart slot back.
+    fn release(
+        &self,
+        lease: &LeaseSettings,
+        held: &Held,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Holds every restart of `service` for `duration`, saying `reason`.
+    fn hold(
+        &self,
+        lease: &LeaseSettings,
+        service: &str,
+        cookie: &str,
+        reason: &str,
+        duration: Duration,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Lifts the hold on the restarts of `service`.
+    fn lift_hold(
+        &self,
+        lease: &LeaseSettings,
+        service: &str,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Asks the configured orchestrators, in order, to restart `daemon`.
+    fn restart(
+        &self,
+        orchestrator: &Chain,
+        daemon: &Daemon,
+    ) -> impl Future<Output = Result<String, OrchestrateError>> + Send;
+}
+
+/// The world `run` acts on: the `ceph` and `rados` CLIs, HTTP, the admin sockets, `/proc`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct RealWorld;
+
+impl World for RealWorld {
+    async fn inventory(&self, cfg: &Config, host: &str, refresh: bool) -> InventoryUpdate {
+        let result = match &cfg.run.inventory {
+            InventorySource::Static(list) => Ok((
+                list.iter()
+                    .map(|s| Daemon {
+                        name: s.name.clone(),
+                        daemon_type: s.daemon_type.clone(),
+                        hostname: Some(host.to_string()),
+                        ip: None,
+                        ports: Vec::new(),
+                        status: inventory::OrchStatus::Unknown,
+                        status_desc: None,
+                        service_name: None,
+                        started: None,
+                    })
+                    .collect(),
+                None,
+            )),
+            InventorySource::CephOrch => {
+                let mut command = vec!["orch", "ps", host, "--format", "json"];
+                if refresh {
+                    command.push("--refresh");
+                }
+                match cfg.ceph.run(&command).await {
+                    Ok(stdout) => inventory::parse(&stdout)
+                        .map(|daemons| (daemons, Some(stdout)))
+                        .map_err(|err| err.to_string()),
+                    Err(err) => Err(err.to_string()),
+                }
+            }
+        };
+        // The peers of the load-balanced types, on every host (not refreshed: cephadm's cache
+        // is recent enough to know who the peers are).
+        let peers = match (&cfg.run.inventory, &result) {
+            (InventorySource::CephOrch, Ok(_)) => peer_inventory(cfg).await,
+            _ => None,
+        };
+        InventoryUpdate { result, peers }
+    }
+
+    async fn probe(
+        &self,
+        target: &Target,
+        http: &HttpProbe,
+        s3: Option<&S3Canary>,
+        context: &ChainContext<'_>,
+    ) -> Outcome {
+        run_chain(target, http, s3, context).await
+    }
+
+    async fn health_detail(&self, cfg: &Config) -> Result<String, String> {
+        cfg.ceph
+            .run(&["health", "detail", "--format", "json"])
+            .await
+            .map_err(|err| err.to_string())
+    }
+
+    fn in_flight(&self, port: u16) -> Option<usize> {
+        crate::probe::connections::established(port)
+    }
+
+    async fn held_because(
+        &self,
+        lease: &LeaseSettings,
+        service: &str,
+    ) -> Result<Option<String>, String> {
+        lease.held_because(service).await
+    }
+
+    async fn acquire(
+        &self,
+        lease: &LeaseSettings,
+        service: &str,
+        cookie: &str,
+        description: &str,
+        duration: Duration,
+    ) -> Result<Held, LeaseError> {
+        lease.acquire(service, cookie, description, duration).await
+    }
+
+    async fn release(&self, lease: &LeaseSettings, held: &Held) -> Result<(), String> {
+        lease.release(held).await
+    }
+
+    async fn hold(
+        &self,
+        lease: &LeaseSettings,
+        service: &str,
+        cookie: &str,
+        reason: &str,
+        duration: Duration,
+    ) -> Result<(), String> {
+        lease.hold(service, cookie, reason, duration).await
+    }
+
+    async fn lift_hold(&self, lease: &LeaseSettings, service: &str) -> Result<(), String> {
+        lease.lift_hold(service).await
+    }
+
+    async fn restart(
+        &self,
+        orchestrator: &Chain,
+        daemon: &Daemon,
+    ) -> Result<String, OrchestrateError> {
+        orchestrator.restart(daemon).await
+    }
+}
