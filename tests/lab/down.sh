@@ -19,6 +19,18 @@ fi
 [ -e "$MARKER" ] || die "$LAB has no lab marker; refusing to touch it"
 
 if [ -d "$RUN" ]; then
+  # No restart starts an RGW from now on; one under way (the stand-in orchestrator's, recorded
+  # in run/restarter-*.pending) is waited for, so that the RGW it starts is stopped below.
+  touch "$LAB/stopping"
+  restarts_done() {
+    local f pid
+    for f in "$RUN"/restarter-*.pending; do
+      [ -e "$f" ] || continue
+      pid="$(tr -cd '0-9' <"$f")"
+      if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then return 1; fi
+    done
+  }
+  poll 30 "the stand-in orchestrator's restarts to finish" restarts_done || true
   # Clients first (RGWs), then mgr, osd, and the mon last; then anything else with a pid file.
   for f in "$RUN"/client.*.pid; do
     if [ -e "$f" ]; then terminate "$(basename "$f" .pid)" 10; fi

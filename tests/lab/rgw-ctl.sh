@@ -76,6 +76,7 @@ case "$cmd" in
     poll 10 "$name to die" gone || die "$name (pid $pid) survived SIGKILL"
     rm -f "$RUN/$name.pid"; write_env; log "$name (pid $pid) killed (SIGKILL)"
     ;;
+  start | restart) [ ! -e "$LAB/stopping" ] || die "the lab is being torn down; not starting client.rgw.${id:-?}" ;;&
   start) need_id; t0="$(now)"; bring_up; log "$name up, pid $(recorded_pid "$name")"; took "$t0" ;;
   restart)
     need_id; t0="$(now)"
