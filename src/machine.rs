@@ -1048,19 +1048,16 @@ impl Tracked {
         ) {
             return;
         }
-        let base = self.base_reason.clone();
-        if was_lone && !self.skip_drain() {
-            let reason = format!("{base}; a peer is healthy again: drained");
-            self.set(name, self.state, reason, now, actions);
-            self.base_reason = base;
+        let addition = if was_lone && !self.skip_drain() {
+            "; a peer is healthy again: drained".to_string()
         } else {
-            self.set_failing(name, self.state, base, now, actions);
-        }
+            self.peer_addition()
+        };
+        let base = self.base_reason.clone();
+        self.set_with_addition(name, self.state, base, &addition, now, actions);
     }
 
-    /// Moves to `to` saying `base`, and what the peer comparison adds to it (why it is not
-    /// drained); `base` is kept apart, so a later change of the peers' answer rewrites the
-    /// addition without reading it back out of the text.
+    /// Moves to `to` saying `base` and why it is not drained when no peer is healthy.
     fn set_failing(
         &mut self,
         name: &str,
@@ -1069,8 +1066,23 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        let reason = self.not_drained(base.clone());
-        self.set(name, to, reason, now, actions);
+        let addition = self.peer_addition();
+        self.set_with_addition(name, to, base, &addition, now, actions);
+    }
+
+    /// Moves to `to` saying `base` followed by what the peer comparison adds to it; `base` is
+    /// kept apart, so a later change of the peers' answer rewrites the addition without
+    /// reading it back out of the text.
+    fn set_with_addition(
+        &mut self,
+        name: &str,
+        to: State,
+        base: String,
+        addition: &str,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        self.set(name, to, format!("{base}{addition}"), now, actions);
         self.base_reason = base;
     }
 
@@ -1086,12 +1098,12 @@ impl Tracked {
         !self.planned && self.no_healthy_peer.as_ref().is_some_and(|n| n.answers)
     }
 
-    /// A failure's reason, with why it is not drained when no peer is healthy.
-    fn not_drained(&self, reason: String) -> String {
+    /// What a failure's reason adds when no peer is healthy: why it is (not) drained.
+    fn peer_addition(&self) -> String {
         match &self.no_healthy_peer {
-            Some(n) if n.answers => format!("{reason}; not drained: {}", n.why),
-            Some(n) => format!("{reason}; {}", n.why),
-            None => reason,
+            Some(n) if n.answers => format!("; not drained: {}", n.why),
+            Some(n) => format!("; {}", n.why),
+            None => String::new(),
         }
     }
 
@@ -1193,17 +1205,25 @@ impl Tracked {
         }
     }
 
-    /// Failed (or a planned restart draining), and not its turn: say why, once.
-    fn wait_to_restart(
+    /// Restarts it when the gate lets it (as the service's canary when the gate says so);
+    /// otherwise (failed, or a planned restart draining) says once why it waits.
+    fn restart_in_turn(
         &mut self,
         name: &str,
-        gate: &Gate,
+        gate: Option<&Gate>,
+        counted: bool,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        let reason = format!("waiting to restart: {gate}");
-        if reason != self.reason {
-            self.set(name, self.state, reason, now, actions);
+        let canary = gate == Some(&Gate::Canary);
+        match gate.filter(|g| g.blocks()) {
+            Some(gate) => {
+                let reason = format!("waiting to restart: {gate}");
+                if reason != self.reason {
+                    self.set(name, self.state, reason, now, actions);
+                }
+            }
+            None => self.issue_restart(name, counted, canary, now, actions),
         }
     }
 
@@ -1318,17 +1338,13 @@ impl Tracked {
     fn tick(&mut self, name: &str, now: Instant, gate: Option<&Gate>, actions: &mut Vec<Action>) {
         self.budget.expire(now, self.policy.restart_window);
         let budget_left = self.budget.left(self.policy.max_restarts);
-        let canary = gate == Some(&Gate::Canary);
         match self.state {
             State::Failed if !self.restart_outstanding => {
                 if !budget_left {
                     let reason = self.budget.spent(self.policy.restart_window);
                     self.set(name, State::Held, reason, now, actions);
                 } else if self.budget.due(now) && self.drain_confirmed(now) {
-                    match gate.filter(|g| g.blocks()) {
-                        Some(gate) => self.wait_to_restart(name, gate, now, actions),
-                        None => self.issue_restart(name, true, canary, now, actions),
-                    }
+                    self.restart_in_turn(name, gate, true, now, actions);
                 }
             }
             State::Draining if self.planned && !self.restart_outstanding => {
@@ -1337,10 +1353,7 @@ impl Tracked {
                 let waited_enough = now >= started + self.policy.drain_timeout;
                 let retry_due = self.budget.due(now);
                 if retry_due && self.drain_confirmed(now) && (idle || waited_enough) {
-                    match gate.filter(|g| g.blocks()) {
-                        Some(gate) => self.wait_to_restart(name, gate, now, actions),
-                        None => self.issue_restart(name, false, false, now, actions),
-                    }
+                    self.restart_in_turn(name, gate, false, now, actions);
                 }
             }
             State::Recovering
