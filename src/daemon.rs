@@ -231,6 +231,11 @@ impl Signals {
     }
 }
 
+/// RGWs of one service restarting at once: the lease's slots, or one without a lease.
+fn max_concurrent_restarts(cfg: &Config) -> u32 {
+    cfg.lease.as_ref().map_or(1, |lease| lease.slots)
+}
+
 fn policies(cfg: &Config) -> (BTreeMap<String, Policy>, Policy) {
     let mut policies = BTreeMap::new();
     for daemon_type in &cfg.run.types {
@@ -293,7 +298,7 @@ impl<W: World> Shell<W> {
         }
         let (policies, default_policy) = policies(&cfg);
         let mut machine = Machine::new(policies, default_policy, loaded.daemons);
-        machine.set_max_concurrent_restarts(cfg.lease.as_ref().map_or(1, |lease| lease.slots));
+        machine.set_max_concurrent_restarts(max_concurrent_restarts(&cfg));
         let (observations_tx, observations) = mpsc::channel::<Observation>(4096);
         let (commands_tx, commands) = mpsc::channel::<CommandRequest>(64);
         let (inventory_tx, inventory) = mpsc::channel::<InventoryUpdate>(4);
@@ -701,7 +706,7 @@ impl<W: World> Shell<W> {
                 let (policies, default_policy) = policies(&new);
                 self.machine.set_policies(policies, default_policy);
                 self.machine
-                    .set_max_concurrent_restarts(new.lease.as_ref().map_or(1, |lease| lease.slots));
+                    .set_max_concurrent_restarts(max_concurrent_restarts(&new));
                 self.probe_settings.send_replace(probe_settings(&new));
                 self.config.send_replace(Arc::new(new.clone()));
                 self.orchestrator = Arc::new(Chain::from_config(&new.run.orchestrators, &new.ceph));
