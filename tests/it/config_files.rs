@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use crate::cephadm_render::haproxy_check;
 use crate::support::*;
 
 const CONFIG_ERROR: i32 = 78;
@@ -251,17 +252,7 @@ fn haproxy_config_lines_for_the_real_inventory_pass_haproxy_check() {
         .map(|l| format!("{l}\n"))
         .collect();
     config.push_str(&lines);
-    let file = dir.write("haproxy.cfg", &config);
-    let check = Command::new("haproxy")
-        .args(["-c", "-f"])
-        .arg(&file)
-        .output()
-        .expect("haproxy -c");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    haproxy_check(&dir, "haproxy.cfg", &config);
 }
 
 #[test]

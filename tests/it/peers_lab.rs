@@ -67,13 +67,6 @@ fn daemon(sidecar: &Sidecar, name: &str) -> serde_json::Value {
         .unwrap_or_default()
 }
 
-fn restarts(sidecar: &Sidecar) -> usize {
-    std::fs::read_to_string(sidecar.dir.path("ceph-argv.log"))
-        .unwrap_or_default()
-        .matches("orch daemon restart")
-        .count()
-}
-
 #[test]
 fn an_osd_frozen_under_get_put_load_is_the_clusters_fault_on_every_host() {
     let lab = Lab::up("peers-osd", 3);
@@ -169,7 +162,7 @@ fn an_osd_frozen_under_get_put_load_is_the_clusters_fault_on_every_host() {
         "HAProxy kept every RGW in rotation"
     );
     for s in &sidecars {
-        assert_eq!(restarts(s), 0, "no restart");
+        assert_eq!(s.restarts_asked(), 0, "no restart");
         assert!(!s.get("/events").1.contains("restart lease"));
     }
     let puts = outcomes
@@ -214,8 +207,11 @@ fn one_frozen_rgw_with_healthy_peers_is_drained_and_restarted_by_its_own_sidecar
         "drained with the chain's failure class: {events}"
     );
     assert!(events.contains("took the restart lease"), "{events}");
-    assert_eq!(restarts(&sidecars[0]) + restarts(&sidecars[2]), 0);
-    assert_eq!(restarts(&sidecars[1]), 1);
+    assert_eq!(
+        sidecars[0].restarts_asked() + sidecars[2].restarts_asked(),
+        0
+    );
+    assert_eq!(sidecars[1].restarts_asked(), 1);
 }
 
 #[test]
@@ -269,7 +265,11 @@ fn a_lease_holder_killed_with_sigkill_lets_the_next_restart_through_when_the_lea
                 .is_some_and(|r| r.starts_with("waiting to restart"))
         },
     );
-    assert_eq!(restarts(&next), 0, "not while the dead holder's lease runs");
+    assert_eq!(
+        next.restarts_asked(),
+        0,
+        "not while the dead holder's lease runs"
+    );
     wait_for(
         "rgw.b restarted once the lease expired",
         Duration::from_secs(60),

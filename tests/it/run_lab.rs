@@ -35,6 +35,28 @@ fn haproxy_for(lab: &Lab, sidecar: &Sidecar) -> Haproxy {
     haproxy
 }
 
+/// Waits until every RGW of the lab runs a new process (its pid is not the one in `before`)
+/// and HAProxy has it UP again; `each_poll` runs at every look.
+fn every_rgw_restarted_and_up(
+    lab: &Lab,
+    haproxy: &Haproxy,
+    before: &[Option<u32>],
+    mut each_poll: impl FnMut(),
+) {
+    for (i, id) in lab.ids.iter().enumerate() {
+        crate::support::wait_for("every RGW restarted", Duration::from_secs(60), || {
+            each_poll();
+            lab.pid(id).is_some() && lab.pid(id) != before[i]
+        });
+        haproxy.wait_status(
+            &format!("rgw.{id}"),
+            "back UP",
+            Duration::from_secs(30),
+            |s| s == "UP",
+        );
+    }
+}
+
 #[test]
 fn a_frozen_rgw_under_load_is_drained_restarted_and_back_with_zero_client_errors() {
     let lab = Lab::up("e2e-frozen", 3);
@@ -230,17 +252,7 @@ fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_1
     }
     let first_200 = first_200.expect("the service answered 200 again");
     eprintln!("all three frozen -> first 200 through HAProxy after {first_200:?}");
-    for (i, id) in lab.ids.iter().enumerate() {
-        crate::support::wait_for("every RGW restarted", Duration::from_secs(60), || {
-            lab.pid(id).is_some() && lab.pid(id) != before[i]
-        });
-        haproxy.wait_status(
-            &format!("rgw.{id}"),
-            "back UP",
-            Duration::from_secs(30),
-            |s| s == "UP",
-        );
-    }
+    every_rgw_restarted_and_up(&lab, &haproxy, &before, || {});
     eprintln!("all three back in rotation after {:?}", frozen.elapsed());
     eprintln!("load: {}", summary(&load.join().expect("load")));
     assert!(first_200 < Duration::from_secs(10), "{first_200:?}");
@@ -275,25 +287,16 @@ fn all_three_frozen_with_the_lease_off_are_restarted_one_at_a_time() {
     let frozen = Instant::now();
     // While one restarts, the others wait their turn and say so in /status.
     let mut waited_turn = false;
-    for (i, id) in lab.ids.iter().enumerate() {
-        crate::support::wait_for("every RGW restarted", Duration::from_secs(60), || {
-            let status = sidecar.status();
-            waited_turn |= status["daemons"].as_array().is_some_and(|d| {
-                d.iter().any(|x| {
-                    x["reason"].as_str().is_some_and(|r| {
-                        r.ends_with("of the same service restarting (one at a time)")
-                    })
-                })
-            });
-            lab.pid(id).is_some() && lab.pid(id) != before[i]
+    every_rgw_restarted_and_up(&lab, &haproxy, &before, || {
+        let status = sidecar.status();
+        waited_turn |= status["daemons"].as_array().is_some_and(|d| {
+            d.iter().any(|x| {
+                x["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.ends_with("of the same service restarting (one at a time)"))
+            })
         });
-        haproxy.wait_status(
-            &format!("rgw.{id}"),
-            "back UP",
-            Duration::from_secs(30),
-            |s| s == "UP",
-        );
-    }
+    });
     eprintln!(
         "all three back in rotation after {:?} (lease off)",
         frozen.elapsed()
@@ -431,12 +434,7 @@ fn all_three_frozen_and_a_canary_restart_that_does_not_help_hold_every_restart_a
             |w| w == "up ready",
         );
     }
-    let restarts = || {
-        std::fs::read_to_string(sidecar.dir.path("ceph-argv.log"))
-            .unwrap_or_default()
-            .matches("orch daemon restart")
-            .count()
-    };
+    let restarts = || sidecar.restarts_asked();
     for id in &lab.ids {
         lab.ctl("freeze", id);
     }

@@ -15,14 +15,6 @@ use nix::sys::signal::Signal;
 use crate::sidecar::*;
 use crate::support::*;
 
-/// The `orch daemon restart` calls the fake `ceph` saw.
-fn restarts(sidecar: &Sidecar) -> usize {
-    std::fs::read_to_string(sidecar.dir.path("ceph-argv.log"))
-        .unwrap_or_default()
-        .matches("orch daemon restart")
-        .count()
-}
-
 /// Watches for `how_long` that the daemon is never told `down`/`drain` and nothing is
 /// restarted: an absence, so it is watched, not polled.
 fn never_drained_or_restarted(sidecar: &Sidecar, daemon: &str, how_long: Duration) {
@@ -34,7 +26,7 @@ fn never_drained_or_restarted(sidecar: &Sidecar, daemon: &str, how_long: Duratio
             "{daemon} told {word:?}: {}",
             sidecar.get("/").1
         );
-        assert_eq!(restarts(sidecar), 0, "{}", sidecar.get("/").1);
+        assert_eq!(sidecar.restarts_asked(), 0, "{}", sidecar.get("/").1);
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -199,7 +191,7 @@ fn a_daemon_only_the_saved_inventory_lists_is_never_restarted() {
     // drain confirmation and a retry would take.
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(3) {
-        assert_eq!(restarts(&sidecar), 0, "{}", sidecar.get("/").1);
+        assert_eq!(sidecar.restarts_asked(), 0, "{}", sidecar.get("/").1);
         std::thread::sleep(Duration::from_millis(100));
     }
 }

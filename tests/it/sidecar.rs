@@ -119,6 +119,14 @@ impl Sidecar {
         sidecar
     }
 
+    /// How many `orch daemon restart` calls the fake `ceph` has seen from this sidecar.
+    pub fn restarts_asked(&self) -> usize {
+        std::fs::read_to_string(self.dir.path("ceph-argv.log"))
+            .unwrap_or_default()
+            .matches("orch daemon restart")
+            .count()
+    }
+
     /// Sets (or replaces) an environment variable for the next [`Sidecar::spawn`].
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
