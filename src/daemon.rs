@@ -611,10 +611,7 @@ impl<W: World> Shell<W> {
                 name: daemon.name.clone(),
                 daemon_type: daemon.daemon_type.clone(),
                 started_ago: daemon.started.and_then(|s| wall.duration_since(s).ok()),
-                service: daemon
-                    .service_name
-                    .clone()
-                    .unwrap_or_else(|| daemon.daemon_type.clone()),
+                service: daemon.service(),
                 stale: from_state_file,
             });
             targets.push(Target {

@@ -78,6 +78,14 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// Its service: cephadm's service name, else its type (a static inventory's daemons of a
+    /// type are one service). The restart lease and the one-at-a-time rule are per service.
+    pub fn service(&self) -> String {
+        self.service_name
+            .clone()
+            .unwrap_or_else(|| self.daemon_type.clone())
+    }
+
     /// Where to reach it: `ip` when the orchestrator knows it, else the host name (cephadm's
     /// ingress does the same).
     pub fn address(&self) -> Option<&str> {

@@ -27,10 +27,7 @@ impl<W: World> Shell<W> {
         let events = Arc::clone(&self.events);
         let leases = Arc::clone(&self.leases);
         let lease = self.cfg.lease.clone();
-        let service = daemon
-            .service_name
-            .clone()
-            .unwrap_or_else(|| daemon.daemon_type.clone());
+        let service = daemon.service();
         // The lease outlives the restart it covers by a margin, and expires by itself.
         let duration =
             self.cfg.policy(&daemon.daemon_type).restart_timeout + Duration::from_secs(30);
@@ -100,10 +97,7 @@ impl<W: World> Shell<W> {
     pub(super) fn service_of(&self, name: &str) -> Option<(String, Duration)> {
         let daemon = self.known.get(name)?;
         Some((
-            daemon
-                .service_name
-                .clone()
-                .unwrap_or_else(|| daemon.daemon_type.clone()),
+            daemon.service(),
             self.cfg.policy(&daemon.daemon_type).restart_window,
         ))
     }
