@@ -45,7 +45,6 @@ pub(super) async fn health_loop<W: World>(
     findings: watch::Sender<HealthFinding>,
     token: CancellationToken,
 ) {
-    let mut last_error: Option<String> = None;
     loop {
         let cfg = Arc::clone(&config.borrow());
         if cfg.run.health_gate.is_empty() {
@@ -57,7 +56,7 @@ pub(super) async fn health_loop<W: World>(
                 .and_then(|json| crate::health::gate(&json, &cfg.run.health_gate));
             match read {
                 Ok(finding) => {
-                    if last_error.take().is_some() {
+                    if findings.borrow().error.is_some() {
                         tracing::info!("ceph health detail answers again");
                     }
                     let previous = findings.borrow().finding.clone();
@@ -76,13 +75,12 @@ pub(super) async fn health_loop<W: World>(
                     });
                 }
                 Err(err) => {
-                    if last_error.as_ref() != Some(&err) {
-                        tracing::warn!("health gate: cannot read ceph health detail: {err}");
+                    // Once per distinct error: /status shows it for as long as it lasts.
+                    let error = format!("cannot read ceph health detail: {err}");
+                    if findings.borrow().error.as_ref() != Some(&error) {
+                        tracing::warn!("health gate: {error}");
                     }
-                    findings.send_modify(|f| {
-                        f.error = Some(format!("cannot read ceph health detail: {err}"))
-                    });
-                    last_error = Some(err);
+                    findings.send_modify(|f| f.error = Some(error));
                 }
             }
         }
