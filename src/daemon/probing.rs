@@ -127,10 +127,9 @@ pub(super) async fn run_chain(
         }
     };
     let (report, again) = tokio::join!(context.peers.compare(&target.peers, http, s3), again);
-    let judgement = crate::peers::judge(chain.step, &chain.failure(), &report);
     let failure = chain.failure();
-    chain.peers(judgement, &again);
-    if chain.result.is_ok() && matches!(again, Ok(Verdict::Ok)) && chain.step != Step::Peers {
+    let judgement = crate::peers::judge(chain.step, &failure, &report);
+    if chain.peers(judgement, &again) {
         tracing::info!(daemon = %target.name, "{} {failure}, then ok when asked again beside its peers: not counted", chain.step);
     }
     chain

@@ -288,10 +288,13 @@ impl Outcome {
     ///   be the best there is). One that does not answer at all serves nobody: saying `down`
     ///   keeps HAProxy from queueing requests on it and sends them to the first peer back
     ///   (measured: all three frozen, first 200 after 10.6 s without the down, 4.2 s with it).
-    pub fn peers(&mut self, judgement: Judgement, again: &Result<Verdict, ProbeError>) {
+    ///
+    /// Returns whether the failure was such a blip (the shell says so in its log).
+    pub fn peers(&mut self, judgement: Judgement, again: &Result<Verdict, ProbeError>) -> bool {
         match judgement {
             Judgement::Alone if matches!(again, Ok(Verdict::Ok)) => {
                 self.result = Ok(Verdict::Ok);
+                return true;
             }
             Judgement::Alone => {}
             Judgement::ClusterWide(reason) => {
@@ -305,6 +308,7 @@ impl Outcome {
                 });
             }
         }
+        false
     }
 
     /// The failure, as the peers' judgement and the log name it (`timeout`, `http 500`).
@@ -613,7 +617,12 @@ mod tests {
             let mut chain = Outcome::default();
             chain.step(step, failed);
             let judgement = judge(chain.step, &chain.failure(), &report);
-            chain.peers(judgement, &again);
+            let blip = chain.peers(judgement, &again);
+            assert_eq!(
+                blip,
+                result == Ok(Verdict::Ok),
+                "row {i}: a blip, not counted"
+            );
             assert_eq!(
                 (
                     &chain.result,
