@@ -270,7 +270,7 @@ struct Shell<W: World> {
     refresh: Arc<Notify>,
     tracker: TaskTracker,
     /// Restart leases this sidecar holds, by daemon.
-    leases: Arc<std::sync::Mutex<BTreeMap<String, crate::lease::Held>>>,
+    leases: Arc<leases::LeaseBook>,
     /// The health gate's last finding, for `/status`.
     health: watch::Receiver<HealthFinding>,
     /// Daemons the inventory lists without an address or port (warned about once).

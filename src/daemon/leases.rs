@@ -1,6 +1,7 @@
 //! The restart path of `run`: the cluster-wide restart lease, the service hold of a canary that
 //! did not help, and the orchestrator call; each outcome goes back to the machine.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +11,15 @@ use super::{wall_now, Shell};
 use crate::machine::{Observation, State};
 use crate::metrics::RestartOutcome;
 use crate::status::EventLog;
+
+/// The restart leases this sidecar holds, by daemon. Taking one and giving one back run one
+/// at a time, each with its event, so `/events` lists them in the order RADOS saw them: a give
+/// back and the next take, racing on two cores, once logged the take first (read as an overlap).
+#[derive(Default)]
+pub(super) struct LeaseBook {
+    held: std::sync::Mutex<BTreeMap<String, crate::lease::Held>>,
+    turn: tokio::sync::Mutex<()>,
+}
 
 impl<W: World> Shell<W> {
     pub(super) fn restart(&self, name: String) {
@@ -48,6 +58,7 @@ impl<W: World> Shell<W> {
                         .await;
                     return;
                 }
+                let turn = leases.turn.lock().await;
                 match world
                     .acquire(&lease, &service, &cookie, &description, duration)
                     .await
@@ -59,11 +70,13 @@ impl<W: World> Shell<W> {
                         );
                         tracing::info!(daemon = %name, "{reason}");
                         events.push(lease_event(&name, reason), wall_now());
-                        if let Ok(mut map) = leases.lock() {
+                        if let Ok(mut map) = leases.held.lock() {
                             map.insert(name.clone(), held);
                         }
+                        drop(turn);
                     }
                     Err(err) => {
+                        drop(turn);
                         // The machine says it once, as an event; each retry is a debug line.
                         tracing::debug!(daemon = %name, "restart deferred: {err}");
                         let _ = observations
@@ -120,6 +133,7 @@ impl<W: World> Shell<W> {
         let events = Arc::clone(&self.events);
         let slot = self.take_lease(&name);
         let world = Arc::clone(&self.world);
+        let leases = Arc::clone(&self.leases);
         self.tracker.spawn(async move {
             match world
                 .hold(&lease, &service, &cookie, &description, window)
@@ -135,7 +149,7 @@ impl<W: World> Shell<W> {
                 }
             }
             if let Some(held) = slot {
-                release(&*world, &lease, &name, &held, &events).await;
+                release(&*world, &leases, &lease, &name, &held, &events).await;
             }
         });
     }
@@ -161,7 +175,11 @@ impl<W: World> Shell<W> {
 
     /// The restart lease this daemon holds, taken out of the map (whoever takes it releases it).
     pub(super) fn take_lease(&self, name: &str) -> Option<crate::lease::Held> {
-        self.leases.lock().ok().and_then(|mut map| map.remove(name))
+        self.leases
+            .held
+            .lock()
+            .ok()
+            .and_then(|mut map| map.remove(name))
     }
 
     pub(super) fn release_lease(&self, name: String) {
@@ -170,8 +188,9 @@ impl<W: World> Shell<W> {
         };
         let events = Arc::clone(&self.events);
         let world = Arc::clone(&self.world);
+        let leases = Arc::clone(&self.leases);
         self.tracker
-            .spawn(async move { release(&*world, &lease, &name, &held, &events).await });
+            .spawn(async move { release(&*world, &leases, &lease, &name, &held, &events).await });
     }
 }
 
@@ -187,11 +206,13 @@ pub(super) fn lease_cookie(host: &str) -> String {
 /// Gives the restart lease back, saying so in the events (or that it expires by itself).
 pub(super) async fn release<W: World>(
     world: &W,
+    book: &LeaseBook,
     lease: &crate::lease::LeaseSettings,
     name: &str,
     held: &crate::lease::Held,
     events: &EventLog,
 ) {
+    let _turn = book.turn.lock().await;
     match world.release(lease, held).await {
         Ok(()) => {
             let reason = format!("gave back the restart lease {}/{}", held.object, held.slot);

@@ -256,15 +256,20 @@ fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_1
     eprintln!("all three back in rotation after {:?}", frozen.elapsed());
     eprintln!("load: {}", summary(&load.join().expect("load")));
     assert!(first_200 < Duration::from_secs(10), "{first_200:?}");
-    // One restart at a time: the lease is taken and given back in turn, never twice at once.
+    // One restart at a time: each is asked only once the one before is back, and the lease
+    // is taken and given back in turn, never twice at once.
     let events = sidecar.get("/events").1;
-    let mut holders = 0;
-    let mut taken = 0;
+    let (mut restarting, mut holders, mut taken) = (0, 0, 0);
     for line in events.lines() {
-        if line.contains("took the restart lease") {
+        if line.contains("restart requested") {
+            restarting += 1;
+            assert_eq!(restarting, 1, "two restarts overlapped:\n{events}");
+        } else if line.contains("back after the restart") {
+            restarting -= 1;
+        } else if line.contains("took the restart lease") {
             holders += 1;
             taken += 1;
-            assert_eq!(holders, 1, "two restarts overlapped:\n{events}");
+            assert_eq!(holders, 1, "two leases overlapped:\n{events}");
         } else if line.contains("gave back the restart lease") {
             holders -= 1;
         }
