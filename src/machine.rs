@@ -34,6 +34,8 @@ use streaks::Streaks;
 use verdict::{ProbeClass, ProbeError, Step, Verdict};
 
 #[cfg(test)]
+mod rules;
+#[cfg(test)]
 mod tests;
 
 /// How soon a restart deferred by the lease is tried again.
