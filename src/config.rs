@@ -1629,6 +1629,8 @@ http-path = "/swift/healthcheck"
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    const SECRET: &str = "access-key = \"AK\"\nsecret-key = \"sekrit-value\"\n";
+
     fn credentials_file(tag: &str, text: &str, mode: u32) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let path =
@@ -1653,9 +1655,8 @@ http-path = "/swift/healthcheck"
     }
 
     #[test]
-    fn the_s3_probe_needs_private_credentials() {
-        let secret = "access-key = \"AK\"\nsecret-key = \"sekrit-value\"\n";
-        let private = credentials_file("private", secret, 0o600);
+    fn the_s3_probe_reads_private_credentials_and_never_shows_the_secret() {
+        let private = credentials_file("private", SECRET, 0o600);
         let cfg = Config::from_toml(
             &format!(
                 "[s3]\ncredentials-file = {:?}\n[daemon-types.rgw]\nprobes = [\"http\", \"s3\"]\n",
@@ -1674,30 +1675,28 @@ http-path = "/swift/healthcheck"
             !format!("{cfg:?}").contains("sekrit-value"),
             "the secret never shows"
         );
+        std::fs::remove_file(private).unwrap();
+    }
 
-        let shared = credentials_file("shared", secret, 0o644);
-        let err = Config::from_toml(
-            &format!("[s3]\ncredentials-file = {:?}\n", shared),
-            "t.toml",
-        )
-        .unwrap_err()
-        .to_string();
+    #[test]
+    fn s3_credentials_every_user_may_read_are_refused() {
+        let shared = credentials_file("shared", SECRET, 0o644);
+        let err = error_of(&format!("[s3]\ncredentials-file = {:?}\n", shared));
         assert!(
             err.contains("s3.credentials-file") && err.contains("readable by every user"),
             "{err}"
         );
+        std::fs::remove_file(shared).unwrap();
+    }
 
+    #[test]
+    fn a_broken_credentials_file_is_named_without_quoting_the_secret() {
         let broken = credentials_file(
             "broken",
             "access-key = \"AK\"\nsecret-key = sekrit-value\n",
             0o600,
         );
-        let err = Config::from_toml(
-            &format!("[s3]\ncredentials-file = {:?}\n", broken),
-            "t.toml",
-        )
-        .unwrap_err()
-        .to_string();
+        let err = error_of(&format!("[s3]\ncredentials-file = {:?}\n", broken));
         assert!(
             err.contains("at line 2: expected access-key and secret-key strings"),
             "{err}"
@@ -1706,13 +1705,12 @@ http-path = "/swift/healthcheck"
             !err.contains("sekrit"),
             "a parse error must not quote the secret: {err}"
         );
+        std::fs::remove_file(broken).unwrap();
+    }
 
-        let err = Config::from_toml("[daemon-types.rgw]\nprobes = [\"s3\"]\n", "t.toml")
-            .unwrap_err()
-            .to_string();
+    #[test]
+    fn the_s3_step_needs_a_credentials_file() {
+        let err = error_of("[daemon-types.rgw]\nprobes = [\"s3\"]\n");
         assert!(err.contains("\"s3\" needs [s3] credentials-file"), "{err}");
-        for path in [private, shared, broken] {
-            std::fs::remove_file(path).unwrap();
-        }
     }
 }
