@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::machine::{Event, Snapshot};
+use crate::machine::{DaemonView, Event, Snapshot};
 
 /// The published state. Built by the shell after every change; readers only `borrow()` it.
 #[derive(Debug, Clone)]
@@ -161,6 +161,23 @@ impl View {
     /// The text of `GET /`: one line per daemon, for a human with curl.
     pub fn text(&self, now: Instant) -> String {
         let mut out = String::new();
+        self.write_heading(&mut out, now);
+        let rows: Vec<[String; 7]> = self
+            .snapshot
+            .daemons
+            .iter()
+            .map(|d| text_row(d, now))
+            .collect();
+        if rows.is_empty() {
+            out.push_str("no daemons (yet): waiting for the inventory\n");
+            return out;
+        }
+        out.push_str(&crate::table::render(TEXT_HEADER, &rows));
+        out
+    }
+
+    /// The lines above the table: the inventory, the configuration file, a gate that cannot run.
+    fn write_heading(&self, out: &mut String, now: Instant) {
         let inventory_age = self
             .inventory
             .last_ok
@@ -202,55 +219,47 @@ impl View {
                 self.health_gate.checks.join(", ")
             );
         }
-        let header = [
-            "DAEMON",
-            "STATE",
-            "AGENT",
-            "LAST PROBE",
-            "RESTARTS",
-            "SINCE",
-            "REASON / LAST EVENT",
-        ];
-        let rows: Vec<[String; 7]> = self
-            .snapshot
-            .daemons
-            .iter()
-            .map(|d| {
-                let probe = d.last_probe.as_ref().map_or_else(
-                    || "-".to_string(),
-                    |p| {
-                        format!(
-                            "{} ({} ago)",
-                            p.detail,
-                            short(now.saturating_duration_since(p.at))
-                        )
-                    },
-                );
-                let mut reason = d.reason.clone();
-                if let Some(problem) = &d.config_error {
-                    reason = format!("CONFIG ERROR: {problem}; {reason}");
-                }
-                if let Some(event) = &d.last_event {
-                    reason = format!("{reason}  [{event}]");
-                }
-                [
-                    d.name.clone(),
-                    d.state.to_string(),
-                    d.word.to_string(),
-                    probe,
-                    d.restarts_in_window.to_string(),
-                    short(now.saturating_duration_since(d.since)),
-                    reason,
-                ]
-            })
-            .collect();
-        if rows.is_empty() {
-            out.push_str("no daemons (yet): waiting for the inventory\n");
-            return out;
-        }
-        out.push_str(&crate::table::render(header, &rows));
-        out
     }
+}
+
+const TEXT_HEADER: [&str; 7] = [
+    "DAEMON",
+    "STATE",
+    "AGENT",
+    "LAST PROBE",
+    "RESTARTS",
+    "SINCE",
+    "REASON / LAST EVENT",
+];
+
+/// One daemon's row of the text view.
+fn text_row(d: &DaemonView, now: Instant) -> [String; 7] {
+    let probe = d.last_probe.as_ref().map_or_else(
+        || "-".to_string(),
+        |p| {
+            format!(
+                "{} ({} ago)",
+                p.detail,
+                short(now.saturating_duration_since(p.at))
+            )
+        },
+    );
+    let mut reason = d.reason.clone();
+    if let Some(problem) = &d.config_error {
+        reason = format!("CONFIG ERROR: {problem}; {reason}");
+    }
+    if let Some(event) = &d.last_event {
+        reason = format!("{reason}  [{event}]");
+    }
+    [
+        d.name.clone(),
+        d.state.to_string(),
+        d.word.to_string(),
+        probe,
+        d.restarts_in_window.to_string(),
+        short(now.saturating_duration_since(d.since)),
+        reason,
+    ]
 }
 
 /// Whether HAProxy should send this daemon new requests, by the word it is told.
