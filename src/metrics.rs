@@ -174,27 +174,18 @@ impl Metrics {
     /// Registers every metric once, in the order `/metrics` lists them.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ceph_warden");
+        let r = &mut registry;
         let state = register(
-            &mut registry,
+            r,
             "daemon_state",
             "1 for the state each daemon is in",
             Family::default(),
         );
-        let probes = ProbeMetrics::register(&mut registry);
-        let agent = AgentMetrics::register(&mut registry);
-        let restarts = register(
-            &mut registry,
-            "restarts",
-            "Restarts by outcome",
-            Family::default(),
-        );
-        let gauges = ViewGauges::register(&mut registry);
-        register(
-            &mut registry,
-            "build_info",
-            "The running version",
-            build_info(),
-        );
+        let probes = ProbeMetrics::register(r);
+        let agent = AgentMetrics::register(r);
+        let restarts = register(r, "restarts", "Restarts by outcome", Family::default());
+        let gauges = ViewGauges::register(r);
+        register(r, "build_info", "The running version", build_info());
         Self {
             registry,
             state,
