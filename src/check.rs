@@ -19,10 +19,10 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::cli::{CheckArgs, Format};
-use crate::config::Config;
+use crate::config::{CheckConfig, Config};
 use crate::exitcode;
 use crate::inventory::{self, Daemon, OrchStatus};
-use crate::lock::CheckLock;
+use crate::lock::{CheckLock, LockError};
 use crate::orchestrate::ceph::CephOrch;
 use crate::orchestrate::Orchestrator;
 use crate::probe::http::HttpProbe;
@@ -31,36 +31,42 @@ use crate::probe::{self, ProbeClass, ProbeError, Verdict};
 /// The config's `[check]` section with the command-line flags applied on top.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub types: Vec<String>,
-    pub host: Option<String>,
-    pub timeout: Duration,
+    pub check: CheckConfig,
     pub dry_run: bool,
-    pub max_restarts: u32,
-    pub max_concurrent_probes: usize,
-    pub accept_status: Vec<u16>,
 }
 
 impl Settings {
     pub fn new(cfg: &Config, args: &CheckArgs) -> Self {
+        let check = &cfg.check;
         Self {
-            types: if args.types.is_empty() {
-                cfg.check.types.clone()
-            } else {
-                args.types.clone()
+            check: CheckConfig {
+                types: if args.types.is_empty() {
+                    check.types.clone()
+                } else {
+                    args.types.clone()
+                },
+                host: args.host.clone().or_else(|| check.host.clone()),
+                timeout: args.timeout.unwrap_or(check.timeout),
+                max_restarts: args.max_restarts.unwrap_or(check.max_restarts),
+                ..check.clone()
             },
-            host: args.host.clone().or_else(|| cfg.check.host.clone()),
-            timeout: args.timeout.unwrap_or(cfg.check.timeout),
             dry_run: args.dry_run,
-            max_restarts: args.max_restarts.unwrap_or(cfg.check.max_restarts),
-            max_concurrent_probes: usize::try_from(cfg.check.max_concurrent_probes)
-                .unwrap_or(usize::MAX),
-            accept_status: cfg.check.accept_status.clone(),
         }
     }
 }
 
 /// The command: lock (unless dry run), inventory, probe, restart, print. Returns the exit code.
 pub async fn main(mut cfg: Config, args: CheckArgs) -> u8 {
+    apply_flags(&mut cfg, &args);
+    let settings = Settings::new(&cfg, &args);
+    match check_and_print(&cfg, &settings, args.format).await {
+        Ok(exit_code) => exit_code,
+        Err(failure) => failure.report(args.format),
+    }
+}
+
+/// `--ceph`, `--ceph-arg` and `--state-directory` over the config's.
+fn apply_flags(cfg: &mut Config, args: &CheckArgs) {
     if let Some(binary) = &args.ceph {
         cfg.ceph.binary.clone_from(binary);
     }
@@ -68,60 +74,65 @@ pub async fn main(mut cfg: Config, args: CheckArgs) -> u8 {
     if let Some(dir) = &args.state_directory {
         cfg.state_directory.clone_from(dir);
     }
-    let settings = Settings::new(&cfg, &args);
-    let fail = |code: u8, message: String| {
-        eprintln!("ceph-warden: error: {message}");
-        if args.format == Format::Json {
-            let body = serde_json::json!({"version": 1, "error": message, "exit_code": code});
-            println!("{body}");
-        }
-        code
-    };
+}
 
+/// Runs the check under the lock and prints its report; the report's exit code.
+async fn check_and_print(cfg: &Config, settings: &Settings, format: Format) -> Result<u8, Failure> {
     // A dry run changes nothing, so it neither needs nor takes the lock: an operator can look
     // while the cron run works.
     let _lock = if settings.dry_run {
         None
     } else {
-        match CheckLock::acquire(&cfg.state_directory) {
-            Ok(lock) => Some(lock),
-            Err(err @ crate::lock::LockError::Held { .. }) => {
-                return fail(exitcode::LOCKED, err.to_string())
-            }
-            Err(err) => return fail(exitcode::ORCHESTRATOR, err.to_string()),
-        }
+        Some(CheckLock::acquire(&cfg.state_directory).map_err(Failure::lock)?)
     };
-
-    let daemons = match inventory::fetch(&cfg.ceph, settings.host.as_deref()).await {
-        Ok(daemons) => daemons,
-        Err(err) => {
-            return fail(
+    let daemons = inventory::fetch(&cfg.ceph, settings.check.host.as_deref())
+        .await
+        .map_err(|err| {
+            Failure::new(
                 exitcode::ORCHESTRATOR,
                 format!("{err}; nothing was restarted"),
             )
-        }
-    };
-    let prober = match HttpProbe::new(settings.timeout, settings.accept_status.clone()) {
-        Ok(prober) => prober,
-        Err(err) => return fail(exitcode::INTERNAL, err.to_string()),
-    };
+        })?;
+    let prober = HttpProbe::new(settings.check.timeout, settings.check.accept_status.clone())
+        .map_err(|err| Failure::new(exitcode::INTERNAL, err.to_string()))?;
     let orchestrator = CephOrch {
         cli: cfg.ceph.clone(),
     };
-    let report = run(&settings, &cfg, daemons, &prober, &orchestrator).await;
-    match args.format {
-        Format::Table => print!("{}", report.table()),
-        Format::Json => match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(err) => {
-                return fail(
-                    exitcode::INTERNAL,
-                    format!("cannot encode the report: {err}"),
-                )
-            }
-        },
+    let report = run(settings, cfg, daemons, &prober, &orchestrator).await;
+    report.print(format)?;
+    Ok(report.exit_code)
+}
+
+/// Why `check` could not do its job: the exit code, and what to tell the operator.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: String) -> Self {
+        Self { code, message }
     }
-    report.exit_code
+
+    fn lock(err: LockError) -> Self {
+        let code = match err {
+            LockError::Held { .. } => exitcode::LOCKED,
+            LockError::Io { .. } => exitcode::ORCHESTRATOR,
+        };
+        Self::new(code, err.to_string())
+    }
+
+    /// Says why on stderr, and with `--format json` as a JSON document on stdout too.
+    fn report(self, format: Format) -> u8 {
+        eprintln!("ceph-warden: error: {}", self.message);
+        if format == Format::Json {
+            let body =
+                serde_json::json!({"version": 1, "error": self.message, "exit_code": self.code});
+            println!("{body}");
+        }
+        self.code
+    }
 }
 
 /// Probes the selected daemons of `inventory` and restarts the failed ones (within the limits).
@@ -137,11 +148,42 @@ pub async fn run(
         inventory.iter().map(|d| d.daemon_type.clone()).collect();
     let selected: Vec<Daemon> = inventory
         .into_iter()
-        .filter(|d| settings.types.contains(&d.daemon_type))
+        .filter(|d| settings.check.types.contains(&d.daemon_type))
         .collect();
+    let mut rows = probe_all(settings, cfg, &selected, prober).await;
+    restart_failed(settings, &selected, &mut rows, orchestrator).await;
+    let mut notes = Vec::new();
+    if rows.is_empty() {
+        notes.push(nothing_selected(
+            &settings.check,
+            inventory_size,
+            &types_in_inventory,
+        ));
+    }
+    let summary = Summary::of(&rows);
+    Report {
+        version: 1,
+        dry_run: settings.dry_run,
+        host: settings.check.host.clone(),
+        types: settings.check.types.clone(),
+        inventory: inventory_size,
+        daemons: rows,
+        exit_code: summary.exit_code(),
+        summary,
+        notes,
+    }
+}
 
-    // Probe everything that can be probed, concurrently, at most max_concurrent_probes at once.
-    let semaphore = Arc::new(Semaphore::new(settings.max_concurrent_probes.max(1)));
+/// Probes everything that can be probed, concurrently, at most `max_concurrent_probes` at
+/// once: a row per selected daemon, in inventory order.
+async fn probe_all(
+    settings: &Settings,
+    cfg: &Config,
+    selected: &[Daemon],
+    prober: &HttpProbe,
+) -> Vec<Row> {
+    let permits = usize::try_from(settings.check.max_concurrent_probes).unwrap_or(usize::MAX);
+    let semaphore = Arc::new(Semaphore::new(permits.max(1)));
     let mut probes = JoinSet::new();
     let mut rows: Vec<Row> = Vec::with_capacity(selected.len());
     for (index, daemon) in selected.iter().enumerate() {
@@ -173,8 +215,17 @@ pub async fn run(
             Err(err) => tracing::error!("a probe task failed: {err}"),
         }
     }
+    rows
+}
 
-    // Restart the failed ones, one after the other, in inventory order.
+/// Restarts the failed ones, one after the other, in inventory order, at most `max_restarts`.
+async fn restart_failed(
+    settings: &Settings,
+    selected: &[Daemon],
+    rows: &mut [Row],
+    orchestrator: &impl Orchestrator,
+) {
+    let max_restarts = settings.check.max_restarts;
     let mut restarts = 0u32;
     for (daemon, row) in selected.iter().zip(rows.iter_mut()) {
         if !row.failed() {
@@ -187,10 +238,10 @@ pub async fn run(
             );
         } else if settings.dry_run {
             row.act(ActionKind::WouldRestart, "dry run");
-        } else if restarts >= settings.max_restarts {
+        } else if restarts >= max_restarts {
             row.act(
                 ActionKind::NotRestarted,
-                &format!("max-restarts ({}) reached", settings.max_restarts),
+                &format!("max-restarts ({max_restarts}) reached"),
             );
         } else {
             restarts += 1;
@@ -206,42 +257,27 @@ pub async fn run(
             }
         }
     }
+}
 
-    let summary = Summary::of(&rows);
-    let exit_code = if summary.restarts_failed > 0 {
-        exitcode::RESTART_FAILED
-    } else if summary.failed > 0 {
-        exitcode::UNHEALTHY
-    } else {
-        exitcode::OK
-    };
-    let mut notes = Vec::new();
-    if rows.is_empty() {
-        let kinds: Vec<&str> = types_in_inventory.iter().map(String::as_str).collect();
-        notes.push(format!(
-            "no daemons of type {} in the inventory{} ({} daemons{}{})",
-            settings.types.join(", "),
-            settings
-                .host
-                .as_ref()
-                .map(|h| format!(" of host {h}"))
-                .unwrap_or_default(),
-            inventory_size,
-            if kinds.is_empty() { "" } else { ": " },
-            kinds.join(", "),
-        ));
-    }
-    Report {
-        version: 1,
-        dry_run: settings.dry_run,
-        host: settings.host.clone(),
-        types: settings.types.clone(),
-        inventory: inventory_size,
-        daemons: rows,
-        summary,
-        notes,
-        exit_code,
-    }
+/// The note when no daemon was selected: what the inventory held instead.
+fn nothing_selected(
+    check: &CheckConfig,
+    inventory_size: usize,
+    types_in_inventory: &BTreeSet<String>,
+) -> String {
+    let kinds: Vec<&str> = types_in_inventory.iter().map(String::as_str).collect();
+    format!(
+        "no daemons of type {} in the inventory{} ({} daemons{}{})",
+        check.types.join(", "),
+        check
+            .host
+            .as_ref()
+            .map(|h| format!(" of host {h}"))
+            .unwrap_or_default(),
+        inventory_size,
+        if kinds.is_empty() { "" } else { ": " },
+        kinds.join(", "),
+    )
 }
 
 /// What `check` saw and did, as printed (`--format json` is this, serialized).
@@ -378,9 +414,36 @@ impl Summary {
         summary.checked = rows.len() - summary.skipped;
         summary
     }
+
+    fn exit_code(&self) -> u8 {
+        if self.restarts_failed > 0 {
+            exitcode::RESTART_FAILED
+        } else if self.failed > 0 {
+            exitcode::UNHEALTHY
+        } else {
+            exitcode::OK
+        }
+    }
 }
 
 impl Report {
+    /// The table, or `--format json`'s document, on stdout.
+    fn print(&self, format: Format) -> Result<(), Failure> {
+        match format {
+            Format::Table => print!("{}", self.table()),
+            Format::Json => {
+                let json = serde_json::to_string_pretty(self).map_err(|err| {
+                    Failure::new(
+                        exitcode::INTERNAL,
+                        format!("cannot encode the report: {err}"),
+                    )
+                })?;
+                println!("{json}");
+            }
+        }
+        Ok(())
+    }
+
     /// The human table: one row per daemon, then notes and the summary line.
     pub fn table(&self) -> String {
         let header = ["NAME", "HOST", "URL", "ORCH", "PROBE", "LATENCY", "ACTION"];
@@ -475,19 +538,21 @@ mod tests {
 
     fn settings(dry_run: bool, max_restarts: u32) -> Settings {
         Settings {
-            types: vec!["rgw".into(), "node-exporter".into()],
-            host: None,
-            timeout: Duration::from_secs(5),
+            check: CheckConfig {
+                types: vec!["rgw".into(), "node-exporter".into()],
+                host: None,
+                timeout: Duration::from_secs(5),
+                max_restarts,
+                max_concurrent_probes: 4,
+                accept_status: vec![200],
+            },
             dry_run,
-            max_restarts,
-            max_concurrent_probes: 4,
-            accept_status: vec![200],
         }
     }
 
     async fn check(settings: &Settings, orchestrator: &FakeOrchestrator) -> Report {
         let cfg = Config::from_toml("", "test").unwrap();
-        let prober = HttpProbe::new(settings.timeout, vec![200]).unwrap();
+        let prober = HttpProbe::new(settings.check.timeout, vec![200]).unwrap();
         run(
             settings,
             &cfg,
@@ -563,7 +628,7 @@ mod tests {
     async fn an_unknown_type_finds_nothing_and_says_so() {
         let orchestrator = FakeOrchestrator::default();
         let mut s = settings(false, 3);
-        s.types = vec!["mds".into()];
+        s.check.types = vec!["mds".into()];
         let report = check(&s, &orchestrator).await;
         assert!(report.daemons.is_empty());
         assert_eq!(report.exit_code, exitcode::OK);

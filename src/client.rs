@@ -128,7 +128,9 @@ enum ClientError {
 }
 
 impl ClientError {
-    fn exit_code(&self) -> u8 {
+    /// Says it on stderr; the exit code.
+    fn report(self) -> u8 {
+        eprintln!("{self}");
         match self {
             Self::Unreachable { .. } | Self::NotTheApi { .. } => UNREACHABLE,
             Self::Refused { .. } => exitcode::UNHEALTHY,
@@ -247,7 +249,23 @@ fn cause(err: &reqwest::Error) -> String {
 /// `restart --wait`, the restart did not bring the daemon back, 3 the sidecar could not be
 /// reached, 78 the configuration naming the API is wrong).
 pub async fn main(command: Command) -> u8 {
-    let (api_args, method, path) = match &command {
+    let Some((api_args, method, path)) = request_of(&command) else {
+        return exitcode::INTERNAL;
+    };
+    let api = match connect(api_args) {
+        Ok(api) => api,
+        Err(code) => return code,
+    };
+    let done = match restart_wait(&command) {
+        Some((daemon, timeout)) => restart_and_wait(&api, &path, daemon, timeout).await,
+        None => ask(&api, method, &path).await,
+    };
+    done.unwrap_or_else(ClientError::report)
+}
+
+/// The request a client command makes: where the API is, the method and the path.
+fn request_of(command: &Command) -> Option<(&ApiArgs, &'static str, String)> {
+    Some(match command {
         Command::Status { api, json } => (api, "GET", if *json { "/status" } else { "/" }.into()),
         Command::Drain(t) => (&t.api, "POST", format!("/daemons/{}/drain", t.daemon)),
         Command::Undrain(t) => (&t.api, "POST", format!("/daemons/{}/undrain", t.daemon)),
@@ -266,52 +284,49 @@ pub async fn main(command: Command) -> u8 {
                 if *set == OnOff::On { "on" } else { "off" }
             ),
         ),
-        _ => return exitcode::INTERNAL,
-    };
-    let api = match connect(api_args) {
-        Ok(api) => api,
-        Err(code) => return code,
-    };
-    let wait = match &command {
+        _ => return None,
+    })
+}
+
+/// `restart --wait`: the daemon, and how long to wait for it.
+fn restart_wait(command: &Command) -> Option<(&str, Duration)> {
+    match command {
         Command::Restart(RestartArgs {
+            target,
             wait: true,
             timeout,
-            ..
-        }) => Some(timeout.unwrap_or(DEFAULT_WAIT)),
+        }) => Some((&target.daemon, timeout.unwrap_or(DEFAULT_WAIT))),
         _ => None,
-    };
-    // Only the transitions after this one can belong to the restart asked for now.
-    let since = match wait {
-        Some(_) => match api.last_event().await {
-            Ok(seq) => seq,
-            Err(err) => {
-                eprintln!("{err}");
-                return err.exit_code();
-            }
-        },
-        None => 0,
-    };
-    let start = Instant::now();
-    let body = match api.request(method, &path).await {
-        Ok(body) => body,
-        Err(err) => {
-            eprintln!("{err}");
-            return err.exit_code();
-        }
-    };
+    }
+}
+
+/// One request; prints the answer (a POST's, the daemon's new state, as one readable line).
+async fn ask(api: &Api, method: &str, path: &str) -> Result<u8, ClientError> {
+    let body = api.request(method, path).await?;
     if method == "GET" {
         print!("{body}");
-        return exitcode::OK;
+    } else {
+        print!("{}", readable(&body));
     }
+    Ok(exitcode::OK)
+}
+
+/// `restart --wait`: asks for the restart, then follows the daemon until it is back, is not
+/// coming back, or `timeout` passed.
+async fn restart_and_wait(
+    api: &Api,
+    path: &str,
+    daemon: &str,
+    timeout: Duration,
+) -> Result<u8, ClientError> {
+    // Only the transitions after this one can belong to the restart asked for now.
+    let since = api.last_event().await?;
+    let start = Instant::now();
+    let body = api.request("POST", path).await?;
     print!("{}", readable(&body));
-    match (&command, wait) {
-        (Command::Restart(args), Some(timeout)) => {
-            let answer = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
-            let mut watch = RestartWatch::new(&args.target.daemon, &answer);
-            watch.follow(&api, since, start, timeout).await
-        }
-        _ => exitcode::OK,
-    }
+    let answer = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+    let mut watch = RestartWatch::new(daemon, &answer);
+    Ok(watch.follow(api, since, start, timeout).await)
 }
 
 /// The API the flags point at, with its HTTP client; or the exit code after saying why not.
@@ -415,60 +430,26 @@ impl RestartWatch {
     /// Polls `/events` after `since` every [`POLL_EVERY`] until an outcome or `timeout`
     /// (counted from `start`, when the restart was asked for); prints each transition.
     async fn follow(&mut self, api: &Api, mut since: u64, start: Instant, timeout: Duration) -> u8 {
-        let name = self.name.clone();
         let mut lost_since: Option<Instant> = None;
         loop {
             match api.events(since).await {
                 Ok(records) => {
-                    if lost_since.take().is_some() {
-                        // The sidecar may have been restarted, numbering its events anew.
-                        if let Ok(last) = api.last_event().await {
-                            if last < since {
-                                since = 0;
-                                continue;
-                            }
-                        }
+                    // The sidecar may have been restarted, numbering its events anew.
+                    if lost_since.take().is_some()
+                        && api.last_event().await.is_ok_and(|last| last < since)
+                    {
+                        since = 0;
+                        continue;
                     }
-                    for (seq, daemon, t) in records {
-                        since = since.max(seq);
-                        if daemon != name || t.from == t.to {
-                            continue;
-                        }
-                        println!(
-                            "{:>7}  {name} {} -> {} ({}): {}",
-                            crate::status::short(start.elapsed()),
-                            t.from,
-                            t.to,
-                            t.word,
-                            t.reason
-                        );
-                        match self.observe(&t) {
-                            Outcome::Back => {
-                                println!(
-                                    "{name} is back in rotation, {} after the restart was asked for",
-                                    crate::status::short(start.elapsed())
-                                );
-                                return exitcode::OK;
-                            }
-                            Outcome::NotBack(why) => {
-                                eprintln!(
-                                    "ceph-warden: {name}: the restart did not bring it back: {why}"
-                                );
-                                return exitcode::UNHEALTHY;
-                            }
-                            Outcome::Waiting => {}
-                        }
+                    if let Some(code) = self.show(records, &mut since, start) {
+                        return code;
                     }
                 }
-                Err(err @ ClientError::Refused { .. }) => {
-                    eprintln!("{err}");
-                    return err.exit_code();
-                }
+                Err(err @ ClientError::Refused { .. }) => return err.report(),
                 Err(err) => {
                     let lost = *lost_since.get_or_insert_with(Instant::now);
                     if lost.elapsed() >= LOST_API_GRACE {
-                        eprintln!("{err}");
-                        return err.exit_code();
+                        return err.report();
                     }
                 }
             }
@@ -477,6 +458,50 @@ impl RestartWatch {
             }
             tokio::time::sleep(POLL_EVERY.min(timeout.saturating_sub(start.elapsed()))).await;
         }
+    }
+
+    /// Prints the daemon's transitions among `records`, moving `since` past each record; the
+    /// exit code when one ends the wait.
+    fn show(
+        &mut self,
+        records: Vec<(u64, String, Transition)>,
+        since: &mut u64,
+        start: Instant,
+    ) -> Option<u8> {
+        for (seq, daemon, t) in records {
+            *since = (*since).max(seq);
+            if daemon != self.name || t.from == t.to {
+                continue;
+            }
+            let name = &self.name;
+            println!(
+                "{:>7}  {name} {} -> {} ({}): {}",
+                crate::status::short(start.elapsed()),
+                t.from,
+                t.to,
+                t.word,
+                t.reason
+            );
+            match self.observe(&t) {
+                Outcome::Back => {
+                    println!(
+                        "{} is back in rotation, {} after the restart was asked for",
+                        self.name,
+                        crate::status::short(start.elapsed())
+                    );
+                    return Some(exitcode::OK);
+                }
+                Outcome::NotBack(why) => {
+                    eprintln!(
+                        "ceph-warden: {}: the restart did not bring it back: {why}",
+                        self.name
+                    );
+                    return Some(exitcode::UNHEALTHY);
+                }
+                Outcome::Waiting => {}
+            }
+        }
+        None
     }
 
     /// The timeout passed: say what the daemon is doing now (or was last seen doing).

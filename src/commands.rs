@@ -171,13 +171,16 @@ fn man_page(command: &clap::Command, sections: impl FnOnce(&mut Roff)) -> std::i
 /// FILES, CONFIGURATION and SEE ALSO of `ceph-warden(1)`: the paths are the Debian
 /// package's (scripts/build-deb.sh, Cargo.toml's [package.metadata.deb]).
 fn main_page_sections(roff: &mut Roff, subcommands: &[clap::Command]) {
-    let doc = "/usr/share/doc/ceph-warden";
-    let entry = |roff: &mut Roff, path: &str, text: &str| {
-        roff.control("TP", []);
-        roff.text([bold(path)]);
-        roff.text([roman(text)]);
-    };
+    configuration_section(roff);
+    files_section(roff);
+    see_also_section(roff, subcommands);
+}
 
+/// Where the Debian package puts the documentation.
+const DOC: &str = "/usr/share/doc/ceph-warden";
+
+/// CONFIGURATION: which file, its syntax, and `check-config`.
+fn configuration_section(roff: &mut Roff) {
     roff.control("SH", ["CONFIGURATION"]);
     roff.text([
         roman("One TOML file: the one "),
@@ -189,7 +192,7 @@ fn main_page_sections(roff: &mut Roff, subcommands: &[clap::Command]) {
              strings with a unit (\"5s\", \"500ms\"); an unknown key is an error that names it. \
              Every key, with its default and why, is in ",
         ),
-        italic(format!("{doc}/examples/ceph-warden.toml")),
+        italic(format!("{DOC}/examples/ceph-warden.toml")),
         roman(": copy it to "),
         italic(config::DEFAULT_PATH),
         roman(" and set the cephx user in "),
@@ -208,7 +211,15 @@ fn main_page_sections(roff: &mut Roff, subcommands: &[clap::Command]) {
         bold("systemctl reload ceph-warden"),
         roman("); a file that does not validate is rejected and the running configuration stays."),
     ]);
+}
 
+/// FILES: the configuration, the state, the lock, the unit and the documentation.
+fn files_section(roff: &mut Roff) {
+    let entry = |roff: &mut Roff, path: &str, text: &str| {
+        roff.control("TP", []);
+        roff.text([bold(path)]);
+        roff.text([roman(text)]);
+    };
     roff.control("SH", ["FILES"]);
     entry(
         roff,
@@ -236,20 +247,23 @@ fn main_page_sections(roff: &mut Roff, subcommands: &[clap::Command]) {
     );
     entry(
         roff,
-        &format!("{doc}/examples/"),
+        &format!("{DOC}/examples/"),
         "ceph-warden.toml (every key), haproxy.cfg (HAProxy with agent-check), \
          cephadm-ingress-haproxy.cfg.j2 (the same for cephadm's ingress service), \
          ceph-warden-alerts.yml (Prometheus alert rules).",
     );
     entry(
         roff,
-        &format!("{doc}/"),
+        &format!("{DOC}/"),
         "install.md (installing on a cephadm cluster, upgrading, removing), operations.md, \
          status.md (the HTTP API and the /status schema), troubleshooting.md (symptom, the \
          command that shows the cause, the fix), changelog.Debian.gz (what changed in each \
          version).",
     );
+}
 
+/// SEE ALSO: each subcommand's page, then HAProxy's, Ceph's and systemctl's.
+fn see_also_section(roff: &mut Roff, subcommands: &[clap::Command]) {
     roff.control("SH", ["SEE ALSO"]);
     let mut refs: Vec<(String, &str)> = subcommands
         .iter()

@@ -570,16 +570,6 @@ pub enum ProbeStep {
     Asok,
 }
 
-impl ProbeStep {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Http => "http",
-            Self::S3 => "s3",
-            Self::Asok => "asok",
-        }
-    }
-}
-
 /// `[s3]`, validated, with the credentials read.
 #[derive(Debug, Clone)]
 pub struct S3Config {
@@ -641,16 +631,10 @@ pub enum Backend {
 impl Config {
     /// Loads `path`, or [`DEFAULT_PATH`] if it exists, or the built-in defaults.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let path = match path {
-            Some(path) => path.to_path_buf(),
-            None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
-            None => return Self::from_toml("", "built-in defaults"),
+        let Some(path) = file_to_read(path) else {
+            return Self::from_toml("", BUILT_IN);
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        Self::from_toml(&text, &path.display().to_string())
+        Self::from_toml(&read(&path)?, &path.display().to_string())
     }
 
     /// Parses and validates TOML text; `origin` names it in errors.
@@ -658,164 +642,21 @@ impl Config {
         Self::try_from_raw(parse_raw(text, origin)?, origin)
     }
 
+    /// Validates each section in turn; the first error found is the one reported.
     fn try_from_raw(raw: RawConfig, origin: &str) -> Result<Self, ConfigError> {
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
-            origin: origin.to_string(),
-            key: key.to_string(),
-            message,
-        };
-        let duration =
-            |key: &str, text: &str| parse_duration(text).map_err(|message| invalid(key, message));
-        if raw.ceph.binary.trim().is_empty() {
-            return Err(invalid("ceph.binary", "must not be empty".into()));
-        }
-        if raw.check.types.iter().any(|t| t.trim().is_empty()) {
-            return Err(invalid("check.types", "a type must not be empty".into()));
-        }
-        for daemon_type in &raw.check.types {
-            known_type(daemon_type).map_err(|message| invalid("check.types", message))?;
-        }
-        if raw.check.max_concurrent_probes == 0 {
-            return Err(invalid(
-                "check.max-concurrent-probes",
-                "must be at least 1".into(),
-            ));
-        }
-        if raw.check.accept_status.is_empty() {
-            return Err(invalid(
-                "check.accept-status",
-                "must list at least one status".into(),
-            ));
-        }
-        if let Some(bad) = raw
-            .check
-            .accept_status
-            .iter()
-            .find(|s| !(100..=599).contains(*s))
-        {
-            return Err(invalid(
-                "check.accept-status",
-                format!("{bad} is not an HTTP status"),
-            ));
-        }
-        let agent_inter = duration("run.agent-inter", &raw.run.agent_inter)?;
-        let mut daemon_types = BTreeMap::new();
-        for (name, raw_type) in raw.daemon_types {
-            let key = |k: &str| format!("daemon-types.{name}.{k}");
-            known_type(&name)
-                .map_err(|message| invalid(&format!("daemon-types.{name}"), message))?;
-            if !raw_type.http_path.starts_with('/') {
-                return Err(invalid(
-                    &key("http-path"),
-                    format!("{:?} must start with /", raw_type.http_path),
-                ));
-            }
-            let mut probes = Vec::new();
-            for step in raw_type.probes.iter().flatten() {
-                probes.push(match step.as_str() {
-                    "http" => ProbeStep::Http,
-                    "asok" => ProbeStep::Asok,
-                    "s3" if raw.s3.credentials_file.is_some() => ProbeStep::S3,
-                    "s3" => {
-                        return Err(invalid(
-                            &key("probes"),
-                            "\"s3\" needs [s3] credentials-file".into(),
-                        ))
-                    }
-                    other => {
-                        return Err(invalid(
-                            &key("probes"),
-                            format!("{other:?}: expected \"http\", \"s3\" or \"asok\""),
-                        ))
-                    }
-                });
-            }
-            if raw_type.probes.is_none() {
-                probes = default_probes(&name);
-            } else if probes.is_empty() {
-                return Err(invalid(&key("probes"), "list at least one probe".into()));
-            }
-            let rados_stall_after = parse_duration(&raw_type.rados_stall_after)
-                .map_err(|message| invalid(&key("rados-stall-after"), message))?;
-            let policy = policy_from(&name, &raw_type, agent_inter, &|k, text| {
-                parse_duration(text).map_err(|message| invalid(&key(k), message))
-            })?;
-            for (k, value) in [
-                ("fall", policy.fall),
-                ("rise", policy.rise),
-                ("max-restarts", policy.max_restarts),
-            ] {
-                if value == 0 {
-                    return Err(invalid(&key(k), "must be at least 1".into()));
-                }
-            }
-            daemon_types.insert(
-                name,
-                DaemonTypeConfig {
-                    probes,
-                    rados_stall_after,
-                    admin_socket: raw_type.admin_socket.clone(),
-                    http_path: raw_type.http_path,
-                    policy,
-                },
-            );
-        }
-        let s3 = match &raw.s3.credentials_file {
-            None => None,
-            Some(path) => Some(S3Config {
-                bucket: raw.s3.bucket.clone(),
-                object: raw.s3.object.clone(),
-                region: raw.s3.region.clone(),
-                create: raw.s3.create,
-                timeout: duration("s3.timeout", &raw.s3.timeout)?,
-                credentials: read_credentials(path)
-                    .map_err(|message| invalid("s3.credentials-file", message))?,
-            }),
-        };
-        if raw.lease.max_concurrent_restarts == 0 {
-            return Err(invalid(
-                "lease.max-concurrent-restarts",
-                "must be at least 1".into(),
-            ));
-        }
-        let lease = if raw.lease.enabled {
-            Some(crate::lease::LeaseSettings {
-                rados: raw.lease.rados.clone(),
-                args: raw.ceph.args.clone(),
-                pool: raw.lease.pool.clone(),
-                namespace: raw.lease.namespace.clone(),
-                slots: raw.lease.max_concurrent_restarts,
-                op_timeout: duration("lease.op-timeout", &raw.lease.op_timeout)?,
-            })
-        } else {
-            None
-        };
-        let run = run_from(
-            &raw.run,
-            &raw.static_daemons,
-            &raw.systemd,
-            &raw.command,
-            agent_inter,
-            &invalid,
-            &duration,
-        )?;
+        let at = Origin(origin);
+        let ceph = ceph_from(&raw.ceph, at)?;
+        let check = check_from(&raw.check, at)?;
+        let agent_inter = at.duration("run.agent-inter", &raw.run.agent_inter)?;
+        let daemon_types = daemon_types_from(&raw, agent_inter, at)?;
+        let s3 = s3_from(&raw.s3, at)?;
+        let lease = lease_from(&raw.lease, &ceph.args, at)?;
+        let run = run_from(&raw, agent_inter, at)?;
         Ok(Self {
             origin: origin.to_string(),
             state_directory: raw.state_directory,
-            ceph: CephCli {
-                binary: raw.ceph.binary,
-                args: raw.ceph.args,
-                timeout: duration("ceph.timeout", &raw.ceph.timeout)?,
-                connect_timeout: duration("ceph.connect-timeout", &raw.ceph.connect_timeout)?,
-            },
-            check: CheckConfig {
-                types: raw.check.types,
-                host: raw.check.host.filter(|h| !h.trim().is_empty()),
-                timeout: duration("check.timeout", &raw.check.timeout)?,
-                max_restarts: raw.check.max_restarts,
-                max_concurrent_probes: raw.check.max_concurrent_probes,
-                accept_status: raw.check.accept_status,
-            },
+            ceph,
+            check,
             daemon_types,
             run,
             s3,
@@ -854,32 +695,159 @@ impl Config {
     }
 }
 
-/// Reads the S3 canary credentials; refuses a file others may read.
-fn read_credentials(path: &Path) -> Result<crate::probe::s3::S3Credentials, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    if meta.permissions().mode() & 0o004 != 0 {
-        return Err(format!(
-            "{} is readable by every user; chmod 0600 (or 0640 with the service group) it",
-            path.display()
+/// Where the configuration came from: every error names it, with the key at fault.
+#[derive(Debug, Clone, Copy)]
+struct Origin<'a>(&'a str);
+
+impl Origin<'_> {
+    fn invalid(self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            origin: self.0.to_string(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn duration(self, key: &str, text: &str) -> Result<Duration, ConfigError> {
+        parse_duration(text).map_err(|message| self.invalid(key, message))
+    }
+
+    fn listen_addr(self, key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
+        listen_addr(text).map_err(|message| self.invalid(key, message))
+    }
+
+    fn at_least_one(self, key: &str, value: u32) -> Result<(), ConfigError> {
+        if value == 0 {
+            return Err(self.invalid(key, "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    fn known_type(self, key: &str, name: &str) -> Result<(), ConfigError> {
+        known_type(name).map_err(|message| self.invalid(key, message))
+    }
+}
+
+/// `[ceph]`.
+fn ceph_from(raw: &RawCeph, at: Origin<'_>) -> Result<CephCli, ConfigError> {
+    if raw.binary.trim().is_empty() {
+        return Err(at.invalid("ceph.binary", "must not be empty"));
+    }
+    Ok(CephCli {
+        binary: raw.binary.clone(),
+        args: raw.args.clone(),
+        timeout: at.duration("ceph.timeout", &raw.timeout)?,
+        connect_timeout: at.duration("ceph.connect-timeout", &raw.connect_timeout)?,
+    })
+}
+
+/// `[check]`.
+fn check_from(raw: &RawCheck, at: Origin<'_>) -> Result<CheckConfig, ConfigError> {
+    if raw.types.iter().any(|t| t.trim().is_empty()) {
+        return Err(at.invalid("check.types", "a type must not be empty"));
+    }
+    for daemon_type in &raw.types {
+        at.known_type("check.types", daemon_type)?;
+    }
+    at.at_least_one("check.max-concurrent-probes", raw.max_concurrent_probes)?;
+    if raw.accept_status.is_empty() {
+        return Err(at.invalid("check.accept-status", "must list at least one status"));
+    }
+    if let Some(bad) = raw.accept_status.iter().find(|s| !(100..=599).contains(*s)) {
+        return Err(at.invalid(
+            "check.accept-status",
+            format!("{bad} is not an HTTP status"),
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    // The parse error never quotes the file: it holds the secret.
-    let raw: RawS3Credentials = toml::from_str(&text).map_err(|err| {
-        let at = err
-            .span()
-            .map(|span| format!(" at line {}", line_and_column(&text, span.start).0))
-            .unwrap_or_default();
-        format!(
-            "{}{at}: expected access-key and secret-key strings",
-            path.display()
-        )
-    })?;
-    Ok(crate::probe::s3::S3Credentials {
-        access_key: raw.access_key,
-        secret_key: raw.secret_key,
+    Ok(CheckConfig {
+        types: raw.types.clone(),
+        host: raw.host.clone().filter(|h| !h.trim().is_empty()),
+        timeout: at.duration("check.timeout", &raw.timeout)?,
+        max_restarts: raw.max_restarts,
+        max_concurrent_probes: raw.max_concurrent_probes,
+        accept_status: raw.accept_status.clone(),
     })
+}
+
+/// Every `[daemon-types.<type>]`.
+fn daemon_types_from(
+    raw: &RawConfig,
+    agent_inter: Duration,
+    at: Origin<'_>,
+) -> Result<BTreeMap<String, DaemonTypeConfig>, ConfigError> {
+    let s3_configured = raw.s3.credentials_file.is_some();
+    raw.daemon_types
+        .iter()
+        .map(|(name, raw_type)| {
+            let validated = daemon_type_from(name, raw_type, s3_configured, agent_inter, at)?;
+            Ok((name.clone(), validated))
+        })
+        .collect()
+}
+
+/// One `[daemon-types.<name>]`.
+fn daemon_type_from(
+    name: &str,
+    raw: &RawDaemonType,
+    s3_configured: bool,
+    agent_inter: Duration,
+    at: Origin<'_>,
+) -> Result<DaemonTypeConfig, ConfigError> {
+    let key = |k: &str| format!("daemon-types.{name}.{k}");
+    at.known_type(&format!("daemon-types.{name}"), name)?;
+    if !raw.http_path.starts_with('/') {
+        return Err(at.invalid(
+            &key("http-path"),
+            format!("{:?} must start with /", raw.http_path),
+        ));
+    }
+    let probes = probes_from(name, raw.probes.as_deref(), s3_configured, at)?;
+    let rados_stall_after = at.duration(&key("rados-stall-after"), &raw.rados_stall_after)?;
+    let policy = policy_from(name, raw, agent_inter, at)?;
+    for (k, value) in [
+        ("fall", policy.fall),
+        ("rise", policy.rise),
+        ("max-restarts", policy.max_restarts),
+    ] {
+        at.at_least_one(&key(k), value)?;
+    }
+    Ok(DaemonTypeConfig {
+        http_path: raw.http_path.clone(),
+        probes,
+        admin_socket: raw.admin_socket.clone(),
+        rados_stall_after,
+        policy,
+    })
+}
+
+/// The probe chain `probes` of `[daemon-types.<name>]` names, or the type's default when unset.
+fn probes_from(
+    name: &str,
+    steps: Option<&[String]>,
+    s3_configured: bool,
+    at: Origin<'_>,
+) -> Result<Vec<ProbeStep>, ConfigError> {
+    let Some(steps) = steps else {
+        return Ok(default_probes(name));
+    };
+    let key = format!("daemon-types.{name}.probes");
+    let probes = steps
+        .iter()
+        .map(|step| match step.as_str() {
+            "http" => Ok(ProbeStep::Http),
+            "asok" => Ok(ProbeStep::Asok),
+            "s3" if s3_configured => Ok(ProbeStep::S3),
+            "s3" => Err(at.invalid(&key, "\"s3\" needs [s3] credentials-file")),
+            other => Err(at.invalid(
+                &key,
+                format!("{other:?}: expected \"http\", \"s3\" or \"asok\""),
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if probes.is_empty() {
+        return Err(at.invalid(&key, "list at least one probe"));
+    }
+    Ok(probes)
 }
 
 /// The policy of a type the config does not mention.
@@ -904,17 +872,16 @@ pub fn default_policy(daemon_type: &str, agent_inter: Duration) -> Policy {
     }
 }
 
-type DurationParser<'a> = dyn Fn(&str, &str) -> Result<Duration, ConfigError> + 'a;
-
+/// `[daemon-types.<daemon_type>]`'s hysteresis, restart and drain keys over the type's defaults.
 fn policy_from(
     daemon_type: &str,
     raw: &RawDaemonType,
     agent_inter: Duration,
-    duration: &DurationParser<'_>,
+    at: Origin<'_>,
 ) -> Result<Policy, ConfigError> {
     let defaults = default_policy(daemon_type, agent_inter);
     let or = |key: &str, text: &Option<String>, default: Duration| match text {
-        Some(text) => duration(key, text),
+        Some(text) => at.duration(&format!("daemon-types.{daemon_type}.{key}"), text),
         None => Ok(default),
     };
     Ok(Policy {
@@ -946,147 +913,243 @@ fn policy_from(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// `[s3]`: `None` without a credentials file (then no daemon type may list the `s3` step).
+fn s3_from(raw: &RawS3, at: Origin<'_>) -> Result<Option<S3Config>, ConfigError> {
+    let Some(path) = &raw.credentials_file else {
+        return Ok(None);
+    };
+    Ok(Some(S3Config {
+        bucket: raw.bucket.clone(),
+        object: raw.object.clone(),
+        region: raw.region.clone(),
+        create: raw.create,
+        timeout: at.duration("s3.timeout", &raw.timeout)?,
+        credentials: read_credentials(path)
+            .map_err(|message| at.invalid("s3.credentials-file", message))?,
+    }))
+}
+
+/// Reads the S3 canary credentials; refuses a file others may read.
+fn read_credentials(path: &Path) -> Result<crate::probe::s3::S3Credentials, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    if meta.permissions().mode() & 0o004 != 0 {
+        return Err(format!(
+            "{} is readable by every user; chmod 0600 (or 0640 with the service group) it",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    // The parse error never quotes the file: it holds the secret.
+    let raw: RawS3Credentials = toml::from_str(&text).map_err(|err| {
+        let at = err
+            .span()
+            .map(|span| format!(" at line {}", line_and_column(&text, span.start).0))
+            .unwrap_or_default();
+        format!(
+            "{}{at}: expected access-key and secret-key strings",
+            path.display()
+        )
+    })?;
+    Ok(crate::probe::s3::S3Credentials {
+        access_key: raw.access_key,
+        secret_key: raw.secret_key,
+    })
+}
+
+/// `[lease]`: `None` when disabled. `rados` takes the same cephx arguments as `ceph`.
+fn lease_from(
+    raw: &RawLease,
+    ceph_args: &[String],
+    at: Origin<'_>,
+) -> Result<Option<crate::lease::LeaseSettings>, ConfigError> {
+    at.at_least_one("lease.max-concurrent-restarts", raw.max_concurrent_restarts)?;
+    if !raw.enabled {
+        return Ok(None);
+    }
+    Ok(Some(crate::lease::LeaseSettings {
+        rados: raw.rados.clone(),
+        args: ceph_args.to_vec(),
+        pool: raw.pool.clone(),
+        namespace: raw.namespace.clone(),
+        slots: raw.max_concurrent_restarts,
+        op_timeout: at.duration("lease.op-timeout", &raw.op_timeout)?,
+    }))
+}
+
+/// `[run]`, with the sections it points at: `[[static]]` for the static inventory, `[systemd]`
+/// and `[command]` for those restart backends.
 fn run_from(
-    raw: &RawRun,
-    statics: &[RawStatic],
-    systemd: &RawSystemd,
-    command: &RawCommand,
+    raw: &RawConfig,
     agent_inter: Duration,
-    invalid: &dyn Fn(&str, String) -> ConfigError,
-    duration: &dyn Fn(&str, &str) -> Result<Duration, ConfigError>,
+    at: Origin<'_>,
 ) -> Result<RunConfig, ConfigError> {
-    let addr = |key: &str, text: &str| listen_addr(text).map_err(|message| invalid(key, message));
-    if raw.types.is_empty() || raw.types.iter().any(|t| t.trim().is_empty()) {
-        return Err(invalid("run.types", "list at least one daemon type".into()));
+    let run = &raw.run;
+    if run.types.is_empty() || run.types.iter().any(|t| t.trim().is_empty()) {
+        return Err(at.invalid("run.types", "list at least one daemon type"));
     }
-    for daemon_type in &raw.types {
-        known_type(daemon_type).map_err(|message| invalid("run.types", message))?;
+    for daemon_type in &run.types {
+        at.known_type("run.types", daemon_type)?;
     }
-    let agent_listen = addr("run.agent-listen", &raw.agent_listen)?;
-    let http_listen = addr("run.http-listen", &raw.http_listen)?;
+    let (agent_listen, http_listen) = listeners_from(run, at)?;
+    at.at_least_one("run.max-agent-connections", run.max_agent_connections)?;
+    let inventory = inventory_from(run, &raw.static_daemons, at)?;
+    let orchestrators = orchestrators_from(raw, at)?;
+    let probe_interval = at.duration("run.probe-interval", &run.probe_interval)?;
+    let health_gate = health_gate_from(&run.health_gate, at)?;
+    Ok(RunConfig {
+        host: run.host.clone().filter(|h| !h.trim().is_empty()),
+        types: run.types.clone(),
+        agent_listen,
+        http_listen,
+        max_agent_connections: usize::try_from(run.max_agent_connections).unwrap_or(usize::MAX),
+        probe_interval,
+        probe_timeout: at.duration("run.probe-timeout", &run.probe_timeout)?,
+        inventory_interval: at.duration("run.inventory-interval", &run.inventory_interval)?,
+        inventory,
+        orchestrators,
+        agent_inter,
+        shutdown_timeout: at.duration("run.shutdown-timeout", &run.shutdown_timeout)?,
+        health_interval: at.duration("run.health-interval", &run.health_interval)?,
+        health_gate,
+    })
+}
+
+/// `run.agent-listen` and `run.http-listen`: two addresses that do not take the same socket.
+fn listeners_from(run: &RawRun, at: Origin<'_>) -> Result<(SocketAddr, SocketAddr), ConfigError> {
+    let agent_listen = at.listen_addr("run.agent-listen", &run.agent_listen)?;
+    let http_listen = at.listen_addr("run.http-listen", &run.http_listen)?;
     if same_socket(agent_listen, http_listen) {
         let free = if agent_listen.port() == 9481 {
             9482
         } else {
             9481
         };
-        return Err(invalid(
+        return Err(at.invalid(
             "run.http-listen",
             format!(
                 "{:?} takes the port of run.agent-listen {:?}: the HTTP API needs a socket of its own; write e.g. http-listen = \"127.0.0.1:{free}\"",
-                raw.http_listen, raw.agent_listen
+                run.http_listen, run.agent_listen
             ),
         ));
     }
-    if raw.max_agent_connections == 0 {
-        return Err(invalid(
-            "run.max-agent-connections",
-            "must be at least 1".into(),
-        ));
-    }
-    let inventory = match raw.inventory.as_str() {
-        "ceph-orch" => InventorySource::CephOrch,
+    Ok((agent_listen, http_listen))
+}
+
+/// `run.inventory`: the orchestrator's, or the `[[static]]` daemons.
+fn inventory_from(
+    run: &RawRun,
+    statics: &[RawStatic],
+    at: Origin<'_>,
+) -> Result<InventorySource, ConfigError> {
+    match run.inventory.as_str() {
+        "ceph-orch" => Ok(InventorySource::CephOrch),
+        "static" if statics.is_empty() => Err(at.invalid(
+            "run.inventory",
+            "\"static\" needs at least one [[static]] daemon",
+        )),
         "static" => {
-            if statics.is_empty() {
-                return Err(invalid(
-                    "run.inventory",
-                    "\"static\" needs at least one [[static]] daemon".into(),
-                ));
-            }
             let mut list: Vec<StaticDaemon> = Vec::new();
             for (i, daemon) in statics.iter().enumerate() {
-                let name_key = format!("static[{i}].name");
-                let Some((daemon_type, _)) = daemon.name.split_once('.') else {
-                    return Err(invalid(
-                        &name_key,
-                        format!("{:?} is not <type>.<id>", daemon.name),
-                    ));
-                };
-                known_type(daemon_type).map_err(|message| {
-                    invalid(&name_key, format!("{:?}: {message}", daemon.name))
-                })?;
-                if !raw.types.iter().any(|t| t == daemon_type) {
-                    return Err(invalid(
-                        &name_key,
-                        format!(
-                            "{:?} is of type {daemon_type}, which run.types does not list, so it would never be watched; add {daemon_type:?} to run.types",
-                            daemon.name
-                        ),
-                    ));
-                }
-                if let Some(first) = list.iter().position(|d| d.name == daemon.name) {
-                    return Err(invalid(
-                        &name_key,
-                        format!(
-                            "{:?} is also the name of static[{first}]; give each daemon its own name (it is the tag HAProxy's agent-send asks for)",
-                            daemon.name
-                        ),
-                    ));
-                }
-                probe_url(&daemon.url)
-                    .map_err(|message| invalid(&format!("static[{i}].url"), message))?;
-                list.push(StaticDaemon {
-                    name: daemon.name.clone(),
-                    daemon_type: daemon_type.to_string(),
-                    url: daemon.url.clone(),
-                });
+                let daemon = static_from(i, daemon, &run.types, &list, at)?;
+                list.push(daemon);
             }
-            InventorySource::Static(list)
+            Ok(InventorySource::Static(list))
         }
-        other => {
-            return Err(invalid(
-                "run.inventory",
-                format!("{other:?}: expected \"ceph-orch\" or \"static\""),
-            ));
-        }
+        other => Err(at.invalid(
+            "run.inventory",
+            format!("{other:?}: expected \"ceph-orch\" or \"static\""),
+        )),
+    }
+}
+
+/// `[[static]]` number `i`: a `<type>.<id>` name of a watched type, not taken by an `earlier`
+/// one, and a URL the probe can request.
+fn static_from(
+    i: usize,
+    raw: &RawStatic,
+    watched: &[String],
+    earlier: &[StaticDaemon],
+    at: Origin<'_>,
+) -> Result<StaticDaemon, ConfigError> {
+    let name_key = format!("static[{i}].name");
+    let Some((daemon_type, _)) = raw.name.split_once('.') else {
+        return Err(at.invalid(&name_key, format!("{:?} is not <type>.<id>", raw.name)));
     };
-    if raw.orchestrators.is_empty() {
-        return Err(invalid(
-            "run.orchestrators",
-            "list at least one backend".into(),
+    known_type(daemon_type)
+        .map_err(|message| at.invalid(&name_key, format!("{:?}: {message}", raw.name)))?;
+    if !watched.iter().any(|t| t == daemon_type) {
+        return Err(at.invalid(
+            &name_key,
+            format!(
+                "{:?} is of type {daemon_type}, which run.types does not list, so it would never be watched; add {daemon_type:?} to run.types",
+                raw.name
+            ),
         ));
     }
-    let mut orchestrators = Vec::new();
-    for name in &raw.orchestrators {
-        orchestrators.push(match name.as_str() {
-            "ceph-orch" => Backend::CephOrch,
-            "systemd" => Backend::Systemd {
-                fsid: systemd
-                    .fsid
-                    .clone()
-                    .filter(|f| !f.trim().is_empty())
-                    .ok_or_else(|| {
-                        invalid(
-                            "systemd.fsid",
-                            "the systemd backend needs the cluster fsid".into(),
-                        )
-                    })?,
-            },
-            "command" => {
-                if command.restart.is_empty() {
-                    return Err(invalid(
-                        "command.restart",
-                        "the command backend needs an argv".into(),
-                    ));
-                }
-                Backend::Command {
-                    argv: command.restart.clone(),
-                    timeout: duration("command.timeout", &command.timeout)?,
-                }
-            }
-            other => {
-                return Err(invalid(
-                    "run.orchestrators",
-                    format!("{other:?}: expected \"ceph-orch\", \"systemd\" or \"command\""),
-                ))
-            }
-        });
+    if let Some(first) = earlier.iter().position(|d| d.name == raw.name) {
+        return Err(at.invalid(
+            &name_key,
+            format!(
+                "{:?} is also the name of static[{first}]; give each daemon its own name (it is the tag HAProxy's agent-send asks for)",
+                raw.name
+            ),
+        ));
     }
-    let probe_interval = duration("run.probe-interval", &raw.probe_interval)?;
-    let health_gate = raw.health_gate.clone();
-    // Every unknown code at once: a run of check-config per typo is a slow way to learn them.
-    let unknown: Vec<String> = health_gate
+    probe_url(&raw.url).map_err(|message| at.invalid(&format!("static[{i}].url"), message))?;
+    Ok(StaticDaemon {
+        name: raw.name.clone(),
+        daemon_type: daemon_type.to_string(),
+        url: raw.url.clone(),
+    })
+}
+
+/// `run.orchestrators`: the restart backends, in the order they are tried.
+fn orchestrators_from(raw: &RawConfig, at: Origin<'_>) -> Result<Vec<Backend>, ConfigError> {
+    if raw.run.orchestrators.is_empty() {
+        return Err(at.invalid("run.orchestrators", "list at least one backend"));
+    }
+    raw.run
+        .orchestrators
+        .iter()
+        .map(|name| backend_from(name, &raw.systemd, &raw.command, at))
+        .collect()
+}
+
+/// One restart backend, with the section it needs.
+fn backend_from(
+    name: &str,
+    systemd: &RawSystemd,
+    command: &RawCommand,
+    at: Origin<'_>,
+) -> Result<Backend, ConfigError> {
+    match name {
+        "ceph-orch" => Ok(Backend::CephOrch),
+        "systemd" => {
+            let fsid = systemd.fsid.clone().filter(|f| !f.trim().is_empty());
+            let fsid = fsid.ok_or_else(|| {
+                at.invalid("systemd.fsid", "the systemd backend needs the cluster fsid")
+            })?;
+            Ok(Backend::Systemd { fsid })
+        }
+        "command" if command.restart.is_empty() => {
+            Err(at.invalid("command.restart", "the command backend needs an argv"))
+        }
+        "command" => Ok(Backend::Command {
+            argv: command.restart.clone(),
+            timeout: at.duration("command.timeout", &command.timeout)?,
+        }),
+        other => Err(at.invalid(
+            "run.orchestrators",
+            format!("{other:?}: expected \"ceph-orch\", \"systemd\" or \"command\""),
+        )),
+    }
+}
+
+/// `run.health-gate`: `ceph health detail` check codes, every unknown one named at once (a run
+/// of check-config per typo is a slow way to learn them).
+fn health_gate_from(codes: &[String], at: Origin<'_>) -> Result<Vec<String>, ConfigError> {
+    let unknown: Vec<String> = codes
         .iter()
         .filter(|code| !names::HEALTH_CHECKS.contains(&code.as_str()))
         .map(|bad| {
@@ -1099,25 +1162,9 @@ fn run_from(
         })
         .collect();
     if !unknown.is_empty() {
-        return Err(invalid("run.health-gate", unknown.join("; and ")));
+        return Err(at.invalid("run.health-gate", unknown.join("; and ")));
     }
-    let probe_timeout = duration("run.probe-timeout", &raw.probe_timeout)?;
-    Ok(RunConfig {
-        host: raw.host.clone().filter(|h| !h.trim().is_empty()),
-        types: raw.types.clone(),
-        agent_listen,
-        http_listen,
-        max_agent_connections: usize::try_from(raw.max_agent_connections).unwrap_or(usize::MAX),
-        probe_interval,
-        probe_timeout,
-        inventory_interval: duration("run.inventory-interval", &raw.inventory_interval)?,
-        inventory,
-        orchestrators,
-        agent_inter,
-        shutdown_timeout: duration("run.shutdown-timeout", &raw.shutdown_timeout)?,
-        health_interval: duration("run.health-interval", &raw.health_interval)?,
-        health_gate,
-    })
+    Ok(codes.to_vec())
 }
 
 /// The TOML text as written, or the syntax error on its line.
@@ -1149,31 +1196,36 @@ fn with_hint(message: String) -> String {
 /// the file it came from. The file must parse, but only this key is validated: the client
 /// needs nothing else, and an operator may not be allowed to read the rest (the S3 credentials).
 pub fn http_listen(path: Option<&Path>) -> Result<(SocketAddr, Option<PathBuf>), ConfigError> {
-    let path = match path {
-        Some(path) => path.to_path_buf(),
-        None if Path::new(DEFAULT_PATH).exists() => PathBuf::from(DEFAULT_PATH),
-        None => {
-            let addr =
-                listen_addr(&default_http_listen()).map_err(|message| ConfigError::Invalid {
-                    origin: "built-in defaults".into(),
-                    key: "run.http-listen".into(),
-                    message,
-                })?;
-            return Ok((addr, None));
-        }
+    let key = "run.http-listen";
+    let Some(path) = file_to_read(path) else {
+        return Ok((
+            Origin(BUILT_IN).listen_addr(key, &default_http_listen())?,
+            None,
+        ));
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-        path: path.clone(),
-        source,
-    })?;
     let origin = path.display().to_string();
-    let raw = parse_raw(&text, &origin)?;
-    let addr = listen_addr(&raw.run.http_listen).map_err(|message| ConfigError::Invalid {
-        origin: origin.clone(),
-        key: "run.http-listen".into(),
-        message,
-    })?;
+    let raw = parse_raw(&read(&path)?, &origin)?;
+    let addr = Origin(&origin).listen_addr(key, &raw.run.http_listen)?;
     Ok((addr, Some(path)))
+}
+
+/// The origin of a configuration read from no file.
+const BUILT_IN: &str = "built-in defaults";
+
+/// `path`, or [`DEFAULT_PATH`] when it exists; `None`: the built-in defaults.
+fn file_to_read(path: Option<&Path>) -> Option<PathBuf> {
+    match path {
+        Some(path) => Some(path.to_path_buf()),
+        None if Path::new(DEFAULT_PATH).exists() => Some(PathBuf::from(DEFAULT_PATH)),
+        None => None,
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn listen_addr(text: &str) -> Result<SocketAddr, String> {
@@ -1577,6 +1629,8 @@ http-path = "/swift/healthcheck"
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    const SECRET: &str = "access-key = \"AK\"\nsecret-key = \"sekrit-value\"\n";
+
     fn credentials_file(tag: &str, text: &str, mode: u32) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let path =
@@ -1601,9 +1655,8 @@ http-path = "/swift/healthcheck"
     }
 
     #[test]
-    fn the_s3_probe_needs_private_credentials() {
-        let secret = "access-key = \"AK\"\nsecret-key = \"sekrit-value\"\n";
-        let private = credentials_file("private", secret, 0o600);
+    fn the_s3_probe_reads_private_credentials_and_never_shows_the_secret() {
+        let private = credentials_file("private", SECRET, 0o600);
         let cfg = Config::from_toml(
             &format!(
                 "[s3]\ncredentials-file = {:?}\n[daemon-types.rgw]\nprobes = [\"http\", \"s3\"]\n",
@@ -1622,30 +1675,28 @@ http-path = "/swift/healthcheck"
             !format!("{cfg:?}").contains("sekrit-value"),
             "the secret never shows"
         );
+        std::fs::remove_file(private).unwrap();
+    }
 
-        let shared = credentials_file("shared", secret, 0o644);
-        let err = Config::from_toml(
-            &format!("[s3]\ncredentials-file = {:?}\n", shared),
-            "t.toml",
-        )
-        .unwrap_err()
-        .to_string();
+    #[test]
+    fn s3_credentials_every_user_may_read_are_refused() {
+        let shared = credentials_file("shared", SECRET, 0o644);
+        let err = error_of(&format!("[s3]\ncredentials-file = {:?}\n", shared));
         assert!(
             err.contains("s3.credentials-file") && err.contains("readable by every user"),
             "{err}"
         );
+        std::fs::remove_file(shared).unwrap();
+    }
 
+    #[test]
+    fn a_broken_credentials_file_is_named_without_quoting_the_secret() {
         let broken = credentials_file(
             "broken",
             "access-key = \"AK\"\nsecret-key = sekrit-value\n",
             0o600,
         );
-        let err = Config::from_toml(
-            &format!("[s3]\ncredentials-file = {:?}\n", broken),
-            "t.toml",
-        )
-        .unwrap_err()
-        .to_string();
+        let err = error_of(&format!("[s3]\ncredentials-file = {:?}\n", broken));
         assert!(
             err.contains("at line 2: expected access-key and secret-key strings"),
             "{err}"
@@ -1654,13 +1705,12 @@ http-path = "/swift/healthcheck"
             !err.contains("sekrit"),
             "a parse error must not quote the secret: {err}"
         );
+        std::fs::remove_file(broken).unwrap();
+    }
 
-        let err = Config::from_toml("[daemon-types.rgw]\nprobes = [\"s3\"]\n", "t.toml")
-            .unwrap_err()
-            .to_string();
+    #[test]
+    fn the_s3_step_needs_a_credentials_file() {
+        let err = error_of("[daemon-types.rgw]\nprobes = [\"s3\"]\n");
         assert!(err.contains("\"s3\" needs [s3] credentials-file"), "{err}");
-        for path in [private, shared, broken] {
-            std::fs::remove_file(path).unwrap();
-        }
     }
 }

@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 use crate::machine::verdict::ProbeClass;
 use crate::machine::State;
@@ -136,17 +136,32 @@ pub enum RestartOutcome {
 pub struct Metrics {
     registry: Registry,
     state: Family<StateLabels, Gauge>,
-    probe_seconds: Family<DaemonLabels, Histogram>,
-    probes: Family<ProbeLabels, Counter>,
-    agent_replies: Family<WordLabels, Counter>,
-    agent_reply_seconds: Histogram,
+    probes: ProbeMetrics,
+    agent: AgentMetrics,
     restarts: Family<RestartLabels, Counter>,
+    gauges: ViewGauges,
+    /// Serialises encoding with the state refresh so a scrape sees one consistent snapshot.
+    encode_lock: Mutex<()>,
+}
+
+/// Each probe's duration and outcome.
+struct ProbeMetrics {
+    seconds: Family<DaemonLabels, Histogram>,
+    results: Family<ProbeLabels, Counter>,
+}
+
+/// The agent-check replies: the word sent and how long answering took.
+struct AgentMetrics {
+    replies: Family<WordLabels, Counter>,
+    reply_seconds: Histogram,
+}
+
+/// Counts of the published view, set from it when the metrics are encoded.
+struct ViewGauges {
     held: Gauge,
     config_errors: Gauge,
     health_gate_errors: Gauge,
     inventory_age: Gauge<f64, std::sync::atomic::AtomicU64>,
-    /// Serialises encoding with the state refresh so a scrape sees one consistent snapshot.
-    encode_lock: Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -156,92 +171,41 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Registers every metric once, in the order `/metrics` lists them.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ceph_warden");
-        let state = Family::<StateLabels, Gauge>::default();
-        registry.register(
+        let r = &mut registry;
+        let state = register(
+            r,
             "daemon_state",
             "1 for the state each daemon is in",
-            state.clone(),
+            Family::default(),
         );
-        let probe_seconds = Family::<DaemonLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0])
-        });
-        registry.register(
-            "probe_duration_seconds",
-            "How long probes took",
-            probe_seconds.clone(),
-        );
-        let probes = Family::<ProbeLabels, Counter>::default();
-        registry.register("probe_results", "Probe outcomes by class", probes.clone());
-        let agent_replies = Family::<WordLabels, Counter>::default();
-        registry.register(
-            "agent_replies",
-            "Agent-check replies by word",
-            agent_replies.clone(),
-        );
-        let agent_reply_seconds = Histogram::new([0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05]);
-        registry.register(
-            "agent_reply_duration_seconds",
-            "From accept to the reply written",
-            agent_reply_seconds.clone(),
-        );
-        let restarts = Family::<RestartLabels, Counter>::default();
-        registry.register("restarts", "Restarts by outcome", restarts.clone());
-        let held = Gauge::default();
-        registry.register(
-            "held_daemons",
-            "Daemons held after their restarts did not help",
-            held.clone(),
-        );
-        let config_errors = Gauge::default();
-        registry.register(
-            "config_errors",
-            "Daemons whose probes report a configuration problem (e.g. wrong S3 canary credentials)",
-            config_errors.clone(),
-        );
-        let health_gate_errors = Gauge::default();
-        registry.register(
-            "health_gate_errors",
-            "1 while the ceph health detail gate cannot run (its last read failed)",
-            health_gate_errors.clone(),
-        );
-        let inventory_age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register(
-            "inventory_age_seconds",
-            "Seconds since the inventory was last refreshed",
-            inventory_age.clone(),
-        );
-        let build = Family::<VersionLabels, Gauge>::default();
-        build
-            .get_or_create(&VersionLabels {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-            })
-            .set(1);
-        registry.register("build_info", "The running version", build);
+        let probes = ProbeMetrics::register(r);
+        let agent = AgentMetrics::register(r);
+        let restarts = register(r, "restarts", "Restarts by outcome", Family::default());
+        let gauges = ViewGauges::register(r);
+        register(r, "build_info", "The running version", build_info());
         Self {
             registry,
             state,
-            probe_seconds,
             probes,
-            agent_replies,
-            agent_reply_seconds,
+            agent,
             restarts,
-            held,
-            config_errors,
-            health_gate_errors,
-            inventory_age,
+            gauges,
             encode_lock: Mutex::new(()),
         }
     }
 
     pub fn probe(&self, daemon: &str, class: ProbeClass, took: Duration) {
-        self.probe_seconds
+        self.probes
+            .seconds
             .get_or_create(&DaemonLabels {
                 daemon: daemon.to_string(),
             })
             .observe(took.as_secs_f64());
         self.probes
+            .results
             .get_or_create(&ProbeLabels {
                 daemon: daemon.to_string(),
                 class: class.into(),
@@ -258,8 +222,8 @@ impl Metrics {
             l if l.starts_with("down") => WordLabel::down,
             _ => WordLabel::unknown_daemon,
         };
-        self.agent_replies.get_or_create(&WordLabels { word }).inc();
-        self.agent_reply_seconds.observe(took.as_secs_f64());
+        self.agent.replies.get_or_create(&WordLabels { word }).inc();
+        self.agent.reply_seconds.observe(took.as_secs_f64());
     }
 
     pub fn restart(&self, daemon: &str, outcome: RestartOutcome) {
@@ -275,7 +239,6 @@ impl Metrics {
     pub fn encode(&self, view: &View, now: std::time::Instant) -> String {
         let _guard = self.encode_lock.lock();
         self.state.clear();
-        let mut held = 0;
         for daemon in &view.snapshot.daemons {
             for state in State::ALL {
                 self.state
@@ -285,31 +248,119 @@ impl Metrics {
                     })
                     .set(i64::from(daemon.state == state));
             }
-            if daemon.state == State::Held {
-                held += 1;
-            }
         }
-        self.held.set(held);
-        let config_errors = view
-            .snapshot
-            .daemons
-            .iter()
-            .filter(|d| d.config_error.is_some())
-            .count();
-        self.config_errors
-            .set(i64::try_from(config_errors).unwrap_or(i64::MAX));
-        self.health_gate_errors
-            .set(i64::from(view.health_gate.error.is_some()));
-        if let Some(at) = view.inventory.last_ok {
-            self.inventory_age
-                .set(now.saturating_duration_since(at).as_secs_f64());
-        }
+        self.gauges.refresh(view, now);
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         to_prometheus_text(&out)
     }
+}
+
+impl ProbeMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        Self {
+            seconds: register(
+                registry,
+                "probe_duration_seconds",
+                "How long probes took",
+                Family::<DaemonLabels, Histogram>::new_with_constructor(|| {
+                    Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0])
+                }),
+            ),
+            results: register(
+                registry,
+                "probe_results",
+                "Probe outcomes by class",
+                Family::default(),
+            ),
+        }
+    }
+}
+
+impl AgentMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        Self {
+            replies: register(
+                registry,
+                "agent_replies",
+                "Agent-check replies by word",
+                Family::default(),
+            ),
+            reply_seconds: register(
+                registry,
+                "agent_reply_duration_seconds",
+                "From accept to the reply written",
+                Histogram::new([0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05]),
+            ),
+        }
+    }
+}
+
+impl ViewGauges {
+    fn register(registry: &mut Registry) -> Self {
+        Self {
+            held: register(
+                registry,
+                "held_daemons",
+                "Daemons held after their restarts did not help",
+                Gauge::default(),
+            ),
+            config_errors: register(
+                registry,
+                "config_errors",
+                "Daemons whose probes report a configuration problem (e.g. wrong S3 canary credentials)",
+                Gauge::default(),
+            ),
+            health_gate_errors: register(
+                registry,
+                "health_gate_errors",
+                "1 while the ceph health detail gate cannot run (its last read failed)",
+                Gauge::default(),
+            ),
+            inventory_age: register(
+                registry,
+                "inventory_age_seconds",
+                "Seconds since the inventory was last refreshed",
+                Gauge::default(),
+            ),
+        }
+    }
+
+    fn refresh(&self, view: &View, now: std::time::Instant) {
+        let daemons = &view.snapshot.daemons;
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.held.set(count(
+            daemons.iter().filter(|d| d.state == State::Held).count(),
+        ));
+        self.config_errors.set(count(
+            daemons.iter().filter(|d| d.config_error.is_some()).count(),
+        ));
+        self.health_gate_errors
+            .set(i64::from(view.health_gate.error.is_some()));
+        if let Some(at) = view.inventory.last_ok {
+            self.inventory_age
+                .set(now.saturating_duration_since(at).as_secs_f64());
+        }
+    }
+}
+
+/// Registers `metric` under `name`; returns the handle that updates it.
+fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// `build_info{version="..."} 1`.
+fn build_info() -> Family<VersionLabels, Gauge> {
+    let build = Family::<VersionLabels, Gauge>::default();
+    build
+        .get_or_create(&VersionLabels {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+        .set(1);
+    build
 }
 
 /// prometheus-client writes OpenMetrics, where a counter family `x` has samples `x_total`. The

@@ -53,69 +53,61 @@ pub fn path_in(state_directory: &Path) -> PathBuf {
 
 /// Reads the state file; `now` is the wall clock, to turn saved times into ages.
 pub fn load(path: &Path, now: SystemTime) -> Loaded {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Loaded::default(),
-        Err(err) => {
+    let file = match read(path, now) {
+        Ok(Some(file)) => file,
+        Ok(None) => return Loaded::default(),
+        Err(warning) => {
             return Loaded {
-                warning: Some(format!(
-                    "cannot read {}: {err}; starting without it",
-                    path.display()
-                )),
+                warning: Some(warning),
                 ..Loaded::default()
             }
         }
     };
-    let file: StateFile = match serde_json::from_str(&text) {
-        Ok(file) => file,
-        Err(err) => {
-            let aside = path.with_extension(format!(
-                "json.unreadable-{}",
-                now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
-            ));
-            let moved = std::fs::rename(path, &aside).is_ok();
-            return Loaded {
-                warning: Some(format!(
-                    "{} is not a state file ({err}); {}; starting without it",
-                    path.display(),
-                    if moved {
-                        format!("kept as {}", aside.display())
-                    } else {
-                        "left in place".to_string()
-                    }
-                )),
-                ..Loaded::default()
-            };
-        }
-    };
-    let now_secs = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
-    let daemons = file
-        .daemons
-        .into_iter()
-        .map(|(name, saved)| {
-            let restart_ages = saved
-                .restarts
-                .iter()
-                .filter_map(|at| Duration::try_from_secs_f64(now_secs - at).ok())
-                .collect();
-            (
-                name,
-                Persisted {
-                    maintenance: saved.maintenance,
-                    drained: saved.drained,
-                    restart_ages,
-                },
-            )
-        })
-        .collect();
+    let now_secs = unix_seconds(now);
     Loaded {
-        daemons,
+        daemons: file
+            .daemons
+            .into_iter()
+            .map(|(name, saved)| (name, saved.persisted(now_secs)))
+            .collect(),
         inventory: file.inventory,
         warning: None,
     }
+}
+
+/// The file; `None` when there is none; `Err`: why it cannot be used, and what became of it.
+fn read(path: &Path, now: SystemTime) -> Result<Option<StateFile>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(format!(
+                "cannot read {}: {err}; starting without it",
+                path.display()
+            ))
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|err| set_aside(path, &err, now))
+}
+
+/// Moves a file that is not a state file aside, never deleting it; the warning that says so.
+fn set_aside(path: &Path, err: &serde_json::Error, now: SystemTime) -> String {
+    let aside = path.with_extension(format!(
+        "json.unreadable-{}",
+        now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+    ));
+    let moved = std::fs::rename(path, &aside).is_ok();
+    format!(
+        "{} is not a state file ({err}); {}; starting without it",
+        path.display(),
+        if moved {
+            format!("kept as {}", aside.display())
+        } else {
+            "left in place".to_string()
+        }
+    )
 }
 
 /// Writes the state file atomically.
@@ -125,28 +117,12 @@ pub fn save(
     inventory: Option<&str>,
     now: SystemTime,
 ) -> std::io::Result<()> {
-    let now_secs = now
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
+    let now_secs = unix_seconds(now);
     let file = StateFile {
         version: 1,
         daemons: daemons
             .iter()
-            .map(|(name, p)| {
-                (
-                    name.clone(),
-                    SavedDaemon {
-                        maintenance: p.maintenance,
-                        drained: p.drained,
-                        restarts: p
-                            .restart_ages
-                            .iter()
-                            .map(|age| now_secs - age.as_secs_f64())
-                            .collect(),
-                    },
-                )
-            })
+            .map(|(name, p)| (name.clone(), SavedDaemon::of(p, now_secs)))
             .collect(),
         inventory: inventory.map(str::to_string),
     };
@@ -161,6 +137,39 @@ pub fn save(
         out.sync_all()?;
     }
     std::fs::rename(&tmp, path)
+}
+
+/// The saved times are Unix times; the machine counts ages.
+fn unix_seconds(now: SystemTime) -> f64 {
+    now.duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+impl SavedDaemon {
+    fn of(p: &Persisted, now_secs: f64) -> Self {
+        Self {
+            maintenance: p.maintenance,
+            drained: p.drained,
+            restarts: p
+                .restart_ages
+                .iter()
+                .map(|age| now_secs - age.as_secs_f64())
+                .collect(),
+        }
+    }
+
+    fn persisted(self, now_secs: f64) -> Persisted {
+        Persisted {
+            maintenance: self.maintenance,
+            drained: self.drained,
+            restart_ages: self
+                .restarts
+                .iter()
+                .filter_map(|at| Duration::try_from_secs_f64(now_secs - at).ok())
+                .collect(),
+        }
+    }
 }
 
 /// Makes sure the state directory exists and takes a file, as [`save`] will need: a sidecar that

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::machine::{Event, Snapshot};
+use crate::machine::{DaemonView, Event, Snapshot};
 
 /// The published state. Built by the shell after every change; readers only `borrow()` it.
 #[derive(Debug, Clone)]
@@ -82,16 +82,31 @@ pub struct DaemonJson<'a> {
     pub serving: bool,
     pub reason: &'a str,
     pub since_seconds: f64,
-    pub last_probe: Option<ProbeJson<'a>>,
-    pub ok_streak: u32,
-    pub fail_streak: u32,
+    #[serde(flatten)]
+    pub probes: ProbesJson<'a>,
     pub restarts_in_window: u32,
-    pub maintenance: bool,
-    pub drained: bool,
-    pub planned_restart: bool,
+    #[serde(flatten)]
+    pub operator: OperatorJson,
     pub last_event: Option<&'a str>,
     /// A configuration problem (e.g. wrong S3 canary credentials); it drains nothing.
     pub config_error: Option<&'a str>,
+}
+
+/// The daemon's probes: the last one, and the streaks of passes and failures the hysteresis
+/// counts (keys of [`DaemonJson`] in the JSON).
+#[derive(Debug, Serialize)]
+pub struct ProbesJson<'a> {
+    pub last_probe: Option<ProbeJson<'a>>,
+    pub ok_streak: u32,
+    pub fail_streak: u32,
+}
+
+/// What the operator asked for (keys of [`DaemonJson`] in the JSON).
+#[derive(Debug, Serialize)]
+pub struct OperatorJson {
+    pub maintenance: bool,
+    pub drained: bool,
+    pub planned_restart: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,6 +118,38 @@ pub struct ProbeJson<'a> {
 
 fn seconds(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
+}
+
+impl<'a> DaemonJson<'a> {
+    /// `now` is the reader's clock.
+    fn new(d: &'a DaemonView, now: Instant) -> Self {
+        Self {
+            name: &d.name,
+            daemon_type: &d.daemon_type,
+            state: d.state,
+            agent_word: d.word.to_string(),
+            serving: serving(&d.word),
+            reason: &d.reason,
+            since_seconds: seconds(now.saturating_duration_since(d.since)),
+            probes: ProbesJson {
+                last_probe: d.last_probe.as_ref().map(|p| ProbeJson {
+                    class: p.class,
+                    detail: &p.detail,
+                    age_seconds: seconds(now.saturating_duration_since(p.at)),
+                }),
+                ok_streak: d.ok_streak,
+                fail_streak: d.fail_streak,
+            },
+            restarts_in_window: d.restarts_in_window,
+            operator: OperatorJson {
+                maintenance: d.maintenance,
+                drained: d.drained,
+                planned_restart: d.planned_restart,
+            },
+            last_event: d.last_event.as_deref(),
+            config_error: d.config_error.as_deref(),
+        }
+    }
 }
 
 impl View {
@@ -132,28 +179,7 @@ impl View {
                 .snapshot
                 .daemons
                 .iter()
-                .map(|d| DaemonJson {
-                    name: &d.name,
-                    daemon_type: &d.daemon_type,
-                    state: d.state,
-                    agent_word: d.word.to_string(),
-                    serving: serving(&d.word),
-                    reason: &d.reason,
-                    since_seconds: seconds(now.saturating_duration_since(d.since)),
-                    last_probe: d.last_probe.as_ref().map(|p| ProbeJson {
-                        class: p.class,
-                        detail: &p.detail,
-                        age_seconds: seconds(now.saturating_duration_since(p.at)),
-                    }),
-                    ok_streak: d.ok_streak,
-                    fail_streak: d.fail_streak,
-                    restarts_in_window: d.restarts_in_window,
-                    maintenance: d.maintenance,
-                    drained: d.drained,
-                    planned_restart: d.planned_restart,
-                    last_event: d.last_event.as_deref(),
-                    config_error: d.config_error.as_deref(),
-                })
+                .map(|d| DaemonJson::new(d, now))
                 .collect(),
         }
     }
@@ -161,6 +187,23 @@ impl View {
     /// The text of `GET /`: one line per daemon, for a human with curl.
     pub fn text(&self, now: Instant) -> String {
         let mut out = String::new();
+        self.write_heading(&mut out, now);
+        let rows: Vec<[String; 7]> = self
+            .snapshot
+            .daemons
+            .iter()
+            .map(|d| text_row(d, now))
+            .collect();
+        if rows.is_empty() {
+            out.push_str("no daemons (yet): waiting for the inventory\n");
+            return out;
+        }
+        out.push_str(&crate::table::render(TEXT_HEADER, &rows));
+        out
+    }
+
+    /// The lines above the table: the inventory, the configuration file, a gate that cannot run.
+    fn write_heading(&self, out: &mut String, now: Instant) {
         let inventory_age = self
             .inventory
             .last_ok
@@ -202,55 +245,47 @@ impl View {
                 self.health_gate.checks.join(", ")
             );
         }
-        let header = [
-            "DAEMON",
-            "STATE",
-            "AGENT",
-            "LAST PROBE",
-            "RESTARTS",
-            "SINCE",
-            "REASON / LAST EVENT",
-        ];
-        let rows: Vec<[String; 7]> = self
-            .snapshot
-            .daemons
-            .iter()
-            .map(|d| {
-                let probe = d.last_probe.as_ref().map_or_else(
-                    || "-".to_string(),
-                    |p| {
-                        format!(
-                            "{} ({} ago)",
-                            p.detail,
-                            short(now.saturating_duration_since(p.at))
-                        )
-                    },
-                );
-                let mut reason = d.reason.clone();
-                if let Some(problem) = &d.config_error {
-                    reason = format!("CONFIG ERROR: {problem}; {reason}");
-                }
-                if let Some(event) = &d.last_event {
-                    reason = format!("{reason}  [{event}]");
-                }
-                [
-                    d.name.clone(),
-                    d.state.to_string(),
-                    d.word.to_string(),
-                    probe,
-                    d.restarts_in_window.to_string(),
-                    short(now.saturating_duration_since(d.since)),
-                    reason,
-                ]
-            })
-            .collect();
-        if rows.is_empty() {
-            out.push_str("no daemons (yet): waiting for the inventory\n");
-            return out;
-        }
-        out.push_str(&crate::table::render(header, &rows));
-        out
     }
+}
+
+const TEXT_HEADER: [&str; 7] = [
+    "DAEMON",
+    "STATE",
+    "AGENT",
+    "LAST PROBE",
+    "RESTARTS",
+    "SINCE",
+    "REASON / LAST EVENT",
+];
+
+/// One daemon's row of the text view.
+fn text_row(d: &DaemonView, now: Instant) -> [String; 7] {
+    let probe = d.last_probe.as_ref().map_or_else(
+        || "-".to_string(),
+        |p| {
+            format!(
+                "{} ({} ago)",
+                p.detail,
+                short(now.saturating_duration_since(p.at))
+            )
+        },
+    );
+    let mut reason = d.reason.clone();
+    if let Some(problem) = &d.config_error {
+        reason = format!("CONFIG ERROR: {problem}; {reason}");
+    }
+    if let Some(event) = &d.last_event {
+        reason = format!("{reason}  [{event}]");
+    }
+    [
+        d.name.clone(),
+        d.state.to_string(),
+        d.word.to_string(),
+        probe,
+        d.restarts_in_window.to_string(),
+        short(now.saturating_duration_since(d.since)),
+        reason,
+    ]
 }
 
 /// Whether HAProxy should send this daemon new requests, by the word it is told.
@@ -318,5 +353,45 @@ impl EventLog {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::{LastProbe, State, Word};
+    use crate::probe::ProbeClass;
+
+    #[test]
+    fn a_daemon_has_the_keys_of_status_md_in_their_order() {
+        // Ages are offsets from one origin; its value never shows.
+        let t0 = tokio::time::Instant::now().into_std();
+        let daemon = DaemonView {
+            name: "rgw.a".into(),
+            daemon_type: "rgw".into(),
+            state: State::Healthy,
+            word: Word::UpReady,
+            reason: "probes pass".into(),
+            since: t0,
+            last_probe: Some(LastProbe {
+                class: ProbeClass::Ok,
+                detail: "ok".into(),
+                at: t0 + Duration::from_millis(1250),
+            }),
+            ok_streak: 3,
+            fail_streak: 0,
+            restarts_in_window: 1,
+            maintenance: false,
+            drained: true,
+            planned_restart: false,
+            last_event: None,
+            config_error: None,
+        };
+        let json =
+            serde_json::to_string(&DaemonJson::new(&daemon, t0 + Duration::from_millis(1500)));
+        assert_eq!(
+            json.unwrap(),
+            r#"{"name":"rgw.a","type":"rgw","state":"healthy","agent_word":"up ready","serving":true,"reason":"probes pass","since_seconds":1.5,"last_probe":{"class":"ok","detail":"ok","age_seconds":0.25},"ok_streak":3,"fail_streak":0,"restarts_in_window":1,"maintenance":false,"drained":true,"planned_restart":false,"last_event":null,"config_error":null}"#
+        );
     }
 }

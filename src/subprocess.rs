@@ -14,7 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 /// How much of each of stdout and stderr is kept. `ceph orch ps` on a large cluster prints a
 /// few hundred KiB; anything beyond this is read and dropped so the child never blocks on a pipe.
@@ -66,32 +66,7 @@ pub fn display_argv(argv: &[String]) -> String {
 
 /// Runs `argv` and waits for it, at most `timeout`.
 pub async fn run(argv: &[String], timeout: Duration) -> Result<Captured, SubprocessError> {
-    let Some((program, args)) = argv.split_first() else {
-        return Err(SubprocessError::NotFound {
-            program: String::new(),
-        });
-    };
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, so a timeout can kill everything it spawned.
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                SubprocessError::NotFound {
-                    program: program.clone(),
-                }
-            } else {
-                SubprocessError::Spawn {
-                    program: program.clone(),
-                    source,
-                }
-            }
-        })?;
+    let mut child = spawn(argv)?;
     let pid = child.id();
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
@@ -114,19 +89,54 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<Captured, Subproc
             source,
         }),
         Err(_elapsed) => {
-            if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
-                // The group may already be gone (the child exited but a grandchild kept the
-                // pipes open, or everything exited just now): ESRCH is fine.
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            // Reap it so no zombie is left; SIGKILL cannot be ignored, so this is quick.
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            kill_and_reap(&mut child, pid).await;
             Err(SubprocessError::Timeout {
                 argv: display_argv(argv),
                 timeout,
             })
         }
     }
+}
+
+/// Starts `argv` in a process group of its own, stdin closed, stdout and stderr piped.
+fn spawn(argv: &[String]) -> Result<Child, SubprocessError> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err(SubprocessError::NotFound {
+            program: String::new(),
+        });
+    };
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a timeout can kill everything it spawned.
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                SubprocessError::NotFound {
+                    program: program.clone(),
+                }
+            } else {
+                SubprocessError::Spawn {
+                    program: program.clone(),
+                    source,
+                }
+            }
+        })
+}
+
+/// Kills the child's whole process group, then reaps the child.
+async fn kill_and_reap(child: &mut Child, pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // The group may already be gone (the child exited but a grandchild kept the
+        // pipes open, or everything exited just now): ESRCH is fine.
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    // Reap it so no zombie is left; SIGKILL cannot be ignored, so this is quick.
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
 }
 
 /// Reads a pipe to its end, keeping at most [`MAX_OUTPUT`] bytes. Read errors end the read:
