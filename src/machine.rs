@@ -207,10 +207,11 @@ pub enum Observation {
         haproxy: IpAddr,
         word: Word,
     },
-    /// The orchestrator answered a restart request (`Ok` is not proof it restarted).
+    /// The orchestrator answered a restart request (`Ok`, with what it said, is not proof it
+    /// restarted).
     RestartAnswered {
         daemon: String,
-        result: Result<String, String>,
+        result: Result<String, RestartError>,
     },
     /// The restart was not asked for: the cluster-wide restart lease is held by another
     /// restart (tried again shortly), or cannot be taken because RADOS does not answer
@@ -226,6 +227,19 @@ pub enum Observation {
     InFlight { daemon: String, active: u64 },
     /// The latest inventory of this host.
     Inventory(Vec<Discovered>),
+}
+
+/// Why a restart was not made. The orchestrator's own error is the shell's
+/// ([`crate::orchestrate::OrchestrateError`]): the core keeps what it said, and depends on no
+/// I/O module for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestartError {
+    /// The daemon left the shell's inventory before the restart could be asked for.
+    #[error("not in the inventory")]
+    NotInInventory,
+    /// The orchestrator failed or refused (its error in full: argv, exit status, stderr).
+    #[error("{0}")]
+    Orchestrator(String),
 }
 
 /// A failure seen while no other daemon of the service was healthy.
@@ -1304,7 +1318,7 @@ impl Tracked {
     fn restart_answered(
         &mut self,
         name: &str,
-        result: Result<String, String>,
+        result: Result<String, RestartError>,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {

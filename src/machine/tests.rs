@@ -166,7 +166,9 @@ impl Sim {
             In::Answer(result) => self.machine.observe(
                 Observation::RestartAnswered {
                     daemon: name.into(),
-                    result: result.map(String::from).map_err(String::from),
+                    result: result
+                        .map(String::from)
+                        .map_err(|err| RestartError::Orchestrator(err.into())),
                 },
                 now,
             ),
