@@ -25,11 +25,13 @@ use serde::Serialize;
 mod budget;
 mod drain;
 mod operator;
+mod reason;
 mod streaks;
 pub mod verdict;
 
 use budget::Budget;
 use drain::Announced;
+use reason::{PeerNote, Reason, Why};
 use streaks::Streaks;
 use verdict::{ProbeClass, ProbeError, Step, Verdict};
 
@@ -361,9 +363,7 @@ struct Tracked {
     policy: Policy,
     state: State,
     since: Instant,
-    reason: String,
-    /// `reason` without what the peer comparison added (see `set_failing`).
-    base_reason: String,
+    why: Why,
     /// Consecutive passed and failed probes (fall/rise).
     streaks: Streaks,
     last_probe: Option<LastProbe>,
@@ -632,7 +632,7 @@ impl Machine {
                     daemon_type: t.daemon_type.clone(),
                     state: t.state,
                     word: t.announced.word().clone(),
-                    reason: t.reason.clone(),
+                    reason: t.why.to_string(),
                     since: t.since,
                     last_probe: t.last_probe.clone(),
                     ok_streak: t.streaks.ok(),
@@ -692,7 +692,7 @@ impl Machine {
                 from: State::Starting,
                 to: t.state,
                 word: t.announced.word().to_string(),
-                reason: format!("discovered ({})", t.reason),
+                reason: format!("discovered ({})", t.why),
             }));
             self.daemons.insert(name, t);
         }
@@ -711,7 +711,7 @@ impl Machine {
                     from: t.state,
                     to: t.state,
                     word: t.announced.word().to_string(),
-                    reason: "no longer in the inventory; forgotten".into(),
+                    reason: Reason::Forgotten.to_string(),
                 }));
                 if t.maintenance || t.drained {
                     actions.push(Action::Persist);
@@ -736,12 +736,11 @@ impl Tracked {
                 State::Starting
             },
             since: now,
-            reason: if saved.maintenance {
-                "in maintenance (persisted)".into()
+            why: Why::from(if saved.maintenance {
+                Reason::MaintenancePersisted
             } else {
-                "no verdict yet".into()
-            },
-            base_reason: String::new(),
+                Reason::NoVerdictYet
+            }),
             streaks: Streaks::default(),
             last_probe: None,
             maintenance: saved.maintenance,
@@ -811,7 +810,7 @@ impl Tracked {
             State::Failed | State::Restarting | State::Recovering if self.skip_drain() => {
                 Word::UpReady
             }
-            State::Failed => Word::Down(self.reason.clone()),
+            State::Failed => Word::Down(self.why.to_string()),
             State::Restarting | State::Recovering if self.planned => Word::Drain,
             State::Restarting => Word::Down("restarting".into()),
             State::Recovering => Word::Down(format!(
@@ -819,7 +818,7 @@ impl Tracked {
                 self.streaks.ok(),
                 self.policy.rise
             )),
-            State::Held => Word::Down(format!("held: {}", self.reason)),
+            State::Held => Word::Down(format!("held: {}", self.why)),
         }
     }
 
@@ -828,14 +827,13 @@ impl Tracked {
         &mut self,
         name: &str,
         to: State,
-        reason: String,
+        why: impl Into<Why>,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
         let from = self.state;
         self.state = to;
-        self.base_reason.clone_from(&reason);
-        self.reason = reason;
+        self.why = why.into();
         if from != to {
             self.since = now;
         }
@@ -846,9 +844,9 @@ impl Tracked {
                 from,
                 to,
                 word: self.announced.word().to_string(),
-                reason: self.reason.clone(),
+                reason: self.why.to_string(),
             };
-            self.last_event = Some(format!("{from} -> {to}: {}", self.reason));
+            self.last_event = Some(format!("{from} -> {to}: {}", self.why));
             actions.push(Action::Event(event));
         }
     }
@@ -871,7 +869,7 @@ impl Tracked {
         &mut self,
         name: &str,
         busy: bool,
-        reason: &str,
+        reason: Reason,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
@@ -881,23 +879,15 @@ impl Tracked {
             .last_probe
             .as_ref()
             .is_some_and(|p| p.class == ProbeClass::Degraded);
+        let detail = self.probe_detail();
         let (to, reason) = if self.drained {
-            (State::Draining, "drained by the operator".to_string())
+            (State::Draining, Reason::Drained)
         } else if degraded {
-            (
-                State::Degraded,
-                format!(
-                    "the cluster, not this daemon: {}; not drained, not restarted",
-                    self.probe_detail()
-                ),
-            )
+            (State::Degraded, Reason::Cluster { detail })
         } else if busy {
-            (
-                State::Busy,
-                format!("alive but shedding load ({})", self.probe_detail()),
-            )
+            (State::Busy, Reason::Shedding { detail })
         } else {
-            (State::Healthy, reason.to_string())
+            (State::Healthy, reason)
         };
         self.set(name, to, reason, now, actions);
     }
@@ -950,9 +940,9 @@ impl Tracked {
             State::Maintenance => {}
             State::Starting => {
                 if pass && self.streaks.risen(rise) {
-                    self.serve(name, busy, "probes pass", now, actions);
+                    self.serve(name, busy, Reason::ProbesPass, now, actions);
                 } else if !pass && !in_grace && self.streaks.fallen(fall) {
-                    self.set_failing(name, State::Failed, detail, now, actions);
+                    self.fail(name, detail, now, actions);
                 }
             }
             State::Draining if self.planned => {}
@@ -962,7 +952,7 @@ impl Tracked {
             State::Failed | State::Held => {
                 if pass && self.streaks.risen(rise) {
                     self.budget.succeeded();
-                    self.serve(name, busy, "came back without a restart", now, actions);
+                    self.serve(name, busy, Reason::CameBack, now, actions);
                 }
             }
             State::Restarting | State::Recovering => {
@@ -985,18 +975,20 @@ impl Tracked {
         let fall = self.policy.fall;
         if pass {
             let reason = if self.state == State::Suspect {
-                "probes pass again"
+                Reason::ProbesPassAgain
             } else {
-                "probes pass"
+                Reason::ProbesPass
             };
             self.serve(name, busy, reason, now, actions);
         } else if self.streaks.fallen(fall) {
-            self.set_failing(name, State::Failed, detail, now, actions);
+            self.fail(name, detail, now, actions);
         } else {
-            let reason = format!(
-                "{} of {fall} probes failed: {detail}",
-                self.streaks.failed()
-            );
+            let failed = self.streaks.failed();
+            let reason = Reason::SomeFailed {
+                failed,
+                fall,
+                detail,
+            };
             self.set(name, State::Suspect, reason, now, actions);
         }
     }
@@ -1012,21 +1004,18 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        let rise = self.policy.rise;
+        let (ok, rise) = (self.streaks.ok(), self.policy.rise);
         if pass && self.streaks.risen(rise) && self.new_process_seen() {
             self.recovered(name, busy, now, actions);
         } else if pass && self.streaks.risen(rise) {
-            let reason = format!(
-                "probes pass {}/{rise}; waiting for the orchestrator to show the restarted process",
-                self.streaks.ok()
-            );
+            let reason = Reason::AwaitingNewProcess { ok, rise };
             self.set(name, State::Recovering, reason, now, actions);
             self.ask_for_proof(now, actions);
         } else if pass {
-            let reason = format!("probes pass {}/{rise} after the restart", self.streaks.ok());
+            let reason = Reason::PassAfterRestart { ok, rise };
             self.set(name, State::Recovering, reason, now, actions);
         } else if self.state == State::Recovering {
-            let reason = format!("failed again after the restart: {detail}");
+            let reason = Reason::FailedAgain { detail };
             self.set(name, State::Restarting, reason, now, actions);
         }
     }
@@ -1062,42 +1051,25 @@ impl Tracked {
         ) {
             return;
         }
-        let addition = if was_lone && !self.skip_drain() {
-            "; a peer is healthy again: drained".to_string()
+        let peers = if was_lone && !self.skip_drain() {
+            Some(PeerNote::HealthyAgain)
         } else {
-            self.peer_addition()
+            self.peer_note()
         };
-        let base = self.base_reason.clone();
-        self.set_with_addition(name, self.state, base, &addition, now, actions);
+        let why = Why {
+            reason: self.why.reason.clone(),
+            peers,
+        };
+        self.set(name, self.state, why, now, actions);
     }
 
-    /// Moves to `to` saying `base` and why it is not drained when no peer is healthy.
-    fn set_failing(
-        &mut self,
-        name: &str,
-        to: State,
-        base: String,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        let addition = self.peer_addition();
-        self.set_with_addition(name, to, base, &addition, now, actions);
-    }
-
-    /// Moves to `to` saying `base` followed by what the peer comparison adds to it; `base` is
-    /// kept apart, so a later change of the peers' answer rewrites the addition without
-    /// reading it back out of the text.
-    fn set_with_addition(
-        &mut self,
-        name: &str,
-        to: State,
-        base: String,
-        addition: &str,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        self.set(name, to, format!("{base}{addition}"), now, actions);
-        self.base_reason = base;
+    /// Failed, saying the probe's `detail` and why it is not drained when no peer is healthy.
+    fn fail(&mut self, name: &str, detail: String, now: Instant, actions: &mut Vec<Action>) {
+        let why = Why {
+            reason: Reason::ProbeFailed { detail },
+            peers: self.peer_note(),
+        };
+        self.set(name, State::Failed, why, now, actions);
     }
 
     /// A probe sent before the restart under way was asked for: the old process may have
@@ -1113,12 +1085,8 @@ impl Tracked {
     }
 
     /// What a failure's reason adds when no peer is healthy: why it is (not) drained.
-    fn peer_addition(&self) -> String {
-        match &self.no_healthy_peer {
-            Some(n) if n.answers => format!("; not drained: {}", n.why),
-            Some(n) => format!("; {}", n.why),
-            None => String::new(),
-        }
+    fn peer_note(&self) -> Option<PeerNote> {
+        self.no_healthy_peer.clone().map(PeerNote::NoHealthyPeer)
     }
 
     /// Keeps `config_error` current, saying so when it appears, changes or goes away.
@@ -1178,7 +1146,7 @@ impl Tracked {
         self.planned = false;
         self.drain_started = None;
         self.in_flight = None;
-        self.serve(name, busy, "back after the restart", now, actions);
+        self.serve(name, busy, Reason::BackAfterRestart, now, actions);
     }
 
     /// Asks for a restart. `canary`: no other daemon of the service on this host serves.
@@ -1211,11 +1179,13 @@ impl Tracked {
         actions.push(Action::Persist);
     }
 
-    fn attempt_reason(&self) -> String {
+    fn attempt_reason(&self) -> Reason {
         if self.planned {
-            "planned restart requested".to_string()
+            Reason::PlannedRestartRequested
         } else {
-            format!("restart requested (attempt {})", self.budget.attempt())
+            Reason::RestartRequested {
+                attempt: self.budget.attempt(),
+            }
         }
     }
 
@@ -1232,9 +1202,9 @@ impl Tracked {
         let canary = gate == Some(&Gate::Canary);
         match gate.filter(|g| g.blocks()) {
             Some(gate) => {
-                let reason = format!("waiting to restart: {gate}");
-                if reason != self.reason {
-                    self.set(name, self.state, reason, now, actions);
+                let why = Why::from(Reason::WaitingForTurn(gate.clone()));
+                if why != self.why {
+                    self.set(name, self.state, why, now, actions);
                 }
             }
             None => self.issue_restart(name, counted, canary, now, actions),
@@ -1246,7 +1216,7 @@ impl Tracked {
     fn attempt_failed(
         &mut self,
         name: &str,
-        reason: String,
+        reason: Reason,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
@@ -1295,20 +1265,19 @@ impl Tracked {
             self.canary = false;
             self.budget.retry_at(None);
             self.streaks.reset();
-            let reason =
-                format!("the cluster, not this daemon: {reason}; not drained, not restarted");
+            let reason = Reason::Cluster { detail: reason };
             self.set(name, State::Degraded, reason, now, actions);
             actions.push(Action::Persist);
             return;
         }
-        let reason = format!("waiting to restart: {reason}");
+        let why = Why::from(Reason::WaitingForLease(reason));
         let state = if self.planned {
             State::Draining
         } else {
             State::Failed
         };
-        if first || reason != self.reason {
-            self.set(name, state, reason, now, actions);
+        if first || why != self.why {
+            self.set(name, state, why, now, actions);
         }
         if first {
             actions.push(Action::Persist);
@@ -1344,7 +1313,7 @@ impl Tracked {
                 actions.push(Action::ReleaseLease {
                     daemon: name.to_string(),
                 });
-                self.attempt_failed(name, format!("restart failed: {err}"), now, actions);
+                self.attempt_failed(name, Reason::RestartFailed(err), now, actions);
             }
         }
     }
@@ -1355,8 +1324,8 @@ impl Tracked {
         match self.state {
             State::Failed if !self.restart_outstanding => {
                 if !budget_left {
-                    let reason = self.budget.spent(self.policy.restart_window);
-                    self.set(name, State::Held, reason, now, actions);
+                    let spent = self.budget.spent(self.policy.restart_window);
+                    self.set(name, State::Held, Reason::BudgetSpent(spent), now, actions);
                 } else if self.budget.due(now) && self.drain_confirmed(now) {
                     self.restart_in_turn(name, gate, true, now, actions);
                 }
@@ -1396,13 +1365,7 @@ impl Tracked {
                 }
             }
             State::Held if budget_left && !self.holds_service => {
-                self.set(
-                    name,
-                    State::Failed,
-                    "the restart window has room again".into(),
-                    now,
-                    actions,
-                );
+                self.set(name, State::Failed, Reason::WindowRoom, now, actions);
                 self.tick(name, now, gate, actions);
             }
             _ => {}
@@ -1419,25 +1382,22 @@ impl Tracked {
             .map_or(self.policy.restart_timeout, |(deadline, issued)| {
                 deadline.saturating_duration_since(issued)
             });
-        let reason = format!(
-            "not back within {} of the restart",
-            humantime::format_duration(waited)
-        );
         let canary = self.canary;
-        self.attempt_failed(name, reason.clone(), now, actions);
+        self.attempt_failed(name, Reason::NotBack { waited }, now, actions);
         if canary {
             // Every peer was down and restarting this one did not help: restarting the others
             // will not either. Everyone holds, and says why.
-            let reason = format!(
-                "the canary restart (every peer was down) did not bring it back ({reason}); every restart of the service holds until `ceph-warden reset {name}`"
-            );
+            let reason = Reason::CanaryNotBack {
+                waited,
+                daemon: name.to_string(),
+            };
             self.holds_service = true;
-            self.set(name, State::Held, reason.clone(), now, actions);
+            self.set(name, State::Held, reason, now, actions);
             // No ReleaseLease: HoldService frees the lease once the hold is up. A lease freed
             // first lets a peer restart before it can see the hold.
             actions.push(Action::HoldService {
                 daemon: name.to_string(),
-                reason,
+                reason: self.why.to_string(),
             });
             return false;
         }

@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::reason::Reason;
 use super::verdict::ProbeClass;
 use super::{Action, Command, CommandError, State, Tracked};
 
@@ -34,17 +35,10 @@ impl Tracked {
             actions.push(Action::Persist);
         }
         if matches!(self.state, State::Healthy | State::Busy | State::Suspect) {
-            self.set(
-                name,
-                State::Draining,
-                "drained by the operator".into(),
-                now,
-                actions,
-            );
+            self.set(name, State::Draining, Reason::Drained, now, actions);
         } else {
             // The state stays; its word now says drain where it served.
-            let (state, reason) = (self.state, self.reason.clone());
-            self.set(name, state, reason, now, actions);
+            self.set(name, self.state, self.why.clone(), now, actions);
         }
     }
 
@@ -59,14 +53,14 @@ impl Tracked {
                 .as_ref()
                 .is_some_and(|p| p.class == ProbeClass::Busy);
             if self.streaks.failed() > 0 {
-                let reason = format!("undrained; last probe failed: {}", self.probe_detail());
+                let detail = self.probe_detail();
+                let reason = Reason::UndrainedFailing { detail };
                 self.set(name, State::Suspect, reason, now, actions);
             } else {
-                self.serve(name, busy, "undrained by the operator", now, actions);
+                self.serve(name, busy, Reason::Undrained, now, actions);
             }
         } else {
-            let (state, reason) = (self.state, self.reason.clone());
-            self.set(name, state, reason, now, actions);
+            self.set(name, self.state, self.why.clone(), now, actions);
         }
     }
 
@@ -95,13 +89,7 @@ impl Tracked {
                 self.planned = true;
                 self.drain_started = Some(now);
                 self.in_flight = None;
-                self.set(
-                    name,
-                    State::Draining,
-                    "planned restart: draining".into(),
-                    now,
-                    actions,
-                );
+                self.set(name, State::Draining, Reason::PlannedDraining, now, actions);
             }
         }
         Ok(())
@@ -118,7 +106,7 @@ impl Tracked {
         self.set(
             name,
             State::Maintenance,
-            "in maintenance by the operator".into(),
+            Reason::MaintenanceOn,
             now,
             actions,
         );
@@ -133,10 +121,9 @@ impl Tracked {
         if self.state == State::Maintenance {
             self.leaving_maintenance = true;
             self.streaks.reset();
-            let reason = format!(
-                "left maintenance; waiting for {} passing probes",
-                self.policy.rise
-            );
+            let reason = Reason::MaintenanceOff {
+                rise: self.policy.rise,
+            };
             self.set(name, State::Starting, reason, now, actions);
         }
     }
@@ -153,13 +140,7 @@ impl Tracked {
             actions.push(Action::Persist);
         }
         if self.state == State::Held {
-            self.set(
-                name,
-                State::Failed,
-                "reset by the operator".into(),
-                now,
-                actions,
-            );
+            self.set(name, State::Failed, Reason::Reset, now, actions);
         }
     }
 }
