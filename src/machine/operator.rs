@@ -5,9 +5,11 @@
 
 use std::time::Instant;
 
+use super::phase::{LeaseWait, Phase, Planned};
 use super::reason::Reason;
+use super::tracked::Tracked;
 use super::verdict::ProbeClass;
-use super::{Action, Command, CommandError, State, Tracked};
+use super::{Action, Command, CommandError};
 
 impl Tracked {
     pub(super) fn command(
@@ -30,37 +32,33 @@ impl Tracked {
 
     /// Out of rotation until `undrain`, kept across sidecar restarts.
     fn drain(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if !self.drained {
-            self.drained = true;
+        if !self.flags.drained {
+            self.flags.drained = true;
             actions.push(Action::Persist);
         }
-        if matches!(self.state, State::Healthy | State::Busy | State::Suspect) {
-            self.set(name, State::Draining, Reason::Drained, now, actions);
+        if matches!(self.phase, Phase::Healthy | Phase::Busy | Phase::Suspect) {
+            let draining = Phase::Draining { planned: None };
+            self.set(name, draining, Reason::Drained, now, actions);
         } else {
-            // The state stays; its word now says drain where it served.
-            self.set(name, self.state, self.why.clone(), now, actions);
+            // The phase stays; its word now says drain where it served.
+            self.refresh_word(now);
         }
     }
 
     fn undrain(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if self.drained {
-            self.drained = false;
+        if self.flags.drained {
+            self.flags.drained = false;
             actions.push(Action::Persist);
         }
-        if self.state == State::Draining && !self.planned {
-            let busy = self
-                .last_probe
-                .as_ref()
-                .is_some_and(|p| p.class == ProbeClass::Busy);
-            if self.streaks.failed() > 0 {
-                let detail = self.probe_detail();
-                let reason = Reason::UndrainedFailing { detail };
-                self.set(name, State::Suspect, reason, now, actions);
-            } else {
-                self.serve(name, busy, Reason::Undrained, now, actions);
-            }
+        if !matches!(self.phase, Phase::Draining { planned: None }) {
+            self.refresh_word(now);
+        } else if self.probes.streaks.failed() > 0 {
+            let detail = self.probes.detail();
+            let reason = Reason::UndrainedFailing { detail };
+            self.set(name, Phase::Suspect, reason, now, actions);
         } else {
-            self.set(name, self.state, self.why.clone(), now, actions);
+            let busy = self.probes.last_was(ProbeClass::Busy);
+            self.serve(name, busy, Reason::Undrained, now, actions);
         }
     }
 
@@ -72,40 +70,42 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) -> Result<(), CommandError> {
-        if self.maintenance {
+        if self.flags.maintenance {
             return Err(CommandError::InMaintenance {
                 daemon: name.to_string(),
             });
         }
-        match self.state {
-            State::Restarting | State::Recovering => {}
-            State::Draining if self.planned => {}
-            State::Failed | State::Held => {
-                if !self.restart_outstanding {
-                    self.issue_restart(name, false, false, now, actions);
-                }
+        match self.phase {
+            // Under way, or asked for (the lease has it waiting), or draining for one.
+            Phase::Restarting(_)
+            | Phase::Recovering(_)
+            | Phase::WaitingForLease(LeaseWait::Asking(_) | LeaseWait::Idle(Some(_)))
+            | Phase::Draining { planned: Some(_) } => {}
+            Phase::Failed | Phase::Held | Phase::WaitingForLease(LeaseWait::Idle(None)) => {
+                self.issue_restart(name, false, false, now, actions);
             }
             _ => {
-                self.planned = true;
-                self.drain_started = Some(now);
-                self.in_flight = None;
-                self.set(name, State::Draining, Reason::PlannedDraining, now, actions);
+                let planned = Planned {
+                    started: now,
+                    in_flight: None,
+                };
+                let draining = Phase::Draining {
+                    planned: Some(planned),
+                };
+                self.set(name, draining, Reason::PlannedDraining, now, actions);
             }
         }
         Ok(())
     }
 
     fn maintenance_on(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if !self.maintenance {
-            self.maintenance = true;
+        if !self.flags.maintenance {
+            self.flags.maintenance = true;
             actions.push(Action::Persist);
         }
-        self.planned = false;
-        self.restart_deadline = None;
-        self.drain_started = None;
         self.set(
             name,
-            State::Maintenance,
+            Phase::Maintenance,
             Reason::MaintenanceOn,
             now,
             actions,
@@ -114,24 +114,26 @@ impl Tracked {
 
     /// Back from maintenance: `maint` until `rise` passing probes give a verdict.
     fn maintenance_off(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if self.maintenance {
-            self.maintenance = false;
+        if self.flags.maintenance {
+            self.flags.maintenance = false;
             actions.push(Action::Persist);
         }
-        if self.state == State::Maintenance {
-            self.leaving_maintenance = true;
-            self.streaks.reset();
+        if self.phase == Phase::Maintenance {
+            self.probes.streaks.reset();
+            let starting = Phase::Starting {
+                leaving_maintenance: true,
+            };
             let reason = Reason::MaintenanceOff {
                 rise: self.policy.rise,
             };
-            self.set(name, State::Starting, reason, now, actions);
+            self.set(name, starting, reason, now, actions);
         }
     }
 
     /// A fresh restart budget, and the canary's hold on its service lifted.
     fn reset(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if self.holds_service {
-            self.holds_service = false;
+        if self.flags.holds_service {
+            self.flags.holds_service = false;
             actions.push(Action::LiftServiceHold {
                 daemon: name.to_string(),
             });
@@ -139,8 +141,8 @@ impl Tracked {
         if self.budget.reset() {
             actions.push(Action::Persist);
         }
-        if self.state == State::Held {
-            self.set(name, State::Failed, Reason::Reset, now, actions);
+        if self.phase == Phase::Held {
+            self.set(name, Phase::Failed, Reason::Reset, now, actions);
         }
     }
 }

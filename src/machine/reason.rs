@@ -7,7 +7,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::budget::Spent;
-use super::{Gate, NoHealthyPeer, RestartError};
+use super::restart::Gate;
+use super::{NoHealthyPeer, RestartError};
 
 /// What a daemon's last move was for. `detail` is the last probe as `/status` shows it
 /// (`timeout`, `s3: http 500`).

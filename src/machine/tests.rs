@@ -1208,6 +1208,35 @@ fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
     assert_eq!(sim.machine.snapshot().daemons[0].restarts_in_window, 1);
 }
 
+/// Maintenance ends the wait for the lease with everything else of the restart: an answer to
+/// the retry that was out does not take the daemon out of maintenance.
+#[test]
+fn maintenance_drops_a_restart_the_lease_keeps_waiting() {
+    let mut sim = restart_deferred("every restart slot of restart-lease.rgw.lab is held", false);
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (
+                3050,
+                Tick,
+                Failed,
+                "down #waiting to restart: every restart slot of restart-lease.rgw.lab is held",
+                &["restart"],
+            ),
+            (
+                3060,
+                Cmd(Command::Maintenance(true)),
+                Maintenance,
+                "maint",
+                &["persist"],
+            ),
+            (3100, Answer(Ok("Scheduled")), Maintenance, "maint", &[]),
+            (200_000, Tick, Maintenance, "maint", &[]),
+        ],
+    );
+}
+
 #[test]
 fn the_lease_is_given_back_when_the_restart_is_proven_or_fails() {
     let mut sim = check(&[
