@@ -8,7 +8,6 @@ use std::time::Instant;
 use super::phase::{LeaseWait, Phase, Planned};
 use super::reason::Reason;
 use super::tracked::Tracked;
-use super::verdict::ProbeClass;
 use super::{Action, Command, CommandError};
 
 impl Tracked {
@@ -57,8 +56,7 @@ impl Tracked {
             let reason = Reason::UndrainedFailing { detail };
             self.set(name, Phase::Suspect, reason, now, actions);
         } else {
-            let busy = self.probes.last_was(ProbeClass::Busy);
-            self.serve(name, busy, Reason::Undrained, now, actions);
+            self.serve(name, Reason::Undrained, now, actions);
         }
     }
 

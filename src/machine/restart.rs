@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use super::phase::{Attempt, LeaseWait, Phase};
 use super::reason::{Reason, Why};
 use super::tracked::Tracked;
-use super::verdict::ProbeClass;
 use super::{Action, RestartError};
 
 /// How soon a restart deferred by the lease is tried again.
@@ -99,8 +98,7 @@ impl Tracked {
                 if self.probes.streaks.risen(self.policy.rise) && now < attempt.deadline =>
             {
                 if self.new_process_seen(&attempt) {
-                    let busy = self.probes.last_was(ProbeClass::Busy);
-                    self.recovered(name, busy, now, actions);
+                    self.recovered(name, now, actions);
                 } else {
                     self.ask_for_proof(now, actions);
                 }
@@ -285,19 +283,13 @@ impl Tracked {
     }
 
     /// Proven back by `rise` passing probes from the new process.
-    pub(super) fn recovered(
-        &mut self,
-        name: &str,
-        busy: bool,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
+    pub(super) fn recovered(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
         actions.push(Action::ReleaseLease {
             daemon: name.to_string(),
         });
         self.budget.succeeded();
         self.listing.grace_until = None;
-        self.serve(name, busy, Reason::BackAfterRestart, now, actions);
+        self.serve(name, Reason::BackAfterRestart, now, actions);
     }
 
     /// The restart did not bring it back: back to `failed` (the attempt, and any answer of

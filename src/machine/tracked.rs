@@ -299,11 +299,11 @@ impl Tracked {
             )
     }
 
-    /// Back in service: healthy, busy, or draining when the operator said so.
+    /// Back in service: healthy, busy (the last probe was), or draining when the operator said
+    /// so.
     pub(super) fn serve(
         &mut self,
         name: &str,
-        busy: bool,
         reason: Reason,
         now: Instant,
         actions: &mut Vec<Action>,
@@ -313,7 +313,7 @@ impl Tracked {
             (Phase::Draining { planned: None }, Reason::Drained)
         } else if self.probes.last_was(ProbeClass::Degraded) {
             (Phase::Degraded, Reason::Cluster { detail })
-        } else if busy {
+        } else if self.probes.last_was(ProbeClass::Busy) {
             (Phase::Busy, Reason::Shedding { detail })
         } else {
             (Phase::Healthy, reason)
@@ -337,14 +337,13 @@ impl Tracked {
         let Some(pass) = self.probes.record(result, step, now) else {
             return;
         };
-        let busy = matches!(result, Ok(Verdict::Busy { .. }));
         let risen = pass && self.probes.streaks.risen(self.policy.rise);
         let fallen = !pass && self.probes.streaks.fallen(self.policy.fall);
         let in_grace = self.listing.grace_until.is_some_and(|until| now < until);
         match self.phase {
             Phase::Maintenance => {}
             Phase::Starting { .. } if risen => {
-                self.serve(name, busy, Reason::ProbesPass, now, actions);
+                self.serve(name, Reason::ProbesPass, now, actions);
             }
             Phase::Starting { .. } if fallen && !in_grace => self.fail(name, now, actions),
             Phase::Starting { .. } => {}
@@ -356,16 +355,16 @@ impl Tracked {
             | Phase::Degraded
             | Phase::Suspect
             | Phase::Draining { planned: None } => {
-                self.probe_in_service(name, pass, busy, now, actions);
+                self.probe_in_service(name, pass, now, actions);
             }
             Phase::Failed | Phase::WaitingForLease(_) | Phase::Held => {
                 if risen {
                     self.budget.succeeded();
-                    self.serve(name, busy, Reason::CameBack, now, actions);
+                    self.serve(name, Reason::CameBack, now, actions);
                 }
             }
             Phase::Restarting(_) | Phase::Recovering(_) => {
-                self.probe_after_restart(name, pass, busy, now, actions);
+                self.probe_after_restart(name, pass, now, actions);
             }
         }
     }
@@ -376,7 +375,6 @@ impl Tracked {
         &mut self,
         name: &str,
         pass: bool,
-        busy: bool,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
@@ -387,7 +385,7 @@ impl Tracked {
             } else {
                 Reason::ProbesPass
             };
-            self.serve(name, busy, reason, now, actions);
+            self.serve(name, reason, now, actions);
         } else if self.probes.streaks.fallen(fall) {
             self.fail(name, now, actions);
         } else {
@@ -406,7 +404,6 @@ impl Tracked {
         &mut self,
         name: &str,
         pass: bool,
-        busy: bool,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
@@ -416,7 +413,7 @@ impl Tracked {
         let (ok, rise) = (self.probes.streaks.ok(), self.policy.rise);
         let risen = pass && self.probes.streaks.risen(rise);
         if risen && self.new_process_seen(&attempt) {
-            self.recovered(name, busy, now, actions);
+            self.recovered(name, now, actions);
         } else if risen {
             let reason = Reason::AwaitingNewProcess { ok, rise };
             self.set(name, Phase::Recovering(attempt), reason, now, actions);
