@@ -1494,3 +1494,54 @@ fn a_new_restart_timeout_applies_to_new_attempts_only() {
     sim.feed(A, 122_000, Tick).unwrap();
     assert_eq!(reason(&sim, A), "not back within 2m of the restart");
 }
+
+/// The operator took rgw.a into maintenance while its restart waited for the lease: it is no
+/// longer restarting, so its sibling's restart does not wait for it.
+#[test]
+fn a_restart_given_up_for_maintenance_does_not_hold_back_the_siblings() {
+    let mut sim = empty();
+    sim.feed(A, 0, Inventory(&["rgw.a", "rgw.b"])).unwrap();
+    for ms in [0, 1000, 2000] {
+        sim.feed("rgw.b", ms, Pass).unwrap();
+        sim.feed(A, ms, Fail).unwrap();
+    }
+    let deferred = Observation::RestartDeferred {
+        daemon: A.into(),
+        reason: "every restart slot of restart-lease.rgw.lab is held".into(),
+        rados_unreachable: false,
+    };
+    sim.machine.observe(deferred, sim.at(2050));
+    sim.feed(A, 2100, Cmd(Command::Maintenance(true))).unwrap();
+    let mut actions = Vec::new();
+    for ms in [3000, 4000, 5000] {
+        actions = sim.feed("rgw.b", ms, Fail).unwrap();
+    }
+    let restart = Action::Restart {
+        daemon: "rgw.b".into(),
+    };
+    assert!(
+        actions.contains(&restart),
+        "{actions:?}; {}",
+        reason(&sim, "rgw.b")
+    );
+}
+
+/// An operator's drain keeps the reason as it is: the peers' note stays a note, and the next
+/// change of their answer replaces it rather than adding to it.
+#[test]
+fn a_drain_command_keeps_the_peers_note_apart() {
+    let mut sim = check(&[]);
+    for ms in [0, 1000, 2000, 3000] {
+        sim.feed(A, ms, FailNoPeer(true)).unwrap();
+    }
+    let base = "restart requested (attempt 1)";
+    sim.feed(A, 3050, Cmd(Command::Drain)).unwrap();
+    assert_eq!(reason(&sim, A), base);
+    sim.feed(A, 3100, Fail).unwrap();
+    sim.feed(A, 3150, Cmd(Command::Drain)).unwrap();
+    sim.feed(A, 3200, FailNoPeer(true)).unwrap();
+    assert_eq!(
+        reason(&sim, A),
+        format!("{base}; not drained: no healthy peer (rgw.b: s3 timeout)")
+    );
+}
