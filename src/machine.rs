@@ -14,6 +14,12 @@
 //! after which the daemon is `held` until an operator resets it or the window frees a slot.
 //! A planned restart drains first, waits for every HAProxy and for in-flight requests, then
 //! restarts and verifies, and never says `down`.
+//!
+//! Each daemon is a `tracked::Tracked` in one `phase::Phase` at a time; the phase holds what is
+//! true only in it (a restart's attempt, a planned restart's drain, the lease's wait) and reads
+//! as the data-less [`State`]. Its `reason::Reason` is typed and only ever rendered. The rest,
+//! by noun: `restart` (the restart path), `operator` (commands), `budget`, `drain`, `streaks`,
+//! [`verdict`] (what probe answers mean).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,29 +31,22 @@ use serde::Serialize;
 mod budget;
 mod drain;
 mod operator;
+mod phase;
+mod reason;
+mod restart;
 mod streaks;
+mod tracked;
 pub mod verdict;
 
-use budget::Budget;
-use drain::Announced;
-use streaks::Streaks;
+use reason::Reason;
+use restart::Gate;
+use tracked::Tracked;
 use verdict::{ProbeClass, ProbeError, Step, Verdict};
 
 #[cfg(test)]
 mod rules;
 #[cfg(test)]
 mod tests;
-
-/// How soon a restart deferred by the lease is tried again.
-const LEASE_RETRY: Duration = Duration::from_secs(1);
-
-/// Start times come with whole-second or tick precision: a process that started this little
-/// before the restart was asked for counts as the new one.
-const START_SLACK: Duration = Duration::from_secs(1);
-
-/// While probes pass but the inventory does not show the new process yet, ask for a fresh
-/// inventory this often.
-const PROOF_REFRESH: Duration = Duration::from_secs(1);
 
 /// How one daemon type is judged and handled (from `[daemon-types.<type>]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -209,10 +208,11 @@ pub enum Observation {
         haproxy: IpAddr,
         word: Word,
     },
-    /// The orchestrator answered a restart request (`Ok` is not proof it restarted).
+    /// The orchestrator answered a restart request (`Ok`, with what it said, is not proof it
+    /// restarted).
     RestartAnswered {
         daemon: String,
-        result: Result<String, String>,
+        result: Result<String, RestartError>,
     },
     /// The restart was not asked for: the cluster-wide restart lease is held by another
     /// restart (tried again shortly), or cannot be taken because RADOS does not answer
@@ -228,6 +228,19 @@ pub enum Observation {
     InFlight { daemon: String, active: u64 },
     /// The latest inventory of this host.
     Inventory(Vec<Discovered>),
+}
+
+/// Why a restart was not made. The orchestrator's own error is the shell's
+/// ([`crate::orchestrate::OrchestrateError`]): the core keeps what it said, and depends on no
+/// I/O module for it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestartError {
+    /// The daemon left the shell's inventory before the restart could be asked for.
+    #[error("not in the inventory")]
+    NotInInventory,
+    /// The orchestrator failed or refused (its error in full: argv, exit status, stderr).
+    #[error("{0}")]
+    Orchestrator(String),
 }
 
 /// A failure seen while no other daemon of the service was healthy.
@@ -343,97 +356,6 @@ impl Snapshot {
     }
 }
 
-#[derive(Debug)]
-struct Tracked {
-    daemon_type: String,
-    policy: Policy,
-    state: State,
-    since: Instant,
-    reason: String,
-    /// `reason` without what the peer comparison added (see `set_failing`).
-    base_reason: String,
-    /// Consecutive passed and failed probes (fall/rise).
-    streaks: Streaks,
-    last_probe: Option<LastProbe>,
-    /// Operator flags, persisted.
-    maintenance: bool,
-    drained: bool,
-    /// Left maintenance, no verdict yet: keep saying `maint` until there is one.
-    leaving_maintenance: bool,
-    /// The word HAProxy is told, and which HAProxies have heard it.
-    announced: Announced,
-    /// Restarts in the window, and the backoff.
-    budget: Budget,
-    restart_outstanding: bool,
-    restart_deadline: Option<Instant>,
-    /// Only probes sent after this prove a restart: a frozen RGW thawed on its way out (systemd
-    /// sends SIGCONT after SIGTERM) still answers the requests queued before the restart.
-    restart_issued: Option<Instant>,
-    grace_until: Option<Instant>,
-    planned: bool,
-    drain_started: Option<Instant>,
-    in_flight: Option<u64>,
-    missing_inventories: u32,
-    last_event: Option<String>,
-    config_error: Option<String>,
-    /// When the inventory last said the running process started.
-    started_at: Option<Instant>,
-    /// When a fresh inventory was last asked for to prove a restart.
-    proof_refresh_at: Option<Instant>,
-    /// Failing while no peer is healthy: restarted all the same; not drained while it
-    /// still answers GET.
-    no_healthy_peer: Option<NoHealthyPeer>,
-    /// The restart under way was asked for while no peer was healthy: the canary of the
-    /// service. If it does not bring the daemon back, the whole service holds.
-    canary: bool,
-    /// This daemon's failed canary restart holds the service (until reset).
-    holds_service: bool,
-    service: String,
-    /// A fresh inventory (not the state file's) has listed it: only then may it be restarted.
-    confirmed: bool,
-    /// The restart under way waits for the lease: retried quietly, one event for the wait.
-    awaiting_lease: bool,
-}
-
-/// What this host's daemons say about starting a restart of one of them now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Gate {
-    /// Only the state file's inventory lists it.
-    Unconfirmed,
-    /// A canary restart of the service did not bring its daemon back.
-    ServiceHeld { canary: String },
-    /// `max_concurrent_restarts` of the service are restarting.
-    OneAtATime { restarting: Vec<String> },
-    /// Not a block: no other daemon of the service serves, so this restart is its canary.
-    Canary,
-}
-
-impl Gate {
-    fn blocks(&self) -> bool {
-        !matches!(self, Self::Canary)
-    }
-}
-
-impl fmt::Display for Gate {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Unconfirmed => f.write_str(
-                "only the state file's inventory lists it; ceph orch ps has not listed it since the sidecar started",
-            ),
-            Self::ServiceHeld { canary } => write!(
-                f,
-                "the canary restart of {canary} did not bring it back; every restart of the service holds until `ceph-warden reset {canary}`"
-            ),
-            Self::OneAtATime { restarting } => write!(
-                f,
-                "{} of the same service restarting (one at a time)",
-                restarting.join(", ")
-            ),
-            Self::Canary => f.write_str("the canary of its service"),
-        }
-    }
-}
-
 pub struct Machine {
     policies: BTreeMap<String, Policy>,
     default_policy: Policy,
@@ -475,7 +397,7 @@ impl Machine {
         for tracked in self.daemons.values_mut() {
             tracked.policy = self
                 .policies
-                .get(&tracked.daemon_type)
+                .get(&tracked.listing.daemon_type)
                 .unwrap_or(&self.default_policy)
                 .clone();
         }
@@ -524,7 +446,7 @@ impl Machine {
             }
             Observation::InFlight { daemon, active } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
-                    t.in_flight = Some(active);
+                    t.phase.in_flight(active);
                 }
             }
         }
@@ -550,21 +472,21 @@ impl Machine {
     /// time, docs/design.md §8); a canary of the service that did not come back. `None`: go.
     fn restart_gate(&self, name: &str) -> Option<Gate> {
         let t = self.daemons.get(name)?;
-        if !t.confirmed {
+        if !t.listing.confirmed {
             return Some(Gate::Unconfirmed);
         }
         let siblings = || {
-            self.daemons
-                .iter()
-                .filter(move |(other, o)| other.as_str() != name && o.service == t.service)
+            self.daemons.iter().filter(move |(other, o)| {
+                other.as_str() != name && o.listing.service == t.listing.service
+            })
         };
-        if let Some((canary, _)) = siblings().find(|(_, o)| o.holds_service) {
+        if let Some((canary, _)) = siblings().find(|(_, o)| o.flags.holds_service) {
             return Some(Gate::ServiceHeld {
                 canary: canary.clone(),
             });
         }
         let restarting: Vec<&String> = siblings()
-            .filter(|(_, o)| o.restart_under_way())
+            .filter(|(_, o)| o.phase.restart_under_way())
             .map(|(other, _)| other)
             .collect();
         if restarting.len() >= self.max_concurrent_restarts {
@@ -604,7 +526,8 @@ impl Machine {
             .iter()
             // A daemon held back by its siblings moves when they do: on an observation.
             .filter(|(name, t)| {
-                !(t.wants_restart() && self.restart_gate(name).is_some_and(|gate| gate.blocks()))
+                !(t.phase.wants_restart()
+                    && self.restart_gate(name).is_some_and(|gate| gate.blocks()))
             })
             .filter_map(|(_, t)| t.next_deadline())
             .min()
@@ -612,27 +535,7 @@ impl Machine {
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            daemons: self
-                .daemons
-                .iter()
-                .map(|(name, t)| DaemonView {
-                    name: name.clone(),
-                    daemon_type: t.daemon_type.clone(),
-                    state: t.state,
-                    word: t.announced.word().clone(),
-                    reason: t.reason.clone(),
-                    since: t.since,
-                    last_probe: t.last_probe.clone(),
-                    ok_streak: t.streaks.ok(),
-                    fail_streak: t.streaks.failed(),
-                    restarts_in_window: u32::try_from(t.budget.used()).unwrap_or(u32::MAX),
-                    maintenance: t.maintenance,
-                    drained: t.drained,
-                    planned_restart: t.planned,
-                    last_event: t.last_event.clone(),
-                    config_error: t.config_error.clone(),
-                })
-                .collect(),
+            daemons: self.daemons.iter().map(|(name, t)| t.view(name)).collect(),
         }
     }
 
@@ -640,14 +543,7 @@ impl Machine {
     pub fn persisted(&self, now: Instant) -> BTreeMap<String, Persisted> {
         let mut out = self.persisted.clone();
         for (name, t) in &self.daemons {
-            out.insert(
-                name.clone(),
-                Persisted {
-                    maintenance: t.maintenance,
-                    drained: t.drained,
-                    restart_ages: t.budget.ages(now),
-                },
-            );
+            out.insert(name.clone(), t.persisted(now));
         }
         out.retain(|_, p| p.maintenance || p.drained || !p.restart_ages.is_empty());
         out
@@ -655,16 +551,11 @@ impl Machine {
 
     fn inventory(&mut self, list: Vec<Discovered>, now: Instant, actions: &mut Vec<Action>) {
         for tracked in self.daemons.values_mut() {
-            tracked.missing_inventories += 1;
+            tracked.listing.missing += 1;
         }
         for found in list {
             if let Some(t) = self.daemons.get_mut(&found.name) {
-                t.missing_inventories = 0;
-                t.confirmed |= !found.stale;
-                t.service.clone_from(&found.service);
-                if let Some(ago) = found.started_ago {
-                    t.started_at = now.checked_sub(ago);
-                }
+                t.listing.update(found, now);
                 continue;
             }
             let policy = self
@@ -675,13 +566,8 @@ impl Machine {
             let saved = self.persisted.remove(&found.name).unwrap_or_default();
             let name = found.name.clone();
             let t = Tracked::new(found, policy, saved, now);
-            actions.push(Action::Event(Event {
-                daemon: name.clone(),
-                from: State::Starting,
-                to: t.state,
-                word: t.announced.word().to_string(),
-                reason: format!("discovered ({})", t.reason),
-            }));
+            let reason = format!("discovered ({})", t.why);
+            actions.push(Action::Event(t.event(&name, State::Starting, reason)));
             self.daemons.insert(name, t);
         }
         // Forgotten only after two inventories in a row without it: one odd answer from the
@@ -689,774 +575,17 @@ impl Machine {
         let gone: Vec<String> = self
             .daemons
             .iter()
-            .filter(|(_, t)| t.missing_inventories >= 2)
+            .filter(|(_, t)| t.listing.missing >= 2)
             .map(|(name, _)| name.clone())
             .collect();
         for name in gone {
             if let Some(t) = self.daemons.remove(&name) {
-                actions.push(Action::Event(Event {
-                    daemon: name.clone(),
-                    from: t.state,
-                    to: t.state,
-                    word: t.announced.word().to_string(),
-                    reason: "no longer in the inventory; forgotten".into(),
-                }));
-                if t.maintenance || t.drained {
+                let event = t.event(&name, t.phase.state(), Reason::Forgotten.to_string());
+                actions.push(Action::Event(event));
+                if t.flags.maintenance || t.flags.drained {
                     actions.push(Action::Persist);
                 }
             }
-        }
-    }
-}
-
-impl Tracked {
-    fn new(found: Discovered, policy: Policy, saved: Persisted, now: Instant) -> Self {
-        let grace_until = found
-            .started_ago
-            .filter(|ago| *ago < policy.startup_grace)
-            .map(|ago| now + (policy.startup_grace - ago));
-        let budget = Budget::from_ages(&saved.restart_ages, policy.restart_window, now);
-        let mut t = Self {
-            daemon_type: found.daemon_type,
-            state: if saved.maintenance {
-                State::Maintenance
-            } else {
-                State::Starting
-            },
-            since: now,
-            reason: if saved.maintenance {
-                "in maintenance (persisted)".into()
-            } else {
-                "no verdict yet".into()
-            },
-            base_reason: String::new(),
-            streaks: Streaks::default(),
-            last_probe: None,
-            maintenance: saved.maintenance,
-            drained: saved.drained,
-            leaving_maintenance: false,
-            announced: Announced::new(Word::Up, now),
-            budget,
-            restart_outstanding: false,
-            restart_deadline: None,
-            restart_issued: None,
-            grace_until,
-            planned: false,
-            drain_started: None,
-            in_flight: None,
-            missing_inventories: 0,
-            last_event: None,
-            config_error: None,
-            started_at: found.started_ago.and_then(|ago| now.checked_sub(ago)),
-            proof_refresh_at: None,
-            no_healthy_peer: None,
-            canary: false,
-            holds_service: false,
-            service: found.service,
-            confirmed: !found.stale,
-            awaiting_lease: false,
-            policy,
-        };
-        t.announced = Announced::new(t.desired_word(), now);
-        t
-    }
-}
-
-impl Tracked {
-    /// Serving clients: what a canary's siblings are not.
-    fn in_service(&self) -> bool {
-        matches!(self.state, State::Healthy | State::Busy | State::Degraded)
-    }
-
-    /// A restart of it is asked for, or under way and not yet proven.
-    fn restart_under_way(&self) -> bool {
-        self.restart_outstanding
-            || self.awaiting_lease
-            || matches!(self.state, State::Restarting | State::Recovering)
-    }
-
-    /// Waiting for its turn to be restarted (failed, or a planned restart draining).
-    fn wants_restart(&self) -> bool {
-        !self.restart_outstanding
-            && (self.state == State::Failed || (self.state == State::Draining && self.planned))
-    }
-
-    /// The word this state serves (docs/design.md §4 table).
-    fn desired_word(&self) -> Word {
-        match self.state {
-            State::Maintenance => Word::Maint,
-            State::Starting if self.leaving_maintenance => Word::Maint,
-            State::Starting if self.drained => Word::Drain,
-            State::Starting => Word::Up,
-            State::Healthy | State::Suspect | State::Busy | State::Degraded if self.drained => {
-                Word::Drain
-            }
-            // Degraded: the cluster is slow under every RGW; taking this one out helps nobody.
-            State::Healthy | State::Suspect | State::Busy | State::Degraded => Word::UpReady,
-            State::Draining => Word::Drain,
-            // No peer can take its clients: draining it would only turn slow answers into
-            // HAProxy's 503s. HAProxy's own health check still takes a dead one out.
-            State::Failed | State::Restarting | State::Recovering if self.skip_drain() => {
-                Word::UpReady
-            }
-            State::Failed => Word::Down(self.reason.clone()),
-            State::Restarting | State::Recovering if self.planned => Word::Drain,
-            State::Restarting => Word::Down("restarting".into()),
-            State::Recovering => Word::Down(format!(
-                "recovering {}/{}",
-                self.streaks.ok(),
-                self.policy.rise
-            )),
-            State::Held => Word::Down(format!("held: {}", self.reason)),
-        }
-    }
-
-    /// Moves to `to` with `reason`; one event per change of state.
-    fn set(
-        &mut self,
-        name: &str,
-        to: State,
-        reason: String,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        let from = self.state;
-        self.state = to;
-        self.base_reason.clone_from(&reason);
-        self.reason = reason;
-        if from != to {
-            self.since = now;
-        }
-        self.announced.set(self.desired_word(), now);
-        if from != to {
-            let event = Event {
-                daemon: name.to_string(),
-                from,
-                to,
-                word: self.announced.word().to_string(),
-                reason: self.reason.clone(),
-            };
-            self.last_event = Some(format!("{from} -> {to}: {}", self.reason));
-            actions.push(Action::Event(event));
-        }
-    }
-
-    /// Whether a restart may go: every HAProxy has heard the word taking it out of
-    /// rotation (a daemon HAProxy does not balance, or one that is not drained because no peer
-    /// could take its clients, has nothing to wait for).
-    fn drain_confirmed(&self, now: Instant) -> bool {
-        !self.policy.load_balanced
-            || self.skip_drain()
-            || self.announced.confirmed(
-                now,
-                self.policy.drain_confirm_timeout,
-                self.policy.peer_ttl,
-            )
-    }
-
-    /// Back in service: healthy, busy, or draining when the operator said so.
-    fn serve(
-        &mut self,
-        name: &str,
-        busy: bool,
-        reason: &str,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        self.leaving_maintenance = false;
-        self.awaiting_lease = false;
-        let degraded = self
-            .last_probe
-            .as_ref()
-            .is_some_and(|p| p.class == ProbeClass::Degraded);
-        let (to, reason) = if self.drained {
-            (State::Draining, "drained by the operator".to_string())
-        } else if degraded {
-            (
-                State::Degraded,
-                format!(
-                    "the cluster, not this daemon: {}; not drained, not restarted",
-                    self.probe_detail()
-                ),
-            )
-        } else if busy {
-            (
-                State::Busy,
-                format!("alive but shedding load ({})", self.probe_detail()),
-            )
-        } else {
-            (State::Healthy, reason.to_string())
-        };
-        self.set(name, to, reason, now, actions);
-    }
-
-    fn probe_detail(&self) -> String {
-        self.last_probe
-            .as_ref()
-            .map_or_else(String::new, |p| p.detail.clone())
-    }
-
-    fn probe(
-        &mut self,
-        name: &str,
-        result: &Result<Verdict, ProbeError>,
-        step: Step,
-        sent: Instant,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        if self.sent_before_restart(sent) {
-            return;
-        }
-        let detail = if step == Step::Http {
-            verdict::describe(result)
-        } else {
-            format!("{step}: {}", verdict::describe(result))
-        };
-        // A configuration problem is not the daemon's health: it decides nothing.
-        if let Err(ProbeError::Config(_)) = result {
-            self.last_probe = Some(LastProbe {
-                class: ProbeClass::Config,
-                detail,
-                at: now,
-            });
-            return;
-        }
-        let pass = result.is_ok();
-        let busy = matches!(result, Ok(Verdict::Busy { .. }));
-        self.last_probe = Some(LastProbe {
-            class: ProbeClass::of(result),
-            detail,
-            at: now,
-        });
-        self.streaks.observe(pass);
-        let rise = self.policy.rise;
-        let fall = self.policy.fall;
-        let in_grace = self.grace_until.is_some_and(|until| now < until);
-        let detail = self.probe_detail();
-        match self.state {
-            State::Maintenance => {}
-            State::Starting => {
-                if pass && self.streaks.risen(rise) {
-                    self.serve(name, busy, "probes pass", now, actions);
-                } else if !pass && !in_grace && self.streaks.fallen(fall) {
-                    self.set_failing(name, State::Failed, detail, now, actions);
-                }
-            }
-            State::Draining if self.planned => {}
-            State::Healthy | State::Busy | State::Degraded | State::Suspect | State::Draining => {
-                self.probe_in_service(name, pass, busy, detail, now, actions);
-            }
-            State::Failed | State::Held => {
-                if pass && self.streaks.risen(rise) {
-                    self.budget.succeeded();
-                    self.serve(name, busy, "came back without a restart", now, actions);
-                }
-            }
-            State::Restarting | State::Recovering => {
-                self.probe_after_restart(name, pass, busy, detail, now, actions);
-            }
-        }
-    }
-
-    /// In service (or drained by the operator): a pass serves, `fall` failures fail it,
-    /// fewer make it suspect.
-    fn probe_in_service(
-        &mut self,
-        name: &str,
-        pass: bool,
-        busy: bool,
-        detail: String,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        let fall = self.policy.fall;
-        if pass {
-            let reason = if self.state == State::Suspect {
-                "probes pass again"
-            } else {
-                "probes pass"
-            };
-            self.serve(name, busy, reason, now, actions);
-        } else if self.streaks.fallen(fall) {
-            self.set_failing(name, State::Failed, detail, now, actions);
-        } else {
-            let reason = format!(
-                "{} of {fall} probes failed: {detail}",
-                self.streaks.failed()
-            );
-            self.set(name, State::Suspect, reason, now, actions);
-        }
-    }
-
-    /// After a restart: `rise` passes prove it back only once the orchestrator shows the new
-    /// process; a failure while recovering goes back to waiting.
-    fn probe_after_restart(
-        &mut self,
-        name: &str,
-        pass: bool,
-        busy: bool,
-        detail: String,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        let rise = self.policy.rise;
-        if pass && self.streaks.risen(rise) && self.new_process_seen() {
-            self.recovered(name, busy, now, actions);
-        } else if pass && self.streaks.risen(rise) {
-            let reason = format!(
-                "probes pass {}/{rise}; waiting for the orchestrator to show the restarted process",
-                self.streaks.ok()
-            );
-            self.set(name, State::Recovering, reason, now, actions);
-            self.ask_for_proof(now, actions);
-        } else if pass {
-            let reason = format!("probes pass {}/{rise} after the restart", self.streaks.ok());
-            self.set(name, State::Recovering, reason, now, actions);
-        } else if self.state == State::Recovering {
-            let reason = format!("failed again after the restart: {detail}");
-            self.set(name, State::Restarting, reason, now, actions);
-        }
-    }
-
-    /// Keeps `no_healthy_peer` current from each probe: a failure says whether a peer was
-    /// healthy, a pass clears it. While failed, restarting or recovering, a change turns the
-    /// word between `down` (drain) and `up ready` (no peer to drain to).
-    fn peers(
-        &mut self,
-        name: &str,
-        result: &Result<Verdict, ProbeError>,
-        no_healthy_peer: Option<NoHealthyPeer>,
-        sent: Instant,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        if self.sent_before_restart(sent) {
-            return;
-        }
-        let new = match result {
-            Err(ProbeError::Config(_)) => return,
-            Err(_) => no_healthy_peer,
-            Ok(_) => None,
-        };
-        if new == self.no_healthy_peer {
-            return;
-        }
-        let was_lone = self.skip_drain();
-        self.no_healthy_peer = new;
-        if !matches!(
-            self.state,
-            State::Failed | State::Restarting | State::Recovering
-        ) {
-            return;
-        }
-        let addition = if was_lone && !self.skip_drain() {
-            "; a peer is healthy again: drained".to_string()
-        } else {
-            self.peer_addition()
-        };
-        let base = self.base_reason.clone();
-        self.set_with_addition(name, self.state, base, &addition, now, actions);
-    }
-
-    /// Moves to `to` saying `base` and why it is not drained when no peer is healthy.
-    fn set_failing(
-        &mut self,
-        name: &str,
-        to: State,
-        base: String,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        let addition = self.peer_addition();
-        self.set_with_addition(name, to, base, &addition, now, actions);
-    }
-
-    /// Moves to `to` saying `base` followed by what the peer comparison adds to it; `base` is
-    /// kept apart, so a later change of the peers' answer rewrites the addition without
-    /// reading it back out of the text.
-    fn set_with_addition(
-        &mut self,
-        name: &str,
-        to: State,
-        base: String,
-        addition: &str,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        self.set(name, to, format!("{base}{addition}"), now, actions);
-        self.base_reason = base;
-    }
-
-    /// A probe sent before the restart under way was asked for: the old process may have
-    /// answered it, so it says nothing now.
-    fn sent_before_restart(&self, sent: Instant) -> bool {
-        matches!(self.state, State::Restarting | State::Recovering)
-            && self.restart_issued.is_some_and(|issued| sent < issued)
-    }
-
-    /// No peer could take its clients and it still answers GET: not drained.
-    fn skip_drain(&self) -> bool {
-        !self.planned && self.no_healthy_peer.as_ref().is_some_and(|n| n.answers)
-    }
-
-    /// What a failure's reason adds when no peer is healthy: why it is (not) drained.
-    fn peer_addition(&self) -> String {
-        match &self.no_healthy_peer {
-            Some(n) if n.answers => format!("; not drained: {}", n.why),
-            Some(n) => format!("; {}", n.why),
-            None => String::new(),
-        }
-    }
-
-    /// Keeps `config_error` current, saying so when it appears, changes or goes away.
-    fn config_problem(
-        &mut self,
-        name: &str,
-        result: &Result<Verdict, ProbeError>,
-        reported: Option<String>,
-        actions: &mut Vec<Action>,
-    ) {
-        let problem = match result {
-            Err(ProbeError::Config(message)) => Some(message.clone()),
-            _ => reported,
-        };
-        if problem != self.config_error {
-            self.config_error.clone_from(&problem);
-            actions.push(Action::ConfigProblem {
-                daemon: name.to_string(),
-                message: problem,
-            });
-        }
-    }
-
-    /// The process answering now is the one started by the restart: the inventory shows a
-    /// start after the request (or there are no start times to go by).
-    fn new_process_seen(&self) -> bool {
-        if !self.policy.prove_by_start_time {
-            return true;
-        }
-        match (self.restart_issued, self.started_at) {
-            (Some(issued), Some(started)) => started + START_SLACK >= issued,
-            _ => true,
-        }
-    }
-
-    fn ask_for_proof(&mut self, now: Instant, actions: &mut Vec<Action>) {
-        if self
-            .proof_refresh_at
-            .is_none_or(|at| now >= at + PROOF_REFRESH)
-        {
-            self.proof_refresh_at = Some(now);
-            actions.push(Action::RefreshInventory);
-        }
-    }
-
-    fn recovered(&mut self, name: &str, busy: bool, now: Instant, actions: &mut Vec<Action>) {
-        actions.push(Action::ReleaseLease {
-            daemon: name.to_string(),
-        });
-        // Proven back: a late answer of the orchestrator changes nothing any more.
-        self.restart_outstanding = false;
-        self.awaiting_lease = false;
-        self.canary = false;
-        self.budget.succeeded();
-        self.restart_deadline = None;
-        self.grace_until = None;
-        self.planned = false;
-        self.drain_started = None;
-        self.in_flight = None;
-        self.serve(name, busy, "back after the restart", now, actions);
-    }
-
-    /// Asks for a restart. `canary`: no other daemon of the service on this host serves.
-    /// While the lease keeps it waiting, a retry changes neither the state nor the word, and
-    /// writes nothing: the wait is one phase with one event, not a flip a second.
-    fn issue_restart(
-        &mut self,
-        name: &str,
-        counted: bool,
-        canary: bool,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        self.restart_outstanding = true;
-        self.canary = !self.planned && (self.no_healthy_peer.is_some() || canary);
-        if counted {
-            self.budget.charge(now);
-        }
-        self.restart_deadline = Some(now + self.policy.restart_timeout);
-        self.restart_issued = Some(now);
-        self.grace_until = Some(now + self.policy.startup_grace);
-        self.streaks.reset();
-        actions.push(Action::Restart {
-            daemon: name.to_string(),
-        });
-        if self.awaiting_lease {
-            return;
-        }
-        self.set(name, State::Restarting, self.attempt_reason(), now, actions);
-        actions.push(Action::Persist);
-    }
-
-    fn attempt_reason(&self) -> String {
-        if self.planned {
-            "planned restart requested".to_string()
-        } else {
-            format!("restart requested (attempt {})", self.budget.attempt())
-        }
-    }
-
-    /// Restarts it when the gate lets it (as the service's canary when the gate says so);
-    /// otherwise (failed, or a planned restart draining) says once why it waits.
-    fn restart_in_turn(
-        &mut self,
-        name: &str,
-        gate: Option<&Gate>,
-        counted: bool,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        let canary = gate == Some(&Gate::Canary);
-        match gate.filter(|g| g.blocks()) {
-            Some(gate) => {
-                let reason = format!("waiting to restart: {gate}");
-                if reason != self.reason {
-                    self.set(name, self.state, reason, now, actions);
-                }
-            }
-            None => self.issue_restart(name, counted, canary, now, actions),
-        }
-    }
-
-    /// The restart did not bring it back: back to `failed`, and wait before the next attempt.
-    /// The caller gives back the restart lease (a canary's goes back only once its hold is up).
-    fn attempt_failed(
-        &mut self,
-        name: &str,
-        reason: String,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        self.canary = false;
-        self.awaiting_lease = false;
-        self.budget.attempt_failed(now, &self.policy);
-        // The orchestrator call has its own, shorter timeout; should its answer still be
-        // outstanding, it no longer matters.
-        self.restart_outstanding = false;
-        self.restart_deadline = None;
-        self.planned = false;
-        self.drain_started = None;
-        self.in_flight = None;
-        self.set(name, State::Failed, reason, now, actions);
-    }
-
-    /// The restart was not asked for (lease held or unavailable): undo the attempt and try
-    /// again in a second, without backoff and without charging the budget. When RADOS does
-    /// not answer, the failure is the cluster's: `degraded` (back in rotation), and only
-    /// `fall` fresh failures make it failed again (right after a RADOS stall ends, a daemon
-    /// that was waiting on it must not be restarted by a lease that works again).
-    fn restart_deferred(
-        &mut self,
-        name: &str,
-        reason: String,
-        rados_unreachable: bool,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        if !self.restart_outstanding || !(self.state == State::Restarting || self.awaiting_lease) {
-            return;
-        }
-        self.restart_outstanding = false;
-        if !self.planned {
-            if let Some(issued) = self.restart_issued {
-                self.budget.refund(issued);
-            }
-        }
-        self.restart_deadline = None;
-        self.restart_issued = None;
-        self.grace_until = None;
-        self.budget.retry_at(Some(now + LEASE_RETRY));
-        let first = !self.awaiting_lease;
-        self.awaiting_lease = !rados_unreachable || self.planned;
-        if rados_unreachable && !self.planned {
-            self.canary = false;
-            self.budget.retry_at(None);
-            self.streaks.reset();
-            let reason =
-                format!("the cluster, not this daemon: {reason}; not drained, not restarted");
-            self.set(name, State::Degraded, reason, now, actions);
-            actions.push(Action::Persist);
-            return;
-        }
-        let reason = format!("waiting to restart: {reason}");
-        let state = if self.planned {
-            State::Draining
-        } else {
-            State::Failed
-        };
-        if first || reason != self.reason {
-            self.set(name, state, reason, now, actions);
-        }
-        if first {
-            actions.push(Action::Persist);
-        }
-    }
-
-    fn restart_answered(
-        &mut self,
-        name: &str,
-        result: Result<String, String>,
-        now: Instant,
-        actions: &mut Vec<Action>,
-    ) {
-        self.restart_outstanding = false;
-        if self.awaiting_lease {
-            // The lease came through on a quiet retry: the restart is under way now.
-            self.awaiting_lease = false;
-            if result.is_ok() {
-                self.set(name, State::Restarting, self.attempt_reason(), now, actions);
-                actions.push(Action::Persist);
-            }
-        } else if !matches!(self.state, State::Restarting | State::Recovering) {
-            return;
-        }
-        match result {
-            Ok(said) => {
-                if !said.is_empty() {
-                    self.last_event = Some(format!("orchestrator: {said}"));
-                }
-                actions.push(Action::RefreshInventory);
-            }
-            Err(err) => {
-                actions.push(Action::ReleaseLease {
-                    daemon: name.to_string(),
-                });
-                self.attempt_failed(name, format!("restart failed: {err}"), now, actions);
-            }
-        }
-    }
-
-    fn tick(&mut self, name: &str, now: Instant, gate: Option<&Gate>, actions: &mut Vec<Action>) {
-        self.budget.expire(now, self.policy.restart_window);
-        let budget_left = self.budget.left(self.policy.max_restarts);
-        match self.state {
-            State::Failed if !self.restart_outstanding => {
-                if !budget_left {
-                    let reason = self.budget.spent(self.policy.restart_window);
-                    self.set(name, State::Held, reason, now, actions);
-                } else if self.budget.due(now) && self.drain_confirmed(now) {
-                    self.restart_in_turn(name, gate, true, now, actions);
-                }
-            }
-            State::Draining if self.planned && !self.restart_outstanding => {
-                let started = self.drain_started.unwrap_or(self.announced.since());
-                let idle = self.in_flight == Some(0);
-                let waited_enough = now >= started + self.policy.drain_timeout;
-                let retry_due = self.budget.due(now);
-                if retry_due && self.drain_confirmed(now) && (idle || waited_enough) {
-                    self.restart_in_turn(name, gate, false, now, actions);
-                }
-            }
-            State::Recovering
-                if self.streaks.risen(self.policy.rise)
-                    && self.restart_deadline.is_none_or(|deadline| now < deadline) =>
-            {
-                if self.new_process_seen() {
-                    let busy = self
-                        .last_probe
-                        .as_ref()
-                        .is_some_and(|p| p.class == ProbeClass::Busy);
-                    self.recovered(name, busy, now, actions);
-                } else {
-                    self.ask_for_proof(now, actions);
-                }
-            }
-            State::Restarting | State::Recovering
-                if self
-                    .restart_deadline
-                    .is_some_and(|deadline| now >= deadline) =>
-            {
-                let look_again = self.restart_timed_out(name, now, actions);
-                if look_again {
-                    // Out of budget: held at once, not at the next tick.
-                    self.tick(name, now, gate, actions);
-                }
-            }
-            State::Held if budget_left && !self.holds_service => {
-                self.set(
-                    name,
-                    State::Failed,
-                    "the restart window has room again".into(),
-                    now,
-                    actions,
-                );
-                self.tick(name, now, gate, actions);
-            }
-            _ => {}
-        }
-    }
-
-    /// The restart did not bring it back within its own timeout (a reload since changes only
-    /// the next attempts). A canary's failure holds the whole service; any other attempt backs
-    /// off and gives its lease back. Returns whether to look at the budget again at once.
-    fn restart_timed_out(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) -> bool {
-        let waited = self
-            .restart_deadline
-            .zip(self.restart_issued)
-            .map_or(self.policy.restart_timeout, |(deadline, issued)| {
-                deadline.saturating_duration_since(issued)
-            });
-        let reason = format!(
-            "not back within {} of the restart",
-            humantime::format_duration(waited)
-        );
-        let canary = self.canary;
-        self.attempt_failed(name, reason.clone(), now, actions);
-        if canary {
-            // Every peer was down and restarting this one did not help: restarting the others
-            // will not either. Everyone holds, and says why.
-            let reason = format!(
-                "the canary restart (every peer was down) did not bring it back ({reason}); every restart of the service holds until `ceph-warden reset {name}`"
-            );
-            self.holds_service = true;
-            self.set(name, State::Held, reason.clone(), now, actions);
-            // No ReleaseLease: HoldService frees the lease once the hold is up. A lease freed
-            // first lets a peer restart before it can see the hold.
-            actions.push(Action::HoldService {
-                daemon: name.to_string(),
-                reason,
-            });
-            return false;
-        }
-        actions.push(Action::ReleaseLease {
-            daemon: name.to_string(),
-        });
-        true
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        let confirm = || {
-            (self.policy.load_balanced)
-                .then_some(self.announced.since() + self.policy.drain_confirm_timeout)
-        };
-        match self.state {
-            State::Failed if !self.restart_outstanding => {
-                [self.budget.next_attempt_at(), confirm()]
-                    .into_iter()
-                    .flatten()
-                    .max()
-            }
-            State::Draining if self.planned && !self.restart_outstanding => {
-                let started = self.drain_started.unwrap_or(self.announced.since());
-                [Some(started + self.policy.drain_timeout), confirm()]
-                    .into_iter()
-                    .flatten()
-                    .max()
-            }
-            State::Restarting | State::Recovering => self.restart_deadline,
-            State::Held => self.budget.frees_at(self.policy.restart_window),
-            _ => None,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::world::World;
 use super::{wall_now, Shell};
 
-use crate::machine::{Observation, State};
+use crate::machine::{Observation, RestartError, State};
 use crate::metrics::RestartOutcome;
 use crate::status::EventLog;
 
@@ -26,7 +26,7 @@ impl<W: World> Shell<W> {
         let Some(daemon) = self.known.get(&name).cloned() else {
             let _ = self.observations.try_send(Observation::RestartAnswered {
                 daemon: name,
-                result: Err("not in the inventory".into()),
+                result: Err(RestartError::NotInInventory),
             });
             return;
         };
@@ -95,7 +95,7 @@ impl<W: World> Shell<W> {
             let result = world.restart(&orchestrator, &daemon).await.map_err(|err| {
                 metrics.restart(&name, RestartOutcome::failed);
                 tracing::warn!(daemon = %name, "restart failed: {err}");
-                err.to_string()
+                RestartError::Orchestrator(err.to_string())
             });
             let _ = observations
                 .send(Observation::RestartAnswered {

@@ -3,6 +3,7 @@
 //! (`backoff`, doubled each time up to `backoff-max`), and the reason a spent budget holds it.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::Policy;
@@ -118,20 +119,43 @@ impl Budget {
         had
     }
 
-    /// Why a spent budget holds it: the restarts in the window, and how many of them failed
-    /// (a restart that brought it back, for a while, is not one that failed).
-    pub(super) fn spent(&self, window: Duration) -> String {
-        let n = self.restarts.len();
-        let window = humantime::format_duration(window);
-        let failed = usize::try_from(self.failed).unwrap_or(usize::MAX);
+    /// Why a spent budget holds it: the restarts in the window, and how many of them failed.
+    pub(super) fn spent(&self, window: Duration) -> Spent {
+        Spent {
+            restarts: self.restarts.len(),
+            window,
+            failed: usize::try_from(self.failed).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// Why a spent budget holds a daemon. A restart that brought it back, for a while, is not one
+/// that failed: the text tells the two apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Spent {
+    restarts: usize,
+    window: Duration,
+    failed: usize,
+}
+
+impl fmt::Display for Spent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            restarts: n,
+            failed,
+            ..
+        } = *self;
+        let window = humantime::format_duration(self.window);
         if failed >= n {
-            format!("{n} restarts in {window} did not bring it back")
+            write!(f, "{n} restarts in {window} did not bring it back")
         } else if failed == 0 {
-            format!(
+            write!(
+                f,
                 "restart budget spent: {n} restarts in {window} (max-restarts), each brought it back for a while"
             )
         } else {
-            format!(
+            write!(
+                f,
                 "restart budget spent: {n} restarts in {window} (max-restarts); the last {failed} did not bring it back"
             )
         }

@@ -5,8 +5,10 @@
 
 use std::time::Instant;
 
-use super::verdict::ProbeClass;
-use super::{Action, Command, CommandError, State, Tracked};
+use super::phase::{LeaseWait, Phase, Planned};
+use super::reason::Reason;
+use super::tracked::Tracked;
+use super::{Action, Command, CommandError};
 
 impl Tracked {
     pub(super) fn command(
@@ -29,44 +31,32 @@ impl Tracked {
 
     /// Out of rotation until `undrain`, kept across sidecar restarts.
     fn drain(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if !self.drained {
-            self.drained = true;
+        if !self.flags.drained {
+            self.flags.drained = true;
             actions.push(Action::Persist);
         }
-        if matches!(self.state, State::Healthy | State::Busy | State::Suspect) {
-            self.set(
-                name,
-                State::Draining,
-                "drained by the operator".into(),
-                now,
-                actions,
-            );
+        if matches!(self.phase, Phase::Healthy | Phase::Busy | Phase::Suspect) {
+            let draining = Phase::Draining { planned: None };
+            self.set(name, draining, Reason::Drained, now, actions);
         } else {
-            // The state stays; its word now says drain where it served.
-            let (state, reason) = (self.state, self.reason.clone());
-            self.set(name, state, reason, now, actions);
+            // The phase stays; its word now says drain where it served.
+            self.refresh_word(now);
         }
     }
 
     fn undrain(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if self.drained {
-            self.drained = false;
+        if self.flags.drained {
+            self.flags.drained = false;
             actions.push(Action::Persist);
         }
-        if self.state == State::Draining && !self.planned {
-            let busy = self
-                .last_probe
-                .as_ref()
-                .is_some_and(|p| p.class == ProbeClass::Busy);
-            if self.streaks.failed() > 0 {
-                let reason = format!("undrained; last probe failed: {}", self.probe_detail());
-                self.set(name, State::Suspect, reason, now, actions);
-            } else {
-                self.serve(name, busy, "undrained by the operator", now, actions);
-            }
+        if !matches!(self.phase, Phase::Draining { planned: None }) {
+            self.refresh_word(now);
+        } else if self.probes.streaks.failed() > 0 {
+            let detail = self.probes.detail();
+            let reason = Reason::UndrainedFailing { detail };
+            self.set(name, Phase::Suspect, reason, now, actions);
         } else {
-            let (state, reason) = (self.state, self.reason.clone());
-            self.set(name, state, reason, now, actions);
+            self.serve(name, Reason::Undrained, now, actions);
         }
     }
 
@@ -78,47 +68,43 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) -> Result<(), CommandError> {
-        if self.maintenance {
+        if self.flags.maintenance {
             return Err(CommandError::InMaintenance {
                 daemon: name.to_string(),
             });
         }
-        match self.state {
-            State::Restarting | State::Recovering => {}
-            State::Draining if self.planned => {}
-            State::Failed | State::Held => {
-                if !self.restart_outstanding {
-                    self.issue_restart(name, false, false, now, actions);
-                }
+        match self.phase {
+            // Under way, or asked for (the lease has it waiting), or draining for one.
+            Phase::Restarting(_)
+            | Phase::Recovering(_)
+            | Phase::WaitingForLease(LeaseWait::Asking(_) | LeaseWait::Idle(Some(_)))
+            | Phase::Draining { planned: Some(_) } => {}
+            Phase::Failed | Phase::Held | Phase::WaitingForLease(LeaseWait::Idle(None)) => {
+                self.issue_restart(name, false, false, now, actions);
             }
             _ => {
-                self.planned = true;
-                self.drain_started = Some(now);
-                self.in_flight = None;
-                self.set(
-                    name,
-                    State::Draining,
-                    "planned restart: draining".into(),
-                    now,
-                    actions,
-                );
+                let planned = Planned {
+                    started: now,
+                    in_flight: None,
+                };
+                let draining = Phase::Draining {
+                    planned: Some(planned),
+                };
+                self.set(name, draining, Reason::PlannedDraining, now, actions);
             }
         }
         Ok(())
     }
 
     fn maintenance_on(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if !self.maintenance {
-            self.maintenance = true;
+        if !self.flags.maintenance {
+            self.flags.maintenance = true;
             actions.push(Action::Persist);
         }
-        self.planned = false;
-        self.restart_deadline = None;
-        self.drain_started = None;
         self.set(
             name,
-            State::Maintenance,
-            "in maintenance by the operator".into(),
+            Phase::Maintenance,
+            Reason::MaintenanceOn,
             now,
             actions,
         );
@@ -126,25 +112,26 @@ impl Tracked {
 
     /// Back from maintenance: `maint` until `rise` passing probes give a verdict.
     fn maintenance_off(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if self.maintenance {
-            self.maintenance = false;
+        if self.flags.maintenance {
+            self.flags.maintenance = false;
             actions.push(Action::Persist);
         }
-        if self.state == State::Maintenance {
-            self.leaving_maintenance = true;
-            self.streaks.reset();
-            let reason = format!(
-                "left maintenance; waiting for {} passing probes",
-                self.policy.rise
-            );
-            self.set(name, State::Starting, reason, now, actions);
+        if self.phase == Phase::Maintenance {
+            self.probes.streaks.reset();
+            let starting = Phase::Starting {
+                leaving_maintenance: true,
+            };
+            let reason = Reason::MaintenanceOff {
+                rise: self.policy.rise,
+            };
+            self.set(name, starting, reason, now, actions);
         }
     }
 
     /// A fresh restart budget, and the canary's hold on its service lifted.
     fn reset(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if self.holds_service {
-            self.holds_service = false;
+        if self.flags.holds_service {
+            self.flags.holds_service = false;
             actions.push(Action::LiftServiceHold {
                 daemon: name.to_string(),
             });
@@ -152,14 +139,8 @@ impl Tracked {
         if self.budget.reset() {
             actions.push(Action::Persist);
         }
-        if self.state == State::Held {
-            self.set(
-                name,
-                State::Failed,
-                "reset by the operator".into(),
-                now,
-                actions,
-            );
+        if self.phase == Phase::Held {
+            self.set(name, Phase::Failed, Reason::Reset, now, actions);
         }
     }
 }

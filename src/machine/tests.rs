@@ -58,6 +58,8 @@ enum In {
     Inventory(&'static [&'static str]),
     /// The inventory saved in the state file, at start: these daemons, not confirmed.
     Saved(&'static [&'static str]),
+    /// An inventory listing the daemon alone, started this long ago.
+    StartedAgo(Duration),
 }
 
 type Row = (u64, In, State, &'static str, &'static [&'static str]);
@@ -69,25 +71,26 @@ struct Sim {
 
 impl Sim {
     fn new(persisted: BTreeMap<String, Persisted>, started_ago: Option<Duration>) -> Self {
+        Self::with(policy(), persisted, started_ago)
+    }
+
+    /// A machine that judges rgw daemons by `rgw`, with `rgw.a` discovered at t0.
+    fn with(
+        rgw: Policy,
+        persisted: BTreeMap<String, Persisted>,
+        started_ago: Option<Duration>,
+    ) -> Self {
         let mut policies = BTreeMap::new();
-        policies.insert("rgw".to_string(), policy());
+        policies.insert("rgw".to_string(), rgw.clone());
         policies.insert("node-exporter".to_string(), exporter_policy());
-        let mut machine = Machine::new(policies, policy(), persisted);
+        let mut machine = Machine::new(policies, rgw, persisted);
         #[expect(
             clippy::disallowed_methods,
             reason = "the fake clock needs one real origin; only offsets from it are used"
         )]
         let t0 = Instant::now();
-        machine.observe(
-            Observation::Inventory(vec![Discovered {
-                name: A.into(),
-                daemon_type: "rgw".into(),
-                started_ago,
-                service: "rgw".into(),
-                stale: false,
-            }]),
-            t0,
-        );
+        let found = listed(A, started_ago, false);
+        machine.observe(Observation::Inventory(vec![found]), t0);
         Self { machine, t0 }
     }
 
@@ -106,82 +109,84 @@ impl Sim {
     fn feed(&mut self, name: &str, ms: u64, input: In) -> Result<Vec<Action>, CommandError> {
         let now = self.at(ms);
         let haproxy = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
-        // Probes take 1 ms here; the stale-answer scenario sends its own.
-        let probe = |result| Observation::Probe {
-            daemon: name.into(),
-            result,
-            sent: now - Duration::from_millis(1),
-            step: verdict::Step::Http,
-            config_problem: None,
-            no_healthy_peer: None,
-        };
-        Ok(match input {
-            In::Pass => self.machine.observe(probe(Ok(Verdict::Ok)), now),
-            In::SlowDown => self.machine.observe(
-                probe(Ok(Verdict::Busy {
-                    code: "SlowDown".into(),
-                })),
-                now,
-            ),
-            In::Fail => self.machine.observe(probe(Err(ProbeError::Timeout)), now),
-            In::FailNoPeer(answers) => self.machine.observe(
-                Observation::Probe {
-                    daemon: name.into(),
-                    result: Err(ProbeError::Timeout),
-                    sent: now - Duration::from_millis(1),
-                    step: verdict::Step::Http,
-                    config_problem: None,
-                    no_healthy_peer: Some(NoHealthyPeer {
-                        why: "no healthy peer (rgw.b: s3 timeout)".into(),
-                        answers,
-                    }),
-                },
-                now,
-            ),
-            In::Refused => self.machine.observe(probe(Err(ProbeError::Refused)), now),
-            In::Poll(n) => {
-                let word = self
+        let observation = match input {
+            In::Poll(n) => Observation::Polled {
+                daemon: name.into(),
+                haproxy: haproxy(n),
+                word: self
                     .machine
                     .snapshot()
                     .daemon(name)
-                    .map_or(Word::Up, |d| d.word.clone());
-                self.machine.observe(
-                    Observation::Polled {
-                        daemon: name.into(),
-                        haproxy: haproxy(n),
-                        word,
-                    },
-                    now,
-                )
-            }
-            In::StalePoll(n) => self.machine.observe(
-                Observation::Polled {
-                    daemon: name.into(),
-                    haproxy: haproxy(n),
-                    // A word it was told before the change (its reply raced it).
-                    word: Word::Down("an older word".into()),
-                },
-                now,
-            ),
-            In::Answer(result) => self.machine.observe(
-                Observation::RestartAnswered {
-                    daemon: name.into(),
-                    result: result.map(String::from).map_err(String::from),
-                },
-                now,
-            ),
-            In::Active(active) => self.machine.observe(
-                Observation::InFlight {
-                    daemon: name.into(),
-                    active,
-                },
-                now,
-            ),
-            In::Tick => self.machine.tick(now),
-            In::Cmd(command) => self.machine.command(name, command, now)?,
-            In::Inventory(names) => self.machine.observe(inventory(names, false), now),
-            In::Saved(names) => self.machine.observe(inventory(names, true), now),
-        })
+                    .map_or(Word::Up, |d| d.word.clone()),
+            },
+            In::StalePoll(n) => Observation::Polled {
+                daemon: name.into(),
+                haproxy: haproxy(n),
+                // A word it was told before the change (its reply raced it).
+                word: Word::Down("an older word".into()),
+            },
+            In::Answer(result) => Observation::RestartAnswered {
+                daemon: name.into(),
+                result: result
+                    .map(String::from)
+                    .map_err(|err| RestartError::Orchestrator(err.into())),
+            },
+            In::Active(active) => Observation::InFlight {
+                daemon: name.into(),
+                active,
+            },
+            In::Tick => return Ok(self.machine.tick(now)),
+            In::Cmd(command) => return self.machine.command(name, command, now),
+            In::Inventory(names) => inventory(names, false),
+            In::Saved(names) => inventory(names, true),
+            In::StartedAgo(ago) => Observation::Inventory(vec![listed(name, Some(ago), false)]),
+            probe => probe_of(name, now, probe),
+        };
+        Ok(self.machine.observe(observation, now))
+    }
+}
+
+/// A probe of `name` answered at `now`: probes take 1 ms here (the stale-answer scenario sends
+/// its own).
+fn probe_of(name: &str, now: Instant, input: In) -> Observation {
+    let (result, no_healthy_peer) = match input {
+        In::Pass => (Ok(Verdict::Ok), None),
+        In::SlowDown => (
+            Ok(Verdict::Busy {
+                code: "SlowDown".into(),
+            }),
+            None,
+        ),
+        In::Fail => (Err(ProbeError::Timeout), None),
+        In::FailNoPeer(answers) => (
+            Err(ProbeError::Timeout),
+            Some(NoHealthyPeer {
+                why: "no healthy peer (rgw.b: s3 timeout)".into(),
+                answers,
+            }),
+        ),
+        In::Refused => (Err(ProbeError::Refused), None),
+        other => unreachable!("{other:?} is not a probe"),
+    };
+    Observation::Probe {
+        daemon: name.into(),
+        result,
+        sent: now - Duration::from_millis(1),
+        step: verdict::Step::Http,
+        config_problem: None,
+        no_healthy_peer,
+    }
+}
+
+/// A daemon as the inventory lists it; its type and service are its name's first part.
+fn listed(name: &str, started_ago: Option<Duration>, stale: bool) -> Discovered {
+    let kind = name.split('.').next().unwrap_or_default();
+    Discovered {
+        name: name.into(),
+        daemon_type: kind.into(),
+        started_ago,
+        service: kind.into(),
+        stale,
     }
 }
 
@@ -190,13 +195,7 @@ fn inventory(names: &[&str], stale: bool) -> Observation {
     Observation::Inventory(
         names
             .iter()
-            .map(|n| Discovered {
-                name: (*n).into(),
-                daemon_type: n.split('.').next().unwrap_or_default().into(),
-                started_ago: Some(Duration::from_secs(3600)),
-                service: n.split('.').next().unwrap_or_default().into(),
-                stale,
-            })
+            .map(|n| listed(n, Some(Duration::from_secs(3600)), stale))
             .collect(),
     )
 }
@@ -250,6 +249,15 @@ fn check(rows: &[Row]) -> Sim {
 use In::*;
 use State::*;
 
+/// Words and actions many rows share.
+const DOWN_RESTARTING: &str = "down #restarting";
+const DOWN_NOT_BACK: &str = "down #not back within 2m of the restart";
+const DOWN_HELD: &str = "down #held: 3 restarts in 30m did not bring it back";
+const DOWN_WAITING: &str =
+    "down #waiting to restart: every restart slot of restart-lease.rgw.lab is held";
+/// A restart asked for: the request, and the state file written.
+const ASK_RESTART: &[&str] = &["restart", "persist"];
+
 /// Healthy after `rise` passes, with HAProxy 1 polling: the start of most scenarios.
 const HEALTHY: &[Row] = &[
     (0, Pass, Starting, "up", &[]),
@@ -275,22 +283,16 @@ fn fall_failures_take_it_down_then_every_haproxy_confirms_then_restart_then_rise
         (4000, Fail, Failed, "down #timeout", &[]),
         // HAProxy 1 has not been told yet: no restart.
         (4500, Tick, Failed, "down #timeout", &[]),
-        (
-            4900,
-            Poll(1),
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (4900, Poll(1), Restarting, DOWN_RESTARTING, ASK_RESTART),
         (
             5000,
             Answer(Ok("Scheduled to restart rgw.a on host 'h'")),
             Restarting,
-            "down #restarting",
+            DOWN_RESTARTING,
             &["refresh"],
         ),
         // Failures right after the restart are expected (startup grace).
-        (6000, Fail, Restarting, "down #restarting", &[]),
+        (6000, Fail, Restarting, DOWN_RESTARTING, &[]),
         (7000, Pass, Recovering, "down #recovering 1/2", &[]),
         (8000, Pass, Healthy, "up ready", &[]),
     ]);
@@ -302,13 +304,7 @@ fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
         (2000, Fail, Suspect, "up ready", &[]),
         (3000, Fail, Suspect, "up ready", &[]),
         (4000, Fail, Failed, "down #timeout", &[]),
-        (
-            4900,
-            Poll(1),
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (4900, Poll(1), Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
     // A probe sent at 4.5 s sat in the frozen RGW's queue; the restart thaws it on its way
     // out and it answers 200: not the new process.
@@ -352,13 +348,7 @@ fn a_poll_told_the_old_word_does_not_confirm_the_drain() {
         (3000, Fail, Suspect, "up ready", &[]),
         (4000, Fail, Failed, "down #timeout", &[]),
         (4100, StalePoll(1), Failed, "down #timeout", &[]),
-        (
-            4200,
-            Poll(1),
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (4200, Poll(1), Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
 }
 
@@ -372,13 +362,7 @@ fn every_haproxy_must_confirm_and_the_wait_is_bounded() {
         (4500, Poll(1), Failed, "down #timeout", &[]),
         (6900, Tick, Failed, "down #timeout", &[]),
         // HAProxy 2 never polls again: drain-confirm-timeout (3 s) ends the wait.
-        (
-            7000,
-            Tick,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (7000, Tick, Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
 }
 
@@ -388,13 +372,7 @@ fn an_haproxy_silent_for_peer_ttl_is_not_waited_for() {
         (11_200, Fail, Suspect, "up ready", &[]),
         (11_300, Fail, Suspect, "up ready", &[]),
         // HAProxy 1 last polled at 1.1 s, over 10 s ago: nobody left to wait for.
-        (
-            11_400,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (11_400, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
 }
 
@@ -405,13 +383,7 @@ fn without_any_haproxy_polling_a_failure_restarts_at_once() {
         (1000, Pass, Healthy, "up ready", &[]),
         (2000, Fail, Suspect, "up ready", &[]),
         (3000, Fail, Suspect, "up ready", &[]),
-        (
-            4000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (4000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
 }
 
@@ -421,79 +393,25 @@ fn a_restart_that_does_not_help_backs_off_then_holds() {
         (0, Fail, Starting, "up", &[]),
         (1000, Fail, Starting, "up", &[]),
         // A hung RGW found at sidecar start (up for an hour): no grace, failed after fall.
-        (
-            2000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (2000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
         (
             2100,
             Answer(Ok("Scheduled")),
             Restarting,
-            "down #restarting",
+            DOWN_RESTARTING,
             &["refresh"],
         ),
-        (121_999, Tick, Restarting, "down #restarting", &[]),
-        (
-            122_000,
-            Tick,
-            Failed,
-            "down #not back within 2m of the restart",
-            &[],
-        ),
+        (121_999, Tick, Restarting, DOWN_RESTARTING, &[]),
+        (122_000, Tick, Failed, DOWN_NOT_BACK, &[]),
         // Backoff: 10 s before the second attempt.
-        (
-            131_999,
-            Tick,
-            Failed,
-            "down #not back within 2m of the restart",
-            &[],
-        ),
-        (
-            132_000,
-            Tick,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-        (
-            252_000,
-            Tick,
-            Failed,
-            "down #not back within 2m of the restart",
-            &[],
-        ),
+        (131_999, Tick, Failed, DOWN_NOT_BACK, &[]),
+        (132_000, Tick, Restarting, DOWN_RESTARTING, ASK_RESTART),
+        (252_000, Tick, Failed, DOWN_NOT_BACK, &[]),
         // 20 s before the third.
-        (
-            271_999,
-            Tick,
-            Failed,
-            "down #not back within 2m of the restart",
-            &[],
-        ),
-        (
-            272_000,
-            Tick,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
-        (
-            392_000,
-            Fail,
-            Held,
-            "down #held: 3 restarts in 30m did not bring it back",
-            &[],
-        ),
-        (
-            500_000,
-            Tick,
-            Held,
-            "down #held: 3 restarts in 30m did not bring it back",
-            &[],
-        ),
+        (271_999, Tick, Failed, DOWN_NOT_BACK, &[]),
+        (272_000, Tick, Restarting, DOWN_RESTARTING, ASK_RESTART),
+        (392_000, Fail, Held, DOWN_HELD, &[]),
+        (500_000, Tick, Held, DOWN_HELD, &[]),
     ]);
     let view = sim.machine.snapshot();
     assert_eq!(view.daemons[0].restarts_in_window, 3);
@@ -508,48 +426,12 @@ fn a_restart_that_does_not_help_backs_off_then_holds() {
 const HELD: &[Row] = &[
     (0, Fail, Starting, "up", &[]),
     (1000, Fail, Starting, "up", &[]),
-    (
-        2000,
-        Fail,
-        Restarting,
-        "down #restarting",
-        &["restart", "persist"],
-    ),
-    (
-        122_000,
-        Tick,
-        Failed,
-        "down #not back within 2m of the restart",
-        &[],
-    ),
-    (
-        132_000,
-        Tick,
-        Restarting,
-        "down #restarting",
-        &["restart", "persist"],
-    ),
-    (
-        252_000,
-        Tick,
-        Failed,
-        "down #not back within 2m of the restart",
-        &[],
-    ),
-    (
-        272_000,
-        Tick,
-        Restarting,
-        "down #restarting",
-        &["restart", "persist"],
-    ),
-    (
-        392_000,
-        Tick,
-        Held,
-        "down #held: 3 restarts in 30m did not bring it back",
-        &[],
-    ),
+    (2000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
+    (122_000, Tick, Failed, DOWN_NOT_BACK, &[]),
+    (132_000, Tick, Restarting, DOWN_RESTARTING, ASK_RESTART),
+    (252_000, Tick, Failed, DOWN_NOT_BACK, &[]),
+    (272_000, Tick, Restarting, DOWN_RESTARTING, ASK_RESTART),
+    (392_000, Tick, Held, DOWN_HELD, &[]),
 ];
 
 #[test]
@@ -559,26 +441,20 @@ fn held_is_cleared_by_a_reset_or_by_the_window() {
         400_000,
         Cmd(Command::Reset),
         Restarting,
-        "down #restarting",
+        DOWN_RESTARTING,
         &["persist", "restart", "persist"],
     ));
     let sim = check(&reset);
     assert_eq!(sim.machine.snapshot().daemons[0].restarts_in_window, 1);
 
     let mut window: Vec<Row> = HELD.to_vec();
-    window.push((
-        2000 + 1_800_000 - 1,
-        Tick,
-        Held,
-        "down #held: 3 restarts in 30m did not bring it back",
-        &[],
-    ));
+    window.push((2000 + 1_800_000 - 1, Tick, Held, DOWN_HELD, &[]));
     window.push((
         2000 + 1_800_000,
         Tick,
         Restarting,
-        "down #restarting",
-        &["restart", "persist"],
+        DOWN_RESTARTING,
+        ASK_RESTART,
     ));
     check(&window);
 }
@@ -586,13 +462,7 @@ fn held_is_cleared_by_a_reset_or_by_the_window() {
 #[test]
 fn a_held_daemon_that_comes_back_by_itself_serves_again() {
     let mut rows: Vec<Row> = HELD.to_vec();
-    rows.push((
-        393_000,
-        Pass,
-        Held,
-        "down #held: 3 restarts in 30m did not bring it back",
-        &[],
-    ));
+    rows.push((393_000, Pass, Held, DOWN_HELD, &[]));
     rows.push((394_000, Pass, Healthy, "up ready", &[]));
     check(&rows);
 }
@@ -602,7 +472,7 @@ fn a_failed_restart_command_is_an_attempt_and_backs_off() {
     check(&[
         (0, Fail, Starting, "up", &[]),
         (1000, Fail, Starting, "up", &[]),
-        (2000, Fail, Restarting, "down #restarting", &["restart", "persist"]),
+        (2000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
         (
             2500,
             Answer(Err("`ceph orch daemon restart rgw.a` exited 2: Error ENOENT: No orchestrator configured")),
@@ -611,7 +481,7 @@ fn a_failed_restart_command_is_an_attempt_and_backs_off() {
             &[],
         ),
         (12_499, Tick, Failed, "down #restart failed: `ceph orch daemon restart rgw.a` exited 2: Error ENOENT: No orchestrator configured", &[]),
-        (12_500, Tick, Restarting, "down #restarting", &["restart", "persist"]),
+        (12_500, Tick, Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
 }
 
@@ -640,13 +510,7 @@ fn a_recently_started_daemon_gets_the_startup_grace() {
             (10_000, Fail, Starting, "up", &[]),
             (20_000, Fail, Starting, "up", &[]),
             (24_999, Fail, Starting, "up", &[]),
-            (
-                25_000,
-                Fail,
-                Restarting,
-                "down #restarting",
-                &["restart", "persist"],
-            ),
+            (25_000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
         ],
     );
 }
@@ -670,13 +534,7 @@ fn a_planned_restart_drains_waits_for_haproxy_and_in_flight_then_verifies() {
         (2100, Active(2), Draining, "drain", &[]),
         (2500, Poll(1), Draining, "drain", &[]),
         (3000, Active(1), Draining, "drain", &[]),
-        (
-            4000,
-            Active(0),
-            Restarting,
-            "drain",
-            &["restart", "persist"],
-        ),
+        (4000, Active(0), Restarting, "drain", ASK_RESTART),
         (
             4100,
             Answer(Ok("Scheduled")),
@@ -701,7 +559,7 @@ fn a_planned_restart_waits_for_every_haproxy_even_when_idle() {
         (2000, Cmd(Command::Restart), Draining, "drain", &[]),
         (2100, Active(0), Draining, "drain", &[]),
         (2500, Poll(1), Draining, "drain", &[]),
-        (2600, Poll(2), Restarting, "drain", &["restart", "persist"]),
+        (2600, Poll(2), Restarting, "drain", ASK_RESTART),
     ]);
 }
 
@@ -712,7 +570,7 @@ fn a_planned_restart_stops_waiting_for_in_flight_requests_at_the_drain_timeout()
         (2500, Poll(1), Draining, "drain", &[]),
         (3000, Active(4), Draining, "drain", &[]),
         (31_999, Tick, Draining, "drain", &[]),
-        (32_000, Tick, Restarting, "drain", &["restart", "persist"]),
+        (32_000, Tick, Restarting, "drain", ASK_RESTART),
     ]);
 }
 
@@ -721,20 +579,8 @@ fn a_planned_restart_that_does_not_come_back_becomes_a_failure() {
     healthy_then(&[
         (2000, Cmd(Command::Restart), Draining, "drain", &[]),
         (2500, Poll(1), Draining, "drain", &[]),
-        (
-            2600,
-            Active(0),
-            Restarting,
-            "drain",
-            &["restart", "persist"],
-        ),
-        (
-            122_600,
-            Tick,
-            Failed,
-            "down #not back within 2m of the restart",
-            &[],
-        ),
+        (2600, Active(0), Restarting, "drain", ASK_RESTART),
+        (122_600, Tick, Failed, DOWN_NOT_BACK, &[]),
     ]);
 }
 
@@ -867,8 +713,8 @@ fn persisted_restarts_count_against_the_budget() {
                 2000,
                 Fail,
                 Restarting,
-                "down #restarting",
-                &["restart", "persist"],
+                DOWN_RESTARTING,
+                ASK_RESTART,
             ),
             (
                 122_000,
@@ -914,13 +760,7 @@ fn a_daemon_without_a_load_balancer_restarts_without_waiting_for_haproxy() {
             (2000, Pass, Healthy, "up ready", &[]),
             (3000, Fail, Suspect, "up ready", &[]),
             (4000, Fail, Suspect, "up ready", &[]),
-            (
-                5000,
-                Fail,
-                Restarting,
-                "down #restarting",
-                &["restart", "persist"],
-            ),
+            (5000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
         ],
     );
 }
@@ -1081,13 +921,7 @@ fn restart_deferred(reason: &str, rados_unreachable: bool) -> Sim {
     let mut sim = check(&[
         (0, Fail, Starting, "up", &[]),
         (1000, Fail, Starting, "up", &[]),
-        (
-            2000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (2000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
     let deferred = Observation::RestartDeferred {
         daemon: A.into(),
@@ -1127,13 +961,7 @@ fn a_lease_rados_cannot_give_makes_the_failure_the_clusters_until_it_fails_afres
         &[
             (61_000, Fail, Suspect, "up ready", &[]),
             (62_000, Fail, Suspect, "up ready", &[]),
-            (
-                63_000,
-                Fail,
-                Restarting,
-                "down #restarting",
-                &["restart", "persist"],
-            ),
+            (63_000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
         ],
     );
 }
@@ -1155,21 +983,9 @@ fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
         &mut sim,
         A,
         &[
-            (
-                3049,
-                Tick,
-                Failed,
-                "down #waiting to restart: every restart slot of restart-lease.rgw.lab is held",
-                &[],
-            ),
+            (3049, Tick, Failed, DOWN_WAITING, &[]),
             // The retry is quiet: same state, same word, nothing written.
-            (
-                3050,
-                Tick,
-                Failed,
-                "down #waiting to restart: every restart slot of restart-lease.rgw.lab is held",
-                &["restart"],
-            ),
+            (3050, Tick, Failed, DOWN_WAITING, &["restart"]),
         ],
     );
     // Deferred again: still one phase, no event, nothing written.
@@ -1186,19 +1002,13 @@ fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
         &mut sim,
         A,
         &[
-            (
-                4100,
-                Tick,
-                Failed,
-                "down #waiting to restart: every restart slot of restart-lease.rgw.lab is held",
-                &["restart"],
-            ),
+            (4100, Tick, Failed, DOWN_WAITING, &["restart"]),
             // The lease came through and the orchestrator accepted: now it is restarting.
             (
                 4200,
                 Answer(Ok("Scheduled to restart rgw.a on host 'h1'")),
                 Restarting,
-                "down #restarting",
+                DOWN_RESTARTING,
                 &["persist", "refresh"],
             ),
         ],
@@ -1206,18 +1016,35 @@ fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
     assert_eq!(sim.machine.snapshot().daemons[0].restarts_in_window, 1);
 }
 
+/// Maintenance ends the wait for the lease with everything else of the restart: an answer to
+/// the retry that was out does not take the daemon out of maintenance.
+#[test]
+fn maintenance_drops_a_restart_the_lease_keeps_waiting() {
+    let mut sim = restart_deferred("every restart slot of restart-lease.rgw.lab is held", false);
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (3050, Tick, Failed, DOWN_WAITING, &["restart"]),
+            (
+                3060,
+                Cmd(Command::Maintenance(true)),
+                Maintenance,
+                "maint",
+                &["persist"],
+            ),
+            (3100, Answer(Ok("Scheduled")), Maintenance, "maint", &[]),
+            (200_000, Tick, Maintenance, "maint", &[]),
+        ],
+    );
+}
+
 #[test]
 fn the_lease_is_given_back_when_the_restart_is_proven_or_fails() {
     let mut sim = check(&[
         (0, Fail, Starting, "up", &[]),
         (1000, Fail, Starting, "up", &[]),
-        (
-            2000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (2000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
         (3000, Pass, Recovering, "down #recovering 1/2", &[]),
     ]);
     let release = Action::ReleaseLease { daemon: A.into() };
@@ -1231,13 +1058,7 @@ fn the_lease_is_given_back_when_the_restart_is_proven_or_fails() {
         &[
             (5000, Fail, Suspect, "up ready", &[]),
             (6000, Fail, Suspect, "up ready", &[]),
-            (
-                7000,
-                Fail,
-                Restarting,
-                "down #restarting",
-                &["restart", "persist"],
-            ),
+            (7000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
         ],
     );
     assert!(
@@ -1253,16 +1074,10 @@ fn with_no_healthy_peer_one_that_still_answers_get_is_restarted_without_a_drain_
         (2000, FailNoPeer(true), Suspect, "up ready", &[]),
         (3000, FailNoPeer(true), Suspect, "up ready", &[]),
         // Failed, but no drain to confirm: the restart goes out at once.
-        (
-            4000,
-            FailNoPeer(true),
-            Restarting,
-            "up ready",
-            &["restart", "persist"],
-        ),
+        (4000, FailNoPeer(true), Restarting, "up ready", ASK_RESTART),
         // A peer is healthy again while this one still fails after its restart: now it is
         // drained.
-        (5000, Fail, Restarting, "down #restarting", &[]),
+        (5000, Fail, Restarting, DOWN_RESTARTING, &[]),
     ]);
     let view = sim.machine.snapshot();
     let a = view.daemon(A).unwrap();
@@ -1339,10 +1154,10 @@ fn the_peers_changing_their_answer_rewrites_the_reason_without_piling_up() {
     }
 }
 
-#[test]
-fn a_canary_restart_that_does_not_help_holds_the_whole_service_until_reset() {
-    // Every peer down (the original incident): the restart of this one is the canary. The
-    // policy's restart timeout is 120 s.
+/// Every peer down (the original incident): the restart of this one is the canary, and it
+/// does not help (the policy's restart timeout is 120 s). Returns the actions of the tick that
+/// gave up on it.
+fn canary_not_back() -> (Sim, Vec<Action>) {
     let mut sim = healthy_then(&[
         (2000, FailNoPeer(false), Suspect, "up ready", &[]),
         (3000, FailNoPeer(false), Suspect, "up ready", &[]),
@@ -1353,22 +1168,22 @@ fn a_canary_restart_that_does_not_help_holds_the_whole_service_until_reset() {
             "down #timeout; no healthy peer (rgw.b: s3 timeout)",
             &[],
         ),
-        (
-            4500,
-            Poll(1),
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (4500, Poll(1), Restarting, DOWN_RESTARTING, ASK_RESTART),
         (
             5000,
-            Answer(Ok("Scheduled to restart rgw.a")),
+            Answer(Ok("Scheduled")),
             Restarting,
-            "down #restarting",
+            DOWN_RESTARTING,
             &["refresh"],
         ),
     ]);
     let actions = sim.feed(A, 124_600, Tick).unwrap();
+    (sim, actions)
+}
+
+#[test]
+fn a_canary_restart_that_does_not_help_holds_the_whole_service() {
+    let (sim, actions) = canary_not_back();
     let view = sim.machine.snapshot();
     let a = view.daemon(A).unwrap();
     assert_eq!(a.state, Held, "{}", a.reason);
@@ -1392,6 +1207,11 @@ fn a_canary_restart_that_does_not_help_holds_the_whole_service_until_reset() {
             .any(|x| matches!(x, Action::ReleaseLease { .. })),
         "{actions:?}"
     );
+}
+
+#[test]
+fn a_canarys_hold_lasts_until_the_operator_resets_it() {
+    let (mut sim, _) = canary_not_back();
     // It stays held while its budget has room, unlike an ordinary hold ...
     let later = sim.feed(A, 400_000, Tick).unwrap();
     assert_eq!(
@@ -1419,13 +1239,7 @@ fn a_restart_with_a_healthy_peer_that_does_not_help_is_an_ordinary_attempt() {
         (2000, Fail, Suspect, "up ready", &[]),
         (3000, Fail, Suspect, "up ready", &[]),
         (4000, Fail, Failed, "down #timeout", &[]),
-        (
-            4500,
-            Poll(1),
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (4500, Poll(1), Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
     let actions = sim.feed(A, 124_600, Tick).unwrap();
     assert_eq!(sim.machine.snapshot().daemon(A).unwrap().state, Failed);
@@ -1440,88 +1254,56 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
         prove_by_start_time: true,
         ..policy()
     };
-    let mut policies = BTreeMap::new();
-    policies.insert("rgw".to_string(), proving.clone());
-    let mut machine = Machine::new(policies, proving, BTreeMap::new());
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the fake clock needs one real origin; only offsets from it are used"
-    )]
-    let t0 = Instant::now();
-    let at = |ms: u64| t0 + Duration::from_millis(ms);
-    let inventory = |started_ago: Duration| {
-        Observation::Inventory(vec![Discovered {
-            name: A.into(),
-            daemon_type: "rgw".into(),
-            started_ago: Some(started_ago),
-            service: "rgw".into(),
-            stale: false,
-        }])
-    };
-    let probe = |ok: bool, ms: u64| Observation::Probe {
-        daemon: A.into(),
-        result: if ok {
-            Ok(Verdict::Ok)
-        } else {
-            Err(ProbeError::Timeout)
-        },
-        sent: at(ms) - Duration::from_millis(1),
-        step: verdict::Step::Http,
-        config_problem: None,
-        no_healthy_peer: None,
-    };
-    let state = |m: &Machine| m.snapshot().daemon(A).unwrap().state;
-    machine.observe(inventory(Duration::from_secs(3600)), at(0));
-    machine.observe(probe(true, 1000), at(1000));
-    machine.observe(probe(true, 2000), at(2000));
-    assert_eq!(state(&machine), Healthy);
-    for ms in [3000, 4000] {
-        machine.observe(probe(false, ms), at(ms));
-    }
-    // No HAProxy polls this daemon: nothing to wait for, the restart goes out at once.
-    let actions = machine.observe(probe(false, 5000), at(5000));
-    assert!(
-        actions.iter().any(|a| matches!(a, Action::Restart { .. })),
-        "{actions:?}"
+    let mut sim = Sim::with(proving, BTreeMap::new(), Some(Duration::from_secs(3600)));
+    let ms = Duration::from_millis;
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (1000, Pass, Starting, "up", &[]),
+            (2000, Pass, Healthy, "up ready", &[]),
+            (3000, Fail, Suspect, "up ready", &[]),
+            (4000, Fail, Suspect, "up ready", &[]),
+            // No HAProxy polls this daemon: nothing to wait for, the restart goes out at once.
+            (5000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
+            (
+                5100,
+                Answer(Ok("Scheduled")),
+                Restarting,
+                DOWN_RESTARTING,
+                &["refresh"],
+            ),
+            // The old process, thawed on its way out, still answers: two passes prove
+            // nothing yet, and a fresh inventory is asked for.
+            (5600, Pass, Recovering, "down #recovering 1/2", &[]),
+            (6100, Pass, Recovering, "down #recovering 2/2", &["refresh"]),
+        ],
     );
-    machine.observe(
-        Observation::RestartAnswered {
-            daemon: A.into(),
-            result: Ok("Scheduled to restart rgw.a".into()),
-        },
-        at(5100),
-    );
-    // The old process, thawed on its way out, still answers: two passes prove nothing yet.
-    machine.observe(probe(true, 5600), at(5600));
-    let actions = machine.observe(probe(true, 6100), at(6100));
-    assert_eq!(state(&machine), Recovering);
-    assert!(
-        actions
-            .iter()
-            .any(|a| matches!(a, Action::RefreshInventory)),
-        "asks for a fresh inventory: {actions:?}"
-    );
-    let reason = machine.snapshot().daemon(A).unwrap().reason.clone();
+    let reason = reason(&sim, A);
     assert!(reason.contains("waiting for the orchestrator"), "{reason}");
-    // An inventory that still shows the old start time proves nothing either ...
-    machine.observe(inventory(Duration::from_secs(3606)), at(6200));
-    assert_eq!(state(&machine), Recovering);
-    // ... one that shows a process started after the request does.
-    machine.observe(inventory(Duration::from_millis(500)), at(6500));
-    assert_eq!(state(&machine), Healthy);
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            // An inventory that still shows the old start time proves nothing either ...
+            (
+                6200,
+                StartedAgo(ms(3_606_000)),
+                Recovering,
+                "down #recovering 2/2",
+                &[],
+            ),
+            // ... one that shows a process started after the request does.
+            (6500, StartedAgo(ms(500)), Healthy, "up ready", &[]),
+        ],
+    );
 }
 
 /// Three failures, then the restart: the start of the budget scenarios below.
 const RESTARTED: &[Row] = &[
     (0, Fail, Starting, "up", &[]),
     (1000, Fail, Starting, "up", &[]),
-    (
-        2000,
-        Fail,
-        Restarting,
-        "down #restarting",
-        &["restart", "persist"],
-    ),
+    (2000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
 ];
 
 fn restarted_then(rows: &[Row]) -> Sim {
@@ -1677,13 +1459,7 @@ fn held_says_how_many_restarts_failed_not_how_many_were_made() {
         // Healthy for a while, then it fails again: the second restart does not help.
         (28_000, Fail, Suspect, "up ready", &[]),
         (29_000, Fail, Suspect, "up ready", &[]),
-        (
-            32_000,
-            Fail,
-            Restarting,
-            "down #restarting",
-            &["restart", "persist"],
-        ),
+        (32_000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
     sim.feed(A, 152_000, Tick).unwrap();
     sim.feed(A, 152_001, Tick).unwrap();
@@ -1717,4 +1493,55 @@ fn a_new_restart_timeout_applies_to_new_attempts_only() {
     );
     sim.feed(A, 122_000, Tick).unwrap();
     assert_eq!(reason(&sim, A), "not back within 2m of the restart");
+}
+
+/// The operator took rgw.a into maintenance while its restart waited for the lease: it is no
+/// longer restarting, so its sibling's restart does not wait for it.
+#[test]
+fn a_restart_given_up_for_maintenance_does_not_hold_back_the_siblings() {
+    let mut sim = empty();
+    sim.feed(A, 0, Inventory(&["rgw.a", "rgw.b"])).unwrap();
+    for ms in [0, 1000, 2000] {
+        sim.feed("rgw.b", ms, Pass).unwrap();
+        sim.feed(A, ms, Fail).unwrap();
+    }
+    let deferred = Observation::RestartDeferred {
+        daemon: A.into(),
+        reason: "every restart slot of restart-lease.rgw.lab is held".into(),
+        rados_unreachable: false,
+    };
+    sim.machine.observe(deferred, sim.at(2050));
+    sim.feed(A, 2100, Cmd(Command::Maintenance(true))).unwrap();
+    let mut actions = Vec::new();
+    for ms in [3000, 4000, 5000] {
+        actions = sim.feed("rgw.b", ms, Fail).unwrap();
+    }
+    let restart = Action::Restart {
+        daemon: "rgw.b".into(),
+    };
+    assert!(
+        actions.contains(&restart),
+        "{actions:?}; {}",
+        reason(&sim, "rgw.b")
+    );
+}
+
+/// An operator's drain keeps the reason as it is: the peers' note stays a note, and the next
+/// change of their answer replaces it rather than adding to it.
+#[test]
+fn a_drain_command_keeps_the_peers_note_apart() {
+    let mut sim = check(&[]);
+    for ms in [0, 1000, 2000, 3000] {
+        sim.feed(A, ms, FailNoPeer(true)).unwrap();
+    }
+    let base = "restart requested (attempt 1)";
+    sim.feed(A, 3050, Cmd(Command::Drain)).unwrap();
+    assert_eq!(reason(&sim, A), base);
+    sim.feed(A, 3100, Fail).unwrap();
+    sim.feed(A, 3150, Cmd(Command::Drain)).unwrap();
+    sim.feed(A, 3200, FailNoPeer(true)).unwrap();
+    assert_eq!(
+        reason(&sim, A),
+        format!("{base}; not drained: no healthy peer (rgw.b: s3 timeout)")
+    );
 }

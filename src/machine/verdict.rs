@@ -327,19 +327,45 @@ mod tests {
         })
     }
 
+    fn config(problem: &str) -> Result<Verdict, ProbeError> {
+        Err(ProbeError::Config(problem.into()))
+    }
+
     /// The chain's steps: (steps and their results, whether the outcome is final after them,
     /// the outcome, the step that decided, the configuration problem).
+    type ChainRow = (
+        Vec<(Step, Result<Verdict, ProbeError>)>,
+        bool,
+        Result<Verdict, ProbeError>,
+        Step,
+        Option<&'static str>,
+    );
+
+    fn check_chain(rows: Vec<ChainRow>) {
+        for (i, (steps, final_, result, step, problem)) in rows.into_iter().enumerate() {
+            let mut chain = Outcome::default();
+            for (s, r) in steps {
+                if !chain.step(s, r) {
+                    break;
+                }
+            }
+            assert_eq!(chain.steps_done(), final_, "row {i}");
+            assert_eq!(
+                (&chain.result, chain.step, chain.config_problem.as_deref()),
+                (&result, step, problem),
+                "row {i}"
+            );
+        }
+    }
+
     #[test]
-    fn the_first_step_that_does_not_pass_decides_and_configuration_problems_are_skipped() {
-        let config = |m: &str| Err(ProbeError::Config(m.into()));
-        type Row = (
-            Vec<(Step, Result<Verdict, ProbeError>)>,
-            bool,
-            Result<Verdict, ProbeError>,
-            Step,
-            Option<&'static str>,
-        );
-        let rows: Vec<Row> = vec![
+    fn the_first_step_that_does_not_pass_decides() {
+        let busy = || {
+            Ok(Verdict::Busy {
+                code: "SlowDown".into(),
+            })
+        };
+        check_chain(vec![
             // All pass: ok, decided by the last step.
             (
                 vec![(Step::Http, Ok(Verdict::Ok)), (Step::Asok, Ok(Verdict::Ok))],
@@ -356,6 +382,14 @@ mod tests {
                 Step::Http,
                 None,
             ),
+            // Busy ends the chain: alive.
+            (vec![(Step::Http, busy())], true, busy(), Step::Http, None),
+        ]);
+    }
+
+    #[test]
+    fn configuration_problems_are_skipped_and_never_a_failure() {
+        check_chain(vec![
             // Wrong canary credentials: skipped, the http step's ok stands.
             (
                 vec![
@@ -379,118 +413,22 @@ mod tests {
                 Step::Http,
                 Some("cannot probe \"localhost:38081\""),
             ),
-            // Busy ends the chain: alive.
-            (
-                vec![(
-                    Step::Http,
-                    Ok(Verdict::Busy {
-                        code: "SlowDown".into(),
-                    }),
-                )],
-                true,
-                Ok(Verdict::Busy {
-                    code: "SlowDown".into(),
-                }),
-                Step::Http,
-                None,
-            ),
-        ];
-        for (i, (steps, final_, result, step, problem)) in rows.into_iter().enumerate() {
-            let mut chain = Outcome::default();
-            for (s, r) in steps {
-                if !chain.step(s, r) {
-                    break;
-                }
-            }
-            assert_eq!(chain.steps_done(), final_, "row {i}");
-            assert_eq!(
-                (&chain.result, chain.step, chain.config_problem.as_deref()),
-                (&result, step, problem),
-                "row {i}"
-            );
-        }
+        ]);
     }
 
     /// After a failure: (failed step and result, the admin socket, the health gate) →
     /// (outcome, deciding step, configuration problem).
-    #[test]
-    fn a_failure_the_cluster_explains_is_degraded() {
-        type Row = (
-            Step,
-            Result<Verdict, ProbeError>,
-            Option<Result<Option<String>, String>>,
-            Option<&'static str>,
-            Result<Verdict, ProbeError>,
-            Step,
-            Option<&'static str>,
-        );
-        let stall = || {
-            Some(Ok(Some(
-                "rados: oldest op 4.2s on osd.0 (3 in flight)".into(),
-            )))
-        };
-        let rows: Vec<Row> = vec![
-            // GET timeout + old RADOS op: the cluster's.
-            (
-                Step::Http,
-                Err(ProbeError::Timeout),
-                stall(),
-                None,
-                degraded("http timeout while rados: oldest op 4.2s on osd.0 (3 in flight)"),
-                Step::Asok,
-                None,
-            ),
-            // S3 failure (any) + old RADOS op: the cluster's.
-            (
-                Step::S3,
-                Err(ProbeError::Http(500)),
-                stall(),
-                None,
-                degraded("s3 http 500 while rados: oldest op 4.2s on osd.0 (3 in flight)"),
-                Step::Asok,
-                None,
-            ),
-            // The socket does not answer (a frozen RGW's does not): the failure stands.
-            (
-                Step::Http,
-                Err(ProbeError::Timeout),
-                Some(Ok(None)),
-                None,
-                Err(ProbeError::Timeout),
-                Step::Http,
-                None,
-            ),
-            // No socket where the config says: a configuration problem, the failure stands.
-            (
-                Step::Http,
-                Err(ProbeError::Timeout),
-                Some(Err("asok: no admin socket matches /x".into())),
-                None,
-                Err(ProbeError::Timeout),
-                Step::Http,
-                Some("asok: no admin socket matches /x"),
-            ),
-            // A timeout while the health gate raises a check: the cluster's.
-            (
-                Step::Http,
-                Err(ProbeError::Timeout),
-                None,
-                Some("ceph health: SLOW_OPS (2 slow ops)"),
-                degraded("http timeout while ceph health: SLOW_OPS (2 slow ops)"),
-                Step::Health,
-                None,
-            ),
-            // The gate only turns timeouts into degraded: a refused RGW is still failed.
-            (
-                Step::Http,
-                Err(ProbeError::Refused),
-                None,
-                Some("ceph health: OSD_DOWN (1 osds down)"),
-                Err(ProbeError::Refused),
-                Step::Http,
-                None,
-            ),
-        ];
+    type ClusterRow = (
+        Step,
+        Result<Verdict, ProbeError>,
+        Option<Result<Option<String>, String>>,
+        Option<&'static str>,
+        Result<Verdict, ProbeError>,
+        Step,
+        Option<&'static str>,
+    );
+
+    fn check_cluster(rows: Vec<ClusterRow>) {
         for (i, (step, failed, socket, health, result, decided, problem)) in
             rows.into_iter().enumerate()
         {
@@ -511,6 +449,84 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_while_rados_stalls_under_the_daemon_is_the_clusters() {
+        let stall = || {
+            Some(Ok(Some(
+                "rados: oldest op 4.2s on osd.0 (3 in flight)".into(),
+            )))
+        };
+        let timeout = || Err(ProbeError::Timeout);
+        check_cluster(vec![
+            // GET timeout + old RADOS op: the cluster's.
+            (
+                Step::Http,
+                timeout(),
+                stall(),
+                None,
+                degraded("http timeout while rados: oldest op 4.2s on osd.0 (3 in flight)"),
+                Step::Asok,
+                None,
+            ),
+            // S3 failure (any) + old RADOS op: the cluster's.
+            (
+                Step::S3,
+                Err(ProbeError::Http(500)),
+                stall(),
+                None,
+                degraded("s3 http 500 while rados: oldest op 4.2s on osd.0 (3 in flight)"),
+                Step::Asok,
+                None,
+            ),
+            // The socket does not answer (a frozen RGW's does not): the failure stands.
+            (
+                Step::Http,
+                timeout(),
+                Some(Ok(None)),
+                None,
+                timeout(),
+                Step::Http,
+                None,
+            ),
+            // No socket where the config says: a configuration problem, the failure stands.
+            (
+                Step::Http,
+                timeout(),
+                Some(Err("asok: no admin socket matches /x".into())),
+                None,
+                timeout(),
+                Step::Http,
+                Some("asok: no admin socket matches /x"),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn the_health_gate_makes_only_a_timeout_the_clusters() {
+        check_cluster(vec![
+            // A timeout while the health gate raises a check: the cluster's.
+            (
+                Step::Http,
+                Err(ProbeError::Timeout),
+                None,
+                Some("ceph health: SLOW_OPS (2 slow ops)"),
+                degraded("http timeout while ceph health: SLOW_OPS (2 slow ops)"),
+                Step::Health,
+                None,
+            ),
+            // The gate only turns timeouts into degraded: a refused RGW is still failed.
+            (
+                Step::Http,
+                Err(ProbeError::Refused),
+                None,
+                Some("ceph health: OSD_DOWN (1 osds down)"),
+                Err(ProbeError::Refused),
+                Step::Http,
+                None,
+            ),
+        ]);
+    }
+
+    #[test]
     fn only_a_failed_s3_step_or_a_get_timeout_waits_on_rados() {
         let waits = |step, result| {
             let mut chain = Outcome::default();
@@ -525,92 +541,17 @@ mod tests {
 
     /// (failed step, peers' report, the step asked again) → (outcome, deciding step, no
     /// healthy peer: (why, still answers GET)).
-    #[test]
-    fn the_peers_tell_a_sick_daemon_from_a_sick_cluster() {
-        let healthy = |names: &[&str]| Report {
-            healthy: names.iter().map(|n| (*n).to_string()).collect(),
-            ..Report::default()
-        };
-        let stalled = Report {
-            stalled: vec![("rgw.b".into(), "s3 timeout".into())],
-            ..Report::default()
-        };
-        let dead = Report {
-            dead: vec![("rgw.b".into(), "timeout".into())],
-            ..Report::default()
-        };
-        type Row = (
-            Step,
-            Result<Verdict, ProbeError>,
-            Report,
-            Result<Verdict, ProbeError>,
-            Result<Verdict, ProbeError>,
-            Step,
-            Option<(&'static str, bool)>,
-        );
-        let rows: Vec<Row> = vec![
-            // A healthy peer: its own failure.
-            (
-                Step::Http,
-                Err(ProbeError::Timeout),
-                healthy(&["rgw.b"]),
-                Err(ProbeError::Timeout),
-                Err(ProbeError::Timeout),
-                Step::Http,
-                None,
-            ),
-            // A healthy peer, and it passes when asked again beside them: a blip, not counted.
-            (
-                Step::S3,
-                Err(ProbeError::Timeout),
-                healthy(&["rgw.b"]),
-                Ok(Verdict::Ok),
-                Ok(Verdict::Ok),
-                Step::S3,
-                None,
-            ),
-            // The S3 step fails here and stalls on the peers: the cluster's.
-            (
-                Step::S3,
-                Err(ProbeError::Timeout),
-                stalled.clone(),
-                Err(ProbeError::Timeout),
-                degraded("s3 timeout here and on every peer that answers GET (rgw.b: s3 timeout): RADOS requests stall on every RGW; the cluster, not this daemon"),
-                Step::Peers,
-                None,
-            ),
-            // It still answers GET, no peer is healthy: restart it, do not drain it.
-            (
-                Step::S3,
-                Err(ProbeError::Timeout),
-                dead.clone(),
-                Err(ProbeError::Timeout),
-                Err(ProbeError::Timeout),
-                Step::S3,
-                Some(("no healthy peer (rgw.b: timeout)", true)),
-            ),
-            // It answers nothing and neither does any peer (all frozen): restart, and drain.
-            (
-                Step::Http,
-                Err(ProbeError::Timeout),
-                dead,
-                Err(ProbeError::Timeout),
-                Err(ProbeError::Timeout),
-                Step::Http,
-                Some(("no healthy peer (rgw.b: timeout)", false)),
-            ),
-            // A GET that fails while a peer only stalls on S3: no healthy peer, not the
-            // cluster (the s3 rule needs the s3 step to fail here too).
-            (
-                Step::Http,
-                Err(ProbeError::Refused),
-                stalled,
-                Err(ProbeError::Refused),
-                Err(ProbeError::Refused),
-                Step::Http,
-                Some(("no healthy peer (rgw.b: s3 timeout)", false)),
-            ),
-        ];
+    type PeersRow = (
+        Step,
+        Result<Verdict, ProbeError>,
+        Report,
+        Result<Verdict, ProbeError>,
+        Result<Verdict, ProbeError>,
+        Step,
+        Option<(&'static str, bool)>,
+    );
+
+    fn check_peers(rows: Vec<PeersRow>) {
         for (i, (step, failed, report, again, result, decided, lone)) in
             rows.into_iter().enumerate()
         {
@@ -623,18 +564,113 @@ mod tests {
                 result == Ok(Verdict::Ok),
                 "row {i}: a blip, not counted"
             );
+            let lone_now = chain
+                .no_healthy_peer
+                .as_ref()
+                .map(|n| (n.why.as_str(), n.answers));
             assert_eq!(
-                (
-                    &chain.result,
-                    chain.step,
-                    chain
-                        .no_healthy_peer
-                        .as_ref()
-                        .map(|n| (n.why.as_str(), n.answers))
-                ),
+                (&chain.result, chain.step, lone_now),
                 (&result, decided, lone),
                 "row {i}"
             );
         }
+    }
+
+    fn stalled() -> Report {
+        Report {
+            stalled: vec![("rgw.b".into(), "s3 timeout".into())],
+            ..Report::default()
+        }
+    }
+
+    fn dead() -> Report {
+        Report {
+            dead: vec![("rgw.b".into(), "timeout".into())],
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn beside_a_healthy_peer_the_failure_is_the_daemons_own_unless_it_passes_again() {
+        let healthy = || Report {
+            healthy: vec!["rgw.b".into()],
+            ..Report::default()
+        };
+        let timeout = || Err(ProbeError::Timeout);
+        check_peers(vec![
+            // A healthy peer: its own failure.
+            (
+                Step::Http,
+                timeout(),
+                healthy(),
+                timeout(),
+                timeout(),
+                Step::Http,
+                None,
+            ),
+            // A healthy peer, and it passes when asked again beside them: a blip, not counted.
+            (
+                Step::S3,
+                timeout(),
+                healthy(),
+                Ok(Verdict::Ok),
+                Ok(Verdict::Ok),
+                Step::S3,
+                None,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn an_s3_failure_every_peer_that_answers_get_shares_is_the_clusters() {
+        check_peers(vec![(
+            Step::S3,
+            Err(ProbeError::Timeout),
+            stalled(),
+            Err(ProbeError::Timeout),
+            degraded("s3 timeout here and on every peer that answers GET (rgw.b: s3 timeout): RADOS requests stall on every RGW; the cluster, not this daemon"),
+            Step::Peers,
+            None,
+        )]);
+    }
+
+    #[test]
+    fn with_no_healthy_peer_it_is_restarted_and_drained_only_if_it_does_not_answer_get() {
+        let (timeout, refused) = (|| Err(ProbeError::Timeout), || Err(ProbeError::Refused));
+        let lone = |why, answers| Some((why, answers));
+        let dead_peer = "no healthy peer (rgw.b: timeout)";
+        check_peers(vec![
+            // It still answers GET, no peer is healthy: restart it, do not drain it.
+            (
+                Step::S3,
+                timeout(),
+                dead(),
+                timeout(),
+                timeout(),
+                Step::S3,
+                lone(dead_peer, true),
+            ),
+            // It answers nothing and neither does any peer (all frozen): restart, and drain.
+            (
+                Step::Http,
+                timeout(),
+                dead(),
+                timeout(),
+                timeout(),
+                Step::Http,
+                lone(dead_peer, false),
+            ),
+            // A GET that fails while a peer only stalls on S3: no healthy peer, not the
+            // cluster (the s3 rule needs the s3 step to fail here too).
+            (
+                Step::Http,
+                refused(),
+                stalled(),
+                refused(),
+                refused(),
+                Step::Http,
+                lone("no healthy peer (rgw.b: s3 timeout)", false),
+            ),
+        ]);
     }
 }

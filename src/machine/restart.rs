@@ -1,0 +1,361 @@
+//! The restart path of one daemon (docs/design.md §4, §8): a restart is asked for once every
+//! HAProxy has heard the drain, the backoff has passed and the daemon's turn has come; the
+//! lease may defer it (one quiet wait, not a flip a second); the orchestrator answers; `rise`
+//! passing probes from the new process within `restart-timeout` prove it. An attempt that does
+//! not bring it back backs off, and a spent budget holds it; a failed canary holds its service.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::phase::{Attempt, LeaseWait, Phase};
+use super::reason::{Reason, Why};
+use super::tracked::Tracked;
+use super::{Action, RestartError};
+
+/// How soon a restart deferred by the lease is tried again.
+const LEASE_RETRY: Duration = Duration::from_secs(1);
+
+/// Start times come with whole-second or tick precision: a process that started this little
+/// before the restart was asked for counts as the new one.
+const START_SLACK: Duration = Duration::from_secs(1);
+
+/// While probes pass but the inventory does not show the new process yet, ask for a fresh
+/// inventory this often.
+const PROOF_REFRESH: Duration = Duration::from_secs(1);
+
+/// What this host's daemons say about starting a restart of one of them now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Gate {
+    /// Only the state file's inventory lists it.
+    Unconfirmed,
+    /// A canary restart of the service did not bring its daemon back.
+    ServiceHeld { canary: String },
+    /// `max_concurrent_restarts` of the service are restarting.
+    OneAtATime { restarting: Vec<String> },
+    /// Not a block: no other daemon of the service serves, so this restart is its canary.
+    Canary,
+}
+
+impl Gate {
+    pub(super) fn blocks(&self) -> bool {
+        !matches!(self, Self::Canary)
+    }
+}
+
+impl fmt::Display for Gate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unconfirmed => f.write_str(
+                "only the state file's inventory lists it; ceph orch ps has not listed it since the sidecar started",
+            ),
+            Self::ServiceHeld { canary } => write!(
+                f,
+                "the canary restart of {canary} did not bring it back; every restart of the service holds until `ceph-warden reset {canary}`"
+            ),
+            Self::OneAtATime { restarting } => write!(
+                f,
+                "{} of the same service restarting (one at a time)",
+                restarting.join(", ")
+            ),
+            Self::Canary => f.write_str("the canary of its service"),
+        }
+    }
+}
+
+impl Tracked {
+    /// Acts on the deadlines that passed by `now`; `gate` is what this host's other daemons say
+    /// about restarting this one now.
+    pub(super) fn tick(
+        &mut self,
+        name: &str,
+        now: Instant,
+        gate: Option<&Gate>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.budget.expire(now, self.policy.restart_window);
+        let budget_left = self.budget.left(self.policy.max_restarts);
+        match self.phase {
+            Phase::Failed | Phase::WaitingForLease(LeaseWait::Idle(None)) => {
+                if !budget_left {
+                    let spent = self.budget.spent(self.policy.restart_window);
+                    self.set(name, Phase::Held, Reason::BudgetSpent(spent), now, actions);
+                } else if self.budget.due(now) && self.drain_confirmed(now) {
+                    self.restart_in_turn(name, gate, true, now, actions);
+                }
+            }
+            Phase::Draining {
+                planned: Some(planned),
+            }
+            | Phase::WaitingForLease(LeaseWait::Idle(Some(planned))) => {
+                let idle = planned.in_flight == Some(0);
+                let waited_enough = now >= planned.started + self.policy.drain_timeout;
+                let retry_due = self.budget.due(now);
+                if retry_due && self.drain_confirmed(now) && (idle || waited_enough) {
+                    self.restart_in_turn(name, gate, false, now, actions);
+                }
+            }
+            Phase::Recovering(attempt)
+                if self.probes.streaks.risen(self.policy.rise) && now < attempt.deadline =>
+            {
+                if self.new_process_seen(&attempt) {
+                    self.recovered(name, now, actions);
+                } else {
+                    self.ask_for_proof(now, actions);
+                }
+            }
+            Phase::Restarting(attempt) | Phase::Recovering(attempt) if now >= attempt.deadline => {
+                self.restart_timed_out(name, attempt, now, actions);
+                // Out of budget: held at once, not at the next tick.
+                self.tick(name, now, gate, actions);
+            }
+            Phase::Held if budget_left && !self.flags.holds_service => {
+                self.set(name, Phase::Failed, Reason::WindowRoom, now, actions);
+                self.tick(name, now, gate, actions);
+            }
+            _ => {}
+        }
+    }
+
+    /// When [`Tracked::tick`] may act next.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let confirm = (self.policy.load_balanced)
+            .then_some(self.announced.since() + self.policy.drain_confirm_timeout);
+        let not_before_confirm = |at: Option<Instant>| [at, confirm].into_iter().flatten().max();
+        match self.phase {
+            Phase::Failed | Phase::WaitingForLease(LeaseWait::Idle(None)) => {
+                not_before_confirm(self.budget.next_attempt_at())
+            }
+            Phase::Draining {
+                planned: Some(planned),
+            }
+            | Phase::WaitingForLease(LeaseWait::Idle(Some(planned))) => {
+                not_before_confirm(Some(planned.started + self.policy.drain_timeout))
+            }
+            Phase::Restarting(attempt) | Phase::Recovering(attempt) => Some(attempt.deadline),
+            Phase::Held => self.budget.frees_at(self.policy.restart_window),
+            _ => None,
+        }
+    }
+
+    /// Restarts it when the gate lets it (as the service's canary when the gate says so);
+    /// otherwise (failed, or a planned restart draining) says once why it waits.
+    fn restart_in_turn(
+        &mut self,
+        name: &str,
+        gate: Option<&Gate>,
+        counted: bool,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let canary = gate == Some(&Gate::Canary);
+        match gate.filter(|g| g.blocks()) {
+            Some(gate) => {
+                let why = Why::from(Reason::WaitingForTurn(gate.clone()));
+                if why != self.why {
+                    self.set(name, self.phase, why, now, actions);
+                }
+            }
+            None => self.issue_restart(name, counted, canary, now, actions),
+        }
+    }
+
+    /// Asks for a restart. `canary`: no other daemon of the service on this host serves.
+    /// While the lease keeps it waiting, a retry changes neither the state nor the word, and
+    /// writes nothing: the wait is one phase with one event, not a flip a second.
+    pub(super) fn issue_restart(
+        &mut self,
+        name: &str,
+        counted: bool,
+        canary: bool,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let planned = self.phase.planned().copied();
+        let canary = planned.is_none() && (self.probes.no_healthy_peer.is_some() || canary);
+        if counted {
+            self.budget.charge(now);
+        }
+        self.listing.grace_until = Some(now + self.policy.startup_grace);
+        self.probes.streaks.reset();
+        let attempt = Attempt::new(now, self.policy.restart_timeout, canary, planned);
+        actions.push(Action::Restart {
+            daemon: name.to_string(),
+        });
+        if let Phase::WaitingForLease(_) = self.phase {
+            self.phase = Phase::WaitingForLease(LeaseWait::Asking(attempt));
+            return;
+        }
+        let reason = self.attempt_reason(&attempt);
+        self.set(name, Phase::Restarting(attempt), reason, now, actions);
+        actions.push(Action::Persist);
+    }
+
+    fn attempt_reason(&self, attempt: &Attempt) -> Reason {
+        match attempt.planned {
+            Some(_) => Reason::PlannedRestartRequested,
+            None => Reason::RestartRequested {
+                attempt: self.budget.attempt(),
+            },
+        }
+    }
+
+    /// The restart was not asked for (lease held or unavailable): undo the attempt and try
+    /// again in a second, without backoff and without charging the budget. When RADOS does
+    /// not answer, the failure is the cluster's: `degraded` (back in rotation), and only
+    /// `fall` fresh failures make it failed again (right after a RADOS stall ends, a daemon
+    /// that was waiting on it must not be restarted by a lease that works again).
+    pub(super) fn restart_deferred(
+        &mut self,
+        name: &str,
+        reason: String,
+        rados_unreachable: bool,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let (attempt, first) = match self.phase {
+            Phase::Restarting(attempt) if attempt.outstanding => (attempt, true),
+            Phase::WaitingForLease(LeaseWait::Asking(attempt)) => (attempt, false),
+            _ => return,
+        };
+        if attempt.planned.is_none() {
+            self.budget.refund(attempt.issued);
+        }
+        self.listing.grace_until = None;
+        self.budget.retry_at(Some(now + LEASE_RETRY));
+        if rados_unreachable && attempt.planned.is_none() {
+            self.budget.retry_at(None);
+            self.probes.streaks.reset();
+            let reason = Reason::Cluster { detail: reason };
+            self.set(name, Phase::Degraded, reason, now, actions);
+            actions.push(Action::Persist);
+            return;
+        }
+        let wait = Phase::WaitingForLease(LeaseWait::Idle(attempt.planned));
+        let why = Why::from(Reason::WaitingForLease(reason));
+        if first || why != self.why {
+            self.set(name, wait, why, now, actions);
+        } else {
+            self.phase = wait;
+        }
+        if first {
+            actions.push(Action::Persist);
+        }
+    }
+
+    pub(super) fn restart_answered(
+        &mut self,
+        name: &str,
+        result: Result<String, RestartError>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        match &mut self.phase {
+            Phase::WaitingForLease(LeaseWait::Asking(attempt)) => {
+                // The lease came through on a quiet retry: the restart is under way now.
+                let attempt = Attempt {
+                    outstanding: false,
+                    ..*attempt
+                };
+                if result.is_ok() {
+                    let reason = self.attempt_reason(&attempt);
+                    self.set(name, Phase::Restarting(attempt), reason, now, actions);
+                    actions.push(Action::Persist);
+                }
+            }
+            Phase::Restarting(attempt) | Phase::Recovering(attempt) => attempt.outstanding = false,
+            // Proven back or given up already: a late answer changes nothing.
+            _ => return,
+        }
+        match result {
+            Ok(said) => {
+                if !said.is_empty() {
+                    self.last_event = Some(format!("orchestrator: {said}"));
+                }
+                actions.push(Action::RefreshInventory);
+            }
+            Err(err) => {
+                actions.push(Action::ReleaseLease {
+                    daemon: name.to_string(),
+                });
+                self.attempt_failed(name, Reason::RestartFailed(err), now, actions);
+            }
+        }
+    }
+
+    /// Proven back by `rise` passing probes from the new process.
+    pub(super) fn recovered(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        actions.push(Action::ReleaseLease {
+            daemon: name.to_string(),
+        });
+        self.budget.succeeded();
+        self.listing.grace_until = None;
+        self.serve(name, Reason::BackAfterRestart, now, actions);
+    }
+
+    /// The restart did not bring it back: back to `failed` (the attempt, and any answer of
+    /// the orchestrator still outstanding, no longer matter), and wait before the next one.
+    /// The caller gives back the restart lease (a canary's goes back only once its hold is up).
+    fn attempt_failed(
+        &mut self,
+        name: &str,
+        reason: Reason,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        self.budget.attempt_failed(now, &self.policy);
+        self.set(name, Phase::Failed, reason, now, actions);
+    }
+
+    /// The restart did not bring it back within its own timeout (a reload since changes only
+    /// the next attempts). A canary's failure holds the whole service; any other attempt backs
+    /// off and gives its lease back.
+    fn restart_timed_out(
+        &mut self,
+        name: &str,
+        attempt: Attempt,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let waited = attempt.timeout();
+        self.attempt_failed(name, Reason::NotBack { waited }, now, actions);
+        if attempt.canary {
+            // Every peer was down and restarting this one did not help: restarting the others
+            // will not either. Everyone holds, and says why.
+            let reason = Reason::CanaryNotBack {
+                waited,
+                daemon: name.to_string(),
+            };
+            self.flags.holds_service = true;
+            self.set(name, Phase::Held, reason, now, actions);
+            // No ReleaseLease: HoldService frees the lease once the hold is up. A lease freed
+            // first lets a peer restart before it can see the hold.
+            actions.push(Action::HoldService {
+                daemon: name.to_string(),
+                reason: self.why.to_string(),
+            });
+            return;
+        }
+        actions.push(Action::ReleaseLease {
+            daemon: name.to_string(),
+        });
+    }
+
+    /// The process answering now is the one started by the restart: the inventory shows a
+    /// start after the request (or there are no start times to go by).
+    pub(super) fn new_process_seen(&self, attempt: &Attempt) -> bool {
+        !self.policy.prove_by_start_time
+            || self
+                .listing
+                .started_at
+                .is_none_or(|started| started + START_SLACK >= attempt.issued)
+    }
+
+    /// Asks for a fresh inventory (at most one a second) to see the restarted process.
+    pub(super) fn ask_for_proof(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        if let Phase::Recovering(attempt) = &mut self.phase {
+            if attempt.ask_for_proof(now, PROOF_REFRESH) {
+                actions.push(Action::RefreshInventory);
+            }
+        }
+    }
+}

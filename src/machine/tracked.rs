@@ -1,0 +1,533 @@
+//! One daemon as the machine tracks it: its [`Phase`], why it is there, what the inventory,
+//! the probes and the operator said of it, the word HAProxy is told and the restart budget;
+//! and how probes move it. The restart path is `restart.rs`; the operator's commands are
+//! `operator.rs`.
+
+use std::time::Instant;
+
+use super::budget::Budget;
+use super::drain::Announced;
+use super::phase::Phase;
+use super::reason::{PeerNote, Reason, Why};
+use super::streaks::Streaks;
+use super::verdict::{self, ProbeClass, ProbeError, Step, Verdict};
+use super::{
+    Action, DaemonView, Discovered, Event, LastProbe, NoHealthyPeer, Persisted, Policy, State, Word,
+};
+
+#[derive(Debug)]
+pub(super) struct Tracked {
+    pub(super) policy: Policy,
+    pub(super) phase: Phase,
+    /// When the state (as readers see it) last changed.
+    since: Instant,
+    pub(super) why: Why,
+    pub(super) listing: Listing,
+    pub(super) probes: Probes,
+    pub(super) flags: Flags,
+    /// The word HAProxy is told, and which HAProxies have heard it.
+    pub(super) announced: Announced,
+    /// Restarts in the window, and the backoff.
+    pub(super) budget: Budget,
+    pub(super) last_event: Option<String>,
+}
+
+/// What the inventory says of the daemon and of its running process.
+#[derive(Debug)]
+pub(super) struct Listing {
+    pub(super) daemon_type: String,
+    /// Its service: at most `max_concurrent_restarts` daemons of a service restart at once on
+    /// this host.
+    pub(super) service: String,
+    /// A fresh inventory (not the state file's) has listed it: only then may it be restarted.
+    pub(super) confirmed: bool,
+    /// Inventories in a row that did not list it: forgotten at two.
+    pub(super) missing: u32,
+    /// When the running process started, as the inventory last said.
+    pub(super) started_at: Option<Instant>,
+    /// Until then probe failures of a starting daemon are expected: its process is young
+    /// (discovered so, or a restart was asked for). RGW takes a while to initialise.
+    pub(super) grace_until: Option<Instant>,
+}
+
+impl Listing {
+    fn new(found: Discovered, policy: &Policy, now: Instant) -> Self {
+        Self {
+            daemon_type: found.daemon_type,
+            service: found.service,
+            confirmed: !found.stale,
+            missing: 0,
+            started_at: found.started_ago.and_then(|ago| now.checked_sub(ago)),
+            grace_until: found
+                .started_ago
+                .filter(|ago| *ago < policy.startup_grace)
+                .map(|ago| now + (policy.startup_grace - ago)),
+        }
+    }
+
+    /// Listed again (by a fresh inventory, or by the state file's).
+    pub(super) fn update(&mut self, found: Discovered, now: Instant) {
+        self.missing = 0;
+        self.confirmed |= !found.stale;
+        self.service = found.service;
+        if let Some(ago) = found.started_ago {
+            self.started_at = now.checked_sub(ago);
+        }
+    }
+}
+
+/// What the probes said lately.
+#[derive(Debug, Default)]
+pub(super) struct Probes {
+    /// Consecutive passed and failed probes (fall/rise).
+    pub(super) streaks: Streaks,
+    pub(super) last: Option<LastProbe>,
+    /// Failing while no peer is healthy: restarted all the same; not drained while it still
+    /// answers GET.
+    pub(super) no_healthy_peer: Option<NoHealthyPeer>,
+    /// The operator's configuration is wrong for this daemon (e.g. the S3 canary credentials).
+    pub(super) config_error: Option<String>,
+}
+
+impl Probes {
+    /// Keeps the probe for `/status` and counts it, unless it found a configuration problem
+    /// (which says nothing of the daemon's health). Returns whether it passed, if counted.
+    fn record(
+        &mut self,
+        result: &Result<Verdict, ProbeError>,
+        step: Step,
+        now: Instant,
+    ) -> Option<bool> {
+        let detail = if step == Step::Http {
+            verdict::describe(result)
+        } else {
+            format!("{step}: {}", verdict::describe(result))
+        };
+        let class = ProbeClass::of(result);
+        self.last = Some(LastProbe {
+            class,
+            detail,
+            at: now,
+        });
+        if class == ProbeClass::Config {
+            return None;
+        }
+        self.streaks.observe(result.is_ok());
+        Some(result.is_ok())
+    }
+
+    pub(super) fn last_was(&self, class: ProbeClass) -> bool {
+        self.last.as_ref().is_some_and(|p| p.class == class)
+    }
+
+    pub(super) fn detail(&self) -> String {
+        self.last
+            .as_ref()
+            .map_or_else(String::new, |p| p.detail.clone())
+    }
+}
+
+/// What only the operator sets, or clears.
+#[derive(Debug)]
+pub(super) struct Flags {
+    /// Persisted.
+    pub(super) maintenance: bool,
+    /// Out of rotation until undrained; persisted.
+    pub(super) drained: bool,
+    /// This daemon's failed canary restart holds every restart of its service until the
+    /// operator resets it, even once it came back by itself (the hold in RADOS stays too).
+    pub(super) holds_service: bool,
+}
+
+impl Tracked {
+    pub(super) fn new(found: Discovered, policy: Policy, saved: Persisted, now: Instant) -> Self {
+        let (phase, reason) = if saved.maintenance {
+            (Phase::Maintenance, Reason::MaintenancePersisted)
+        } else {
+            let phase = Phase::Starting {
+                leaving_maintenance: false,
+            };
+            (phase, Reason::NoVerdictYet)
+        };
+        let mut t = Self {
+            phase,
+            since: now,
+            why: reason.into(),
+            listing: Listing::new(found, &policy, now),
+            probes: Probes::default(),
+            flags: Flags {
+                maintenance: saved.maintenance,
+                drained: saved.drained,
+                holds_service: false,
+            },
+            announced: Announced::new(Word::Up, now),
+            budget: Budget::from_ages(&saved.restart_ages, policy.restart_window, now),
+            last_event: None,
+            policy,
+        };
+        t.announced = Announced::new(t.desired_word(), now);
+        t
+    }
+
+    /// As readers see it.
+    pub(super) fn view(&self, name: &str) -> DaemonView {
+        DaemonView {
+            name: name.to_string(),
+            daemon_type: self.listing.daemon_type.clone(),
+            state: self.phase.state(),
+            word: self.announced.word().clone(),
+            reason: self.why.to_string(),
+            since: self.since,
+            last_probe: self.probes.last.clone(),
+            ok_streak: self.probes.streaks.ok(),
+            fail_streak: self.probes.streaks.failed(),
+            restarts_in_window: u32::try_from(self.budget.used()).unwrap_or(u32::MAX),
+            maintenance: self.flags.maintenance,
+            drained: self.flags.drained,
+            planned_restart: self.phase.planned().is_some(),
+            last_event: self.last_event.clone(),
+            config_error: self.probes.config_error.clone(),
+        }
+    }
+
+    /// What the state file keeps of it.
+    pub(super) fn persisted(&self, now: Instant) -> Persisted {
+        Persisted {
+            maintenance: self.flags.maintenance,
+            drained: self.flags.drained,
+            restart_ages: self.budget.ages(now),
+        }
+    }
+
+    /// An event of this daemon, from `from` to where it is now.
+    pub(super) fn event(&self, name: &str, from: State, reason: String) -> Event {
+        Event {
+            daemon: name.to_string(),
+            from,
+            to: self.phase.state(),
+            word: self.announced.word().to_string(),
+            reason,
+        }
+    }
+
+    /// Serving clients: what a canary's siblings are not.
+    pub(super) fn in_service(&self) -> bool {
+        matches!(self.phase, Phase::Healthy | Phase::Busy | Phase::Degraded)
+    }
+
+    /// The word this phase serves (docs/design.md §4 table).
+    fn desired_word(&self) -> Word {
+        let drained = self.flags.drained;
+        match self.phase {
+            Phase::Maintenance
+            | Phase::Starting {
+                leaving_maintenance: true,
+            } => Word::Maint,
+            Phase::Starting { .. } if drained => Word::Drain,
+            Phase::Starting { .. } => Word::Up,
+            Phase::Healthy | Phase::Suspect | Phase::Busy | Phase::Degraded if drained => {
+                Word::Drain
+            }
+            // Degraded: the cluster is slow under every RGW; taking this one out helps nobody.
+            Phase::Healthy | Phase::Suspect | Phase::Busy | Phase::Degraded => Word::UpReady,
+            Phase::Draining { .. } => Word::Drain,
+            Phase::WaitingForLease(wait) if wait.planned().is_some() => Word::Drain,
+            // No peer can take its clients: draining it would only turn slow answers into
+            // HAProxy's 503s. HAProxy's own health check still takes a dead one out.
+            Phase::Failed
+            | Phase::WaitingForLease(_)
+            | Phase::Restarting(_)
+            | Phase::Recovering(_)
+                if self.skip_drain() =>
+            {
+                Word::UpReady
+            }
+            Phase::Failed | Phase::WaitingForLease(_) => Word::Down(self.why.to_string()),
+            Phase::Restarting(attempt) | Phase::Recovering(attempt)
+                if attempt.planned.is_some() =>
+            {
+                Word::Drain
+            }
+            Phase::Restarting(_) => Word::Down("restarting".into()),
+            Phase::Recovering(_) => Word::Down(format!(
+                "recovering {}/{}",
+                self.probes.streaks.ok(),
+                self.policy.rise
+            )),
+            Phase::Held => Word::Down(format!("held: {}", self.why)),
+        }
+    }
+
+    /// Moves to `to` saying why (`to` may be the phase it is in: a new reason); one event per
+    /// change of state.
+    pub(super) fn set(
+        &mut self,
+        name: &str,
+        to: Phase,
+        why: impl Into<Why>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let from = self.phase.state();
+        self.phase = to;
+        self.why = why.into();
+        self.refresh_word(now);
+        let to = self.phase.state();
+        if from != to {
+            self.since = now;
+            self.last_event = Some(format!("{from} -> {to}: {}", self.why));
+            let event = self.event(name, from, self.why.to_string());
+            actions.push(Action::Event(event));
+        }
+    }
+
+    /// Tells HAProxy what the phase and the operator's flags say now.
+    pub(super) fn refresh_word(&mut self, now: Instant) {
+        self.announced.set(self.desired_word(), now);
+    }
+
+    /// Whether a restart may go: every HAProxy has heard the word taking it out of
+    /// rotation (a daemon HAProxy does not balance, or one that is not drained because no peer
+    /// could take its clients, has nothing to wait for).
+    pub(super) fn drain_confirmed(&self, now: Instant) -> bool {
+        !self.policy.load_balanced
+            || self.skip_drain()
+            || self.announced.confirmed(
+                now,
+                self.policy.drain_confirm_timeout,
+                self.policy.peer_ttl,
+            )
+    }
+
+    /// Back in service: healthy, busy (the last probe was), or draining when the operator said
+    /// so.
+    pub(super) fn serve(
+        &mut self,
+        name: &str,
+        reason: Reason,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let detail = self.probes.detail();
+        let (to, reason) = if self.flags.drained {
+            (Phase::Draining { planned: None }, Reason::Drained)
+        } else if self.probes.last_was(ProbeClass::Degraded) {
+            (Phase::Degraded, Reason::Cluster { detail })
+        } else if self.probes.last_was(ProbeClass::Busy) {
+            (Phase::Busy, Reason::Shedding { detail })
+        } else {
+            (Phase::Healthy, reason)
+        };
+        self.set(name, to, reason, now, actions);
+    }
+
+    pub(super) fn probe(
+        &mut self,
+        name: &str,
+        result: &Result<Verdict, ProbeError>,
+        step: Step,
+        sent: Instant,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        if self.sent_before_restart(sent) {
+            return;
+        }
+        // A configuration problem is not the daemon's health: it decides nothing.
+        let Some(pass) = self.probes.record(result, step, now) else {
+            return;
+        };
+        let risen = pass && self.probes.streaks.risen(self.policy.rise);
+        let fallen = !pass && self.probes.streaks.fallen(self.policy.fall);
+        let in_grace = self.listing.grace_until.is_some_and(|until| now < until);
+        match self.phase {
+            Phase::Maintenance => {}
+            Phase::Starting { .. } if risen => {
+                self.serve(name, Reason::ProbesPass, now, actions);
+            }
+            Phase::Starting { .. } if fallen && !in_grace => self.fail(name, now, actions),
+            Phase::Starting { .. } => {}
+            // A planned restart is draining: it goes whatever the probes say.
+            Phase::Draining { planned: Some(_) } => {}
+            Phase::WaitingForLease(wait) if wait.planned().is_some() => {}
+            Phase::Healthy
+            | Phase::Busy
+            | Phase::Degraded
+            | Phase::Suspect
+            | Phase::Draining { planned: None } => {
+                self.probe_in_service(name, pass, now, actions);
+            }
+            Phase::Failed | Phase::WaitingForLease(_) | Phase::Held => {
+                if risen {
+                    self.budget.succeeded();
+                    self.serve(name, Reason::CameBack, now, actions);
+                }
+            }
+            Phase::Restarting(_) | Phase::Recovering(_) => {
+                self.probe_after_restart(name, pass, now, actions);
+            }
+        }
+    }
+
+    /// In service (or drained by the operator): a pass serves, `fall` failures fail it,
+    /// fewer make it suspect.
+    fn probe_in_service(
+        &mut self,
+        name: &str,
+        pass: bool,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let fall = self.policy.fall;
+        if pass {
+            let reason = if self.phase == Phase::Suspect {
+                Reason::ProbesPassAgain
+            } else {
+                Reason::ProbesPass
+            };
+            self.serve(name, reason, now, actions);
+        } else if self.probes.streaks.fallen(fall) {
+            self.fail(name, now, actions);
+        } else {
+            let reason = Reason::SomeFailed {
+                failed: self.probes.streaks.failed(),
+                fall,
+                detail: self.probes.detail(),
+            };
+            self.set(name, Phase::Suspect, reason, now, actions);
+        }
+    }
+
+    /// After a restart: `rise` passes prove it back only once the orchestrator shows the new
+    /// process; a failure while recovering goes back to waiting.
+    fn probe_after_restart(
+        &mut self,
+        name: &str,
+        pass: bool,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let (Phase::Restarting(attempt) | Phase::Recovering(attempt)) = self.phase else {
+            return;
+        };
+        let (ok, rise) = (self.probes.streaks.ok(), self.policy.rise);
+        let risen = pass && self.probes.streaks.risen(rise);
+        if risen && self.new_process_seen(&attempt) {
+            self.recovered(name, now, actions);
+        } else if risen {
+            let reason = Reason::AwaitingNewProcess { ok, rise };
+            self.set(name, Phase::Recovering(attempt), reason, now, actions);
+            self.ask_for_proof(now, actions);
+        } else if pass {
+            let reason = Reason::PassAfterRestart { ok, rise };
+            self.set(name, Phase::Recovering(attempt), reason, now, actions);
+        } else if matches!(self.phase, Phase::Recovering(_)) {
+            let reason = Reason::FailedAgain {
+                detail: self.probes.detail(),
+            };
+            self.set(name, Phase::Restarting(attempt), reason, now, actions);
+        }
+    }
+
+    /// Keeps `no_healthy_peer` current from each probe: a failure says whether a peer was
+    /// healthy, a pass clears it. While failed, restarting or recovering, a change turns the
+    /// word between `down` (drain) and `up ready` (no peer to drain to).
+    pub(super) fn peers(
+        &mut self,
+        name: &str,
+        result: &Result<Verdict, ProbeError>,
+        no_healthy_peer: Option<NoHealthyPeer>,
+        sent: Instant,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        if self.sent_before_restart(sent) {
+            return;
+        }
+        let new = match result {
+            Err(ProbeError::Config(_)) => return,
+            Err(_) => no_healthy_peer,
+            Ok(_) => None,
+        };
+        if new == self.probes.no_healthy_peer {
+            return;
+        }
+        let was_lone = self.skip_drain();
+        self.probes.no_healthy_peer = new;
+        if !matches!(
+            self.phase.state(),
+            State::Failed | State::Restarting | State::Recovering
+        ) {
+            return;
+        }
+        let peers = if was_lone && !self.skip_drain() {
+            Some(PeerNote::HealthyAgain)
+        } else {
+            self.peer_note()
+        };
+        let why = Why {
+            reason: self.why.reason.clone(),
+            peers,
+        };
+        self.set(name, self.phase, why, now, actions);
+    }
+
+    /// Failed, saying the last probe and why it is not drained when no peer is healthy.
+    fn fail(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        let why = Why {
+            reason: Reason::ProbeFailed {
+                detail: self.probes.detail(),
+            },
+            peers: self.peer_note(),
+        };
+        self.set(name, Phase::Failed, why, now, actions);
+    }
+
+    /// A probe sent before the restart under way was asked for: the old process may have
+    /// answered it, so it says nothing now.
+    fn sent_before_restart(&self, sent: Instant) -> bool {
+        self.phase
+            .attempt()
+            .is_some_and(|attempt| sent < attempt.issued)
+    }
+
+    /// No peer could take its clients and it still answers GET: not drained (unless for a
+    /// planned restart, which always drains).
+    fn skip_drain(&self) -> bool {
+        self.phase.planned().is_none()
+            && self
+                .probes
+                .no_healthy_peer
+                .as_ref()
+                .is_some_and(|lone| lone.answers)
+    }
+
+    /// What a failure's reason adds when no peer is healthy: why it is (not) drained.
+    fn peer_note(&self) -> Option<PeerNote> {
+        self.probes
+            .no_healthy_peer
+            .clone()
+            .map(PeerNote::NoHealthyPeer)
+    }
+
+    /// Keeps `config_error` current, saying so when it appears, changes or goes away.
+    pub(super) fn config_problem(
+        &mut self,
+        name: &str,
+        result: &Result<Verdict, ProbeError>,
+        reported: Option<String>,
+        actions: &mut Vec<Action>,
+    ) {
+        let problem = match result {
+            Err(ProbeError::Config(message)) => Some(message.clone()),
+            _ => reported,
+        };
+        if problem != self.probes.config_error {
+            self.probes.config_error.clone_from(&problem);
+            actions.push(Action::ConfigProblem {
+                daemon: name.to_string(),
+                message: problem,
+            });
+        }
+    }
+}
