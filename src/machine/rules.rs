@@ -550,7 +550,7 @@ impl Play {
             },
             Answer(result) => Observation::RestartAnswered {
                 daemon,
-                result: result.map(String::from).map_err(String::from),
+                result: result.map(String::from).map_err(|err| super::RestartError::Orchestrator(err.into())),
             },
             LeaseHeld | LeaseUnreachable => Observation::RestartDeferred {
                 daemon,
