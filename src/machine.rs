@@ -416,9 +416,14 @@ impl Machine {
                 no_healthy_peer,
             } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
+                    let canary = t.phase.attempt().is_some_and(|a| a.canary);
                     t.config_problem(&daemon, &result, config_problem, &mut actions);
                     t.peers(&daemon, &result, no_healthy_peer, sent, now, &mut actions);
                     t.probe(&daemon, &result, step, sent, now, &mut actions);
+                    if canary && t.in_service() {
+                        let service = t.listing.service.clone();
+                        self.canary_back(&daemon, &service);
+                    }
                 }
             }
             Observation::Polled {
@@ -467,6 +472,19 @@ impl Machine {
         actions
     }
 
+    /// The service's canary is back: restarts help, so the others that failed follow one by
+    /// one without waiting for their own backoff (docs/design.md §8).
+    fn canary_back(&mut self, canary: &str, service: &str) {
+        for (name, t) in &mut self.daemons {
+            if name != canary
+                && t.listing.service == service
+                && matches!(t.phase, phase::Phase::Failed)
+            {
+                t.budget.retry_at(None);
+            }
+        }
+    }
+
     /// Why `name` may not start a restart now, from what the machine knows of this host: a
     /// daemon only the state file lists; the service's other daemons restarting (one at a
     /// time, docs/design.md §8); a canary of the service that did not come back. `None`: go.
@@ -489,7 +507,10 @@ impl Machine {
             .filter(|(_, o)| o.phase.restart_under_way())
             .map(|(other, _)| other)
             .collect();
-        if restarting.len() >= self.max_concurrent_restarts {
+        // A canary under way is the only restart of its service, whatever the slots: it is
+        // the test of whether restarts help at all (docs/design.md §8).
+        let canary_under_way = siblings().any(|(_, o)| o.phase.attempt().is_some_and(|a| a.canary));
+        if restarting.len() >= self.max_concurrent_restarts || canary_under_way {
             return Some(Gate::OneAtATime {
                 restarting: restarting.iter().map(|n| n.to_string()).collect(),
             });

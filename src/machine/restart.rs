@@ -185,8 +185,12 @@ impl Tracked {
             self.phase = Phase::WaitingForLease(LeaseWait::Asking(attempt));
             return;
         }
-        let reason = self.attempt_reason(&attempt);
-        self.set(name, Phase::Restarting(attempt), reason, now, actions);
+        // Restarted for want of a healthy peer: /status keeps saying so (docs/design.md §4).
+        let why = Why {
+            reason: self.attempt_reason(&attempt),
+            peers: self.peer_note(),
+        };
+        self.set(name, Phase::Restarting(attempt), why, now, actions);
         actions.push(Action::Persist);
     }
 

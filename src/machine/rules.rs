@@ -14,8 +14,8 @@
 //! No row can see what the shell decides today: the slower probing of a `degraded` daemon
 //! (`daemon::probing::probe_loop`), how long a health finding is believed
 //! (`daemon::health_gate`), taking the lease before the orchestrator call and the service
-//! hold's check (`daemon::leases`). Rules the core does not follow are the `#[ignore]`d tests
-//! at the end, each saying how it differs.
+//! hold's check (`daemon::leases`). The tests at the end are four rules the core did not follow
+//! until this table found them.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -550,7 +550,9 @@ impl Play {
             },
             Answer(result) => Observation::RestartAnswered {
                 daemon,
-                result: result.map(String::from).map_err(|err| super::RestartError::Orchestrator(err.into())),
+                result: result
+                    .map(String::from)
+                    .map_err(|err| super::RestartError::Orchestrator(err.into())),
             },
             LeaseHeld | LeaseUnreachable => Observation::RestartDeferred {
                 daemon,
@@ -1175,7 +1177,7 @@ const LAST_ONE: &[Rule] = &[
 ];
 
 #[test]
-fn the_last_daemon_that_answers_is_restarted_without_a_drain() {
+fn the_last_daemon_is_restarted_and_drained_only_when_it_answers_nothing() {
     check(LAST_ONE);
 }
 
@@ -1350,17 +1352,14 @@ const CANARY: &[Rule] = &[
 ];
 
 #[test]
-fn when_every_daemon_of_a_service_fails_one_canary_restarts_then_one_by_one() {
+fn restarts_of_a_service_go_by_the_canary_and_the_restart_slots() {
     check(CANARY);
 }
 
-/// Rules the core does not follow. Each test is the design's row; its `ignore` says what the core
-/// does instead.
+/// Rules the core did not follow when this table was first written (each test failed then):
+/// a GET 5xx everywhere was restarted as a canary; the restart's reason dropped the peers' note;
+/// two restart slots gave two canaries; followers kept their backoff after the canary was back.
 #[test]
-#[ignore = "design §4: a 500 on every RGW at once (bad runtime config) is reported and drains \
-            nothing; the core judges it `no healthy peer` (verdict::judge, Outcome::peers: a GET \
-            that fails does not answer), says `down #http 500; no healthy peer (...)` and restarts \
-            it as the canary"]
 fn design_4_a_500_on_every_rgw_at_once_drains_nothing() {
     let play = play(&Rule {
         rule: "§4 config errors: a GET 500 on every RGW at once drains nothing",
@@ -1381,10 +1380,6 @@ fn design_4_a_500_on_every_rgw_at_once_drains_nothing() {
 }
 
 #[test]
-#[ignore = "design §4: a daemon not drained for want of a healthy peer keeps saying so in \
-            /status; once its restart is asked for, the core's reason is `restart requested \
-            (attempt 1)` (Tracked::issue_restart sets the reason without the peer addition) while \
-            the word stays `up ready`, until the peers' answer changes"]
 fn design_4_a_daemon_left_in_rotation_for_want_of_a_peer_says_so_while_restarting() {
     check(&[Rule {
         rule: "§4 never the last one: restarted without a drain, and /status says why",
@@ -1395,10 +1390,6 @@ fn design_4_a_daemon_left_in_rotation_for_want_of_a_peer_says_so_while_restartin
 }
 
 #[test]
-#[ignore = "design §8: when every RGW of a service has failed, one restarts (the canary) and the \
-            others follow one by one; with max-concurrent-restarts 2 the core restarts two at \
-            once, both canaries (Machine::restart_gate says Canary while fewer than N siblings \
-            restart)"]
 fn design_8_the_canary_is_one_restart_whatever_the_slots() {
     check(&[Rule {
         rule: "§8 all failed: one canary, even with two restart slots",
@@ -1424,9 +1415,6 @@ const B_BACKING_OFF_THEN_A_CANARY: &[At] = &[
 ];
 
 #[test]
-#[ignore = "design §8: once the canary is back, the others follow one by one without waiting for \
-            their backoff; the core keeps a follower's own backoff (Budget::due in Tracked::tick), \
-            so rgw.b waits until 272 s"]
 fn design_8_after_the_canary_the_others_follow_without_their_backoff() {
     check(&[Rule {
         rule: "§8 canary back: the next follows at once, even one backing off",

@@ -503,7 +503,7 @@ impl Tracked {
     }
 
     /// What a failure's reason adds when no peer is healthy: why it is (not) drained.
-    fn peer_note(&self) -> Option<PeerNote> {
+    pub(super) fn peer_note(&self) -> Option<PeerNote> {
         self.probes
             .no_healthy_peer
             .clone()

@@ -163,10 +163,23 @@ fn list(entries: &[(String, String)]) -> String {
         .join(", ")
 }
 
-/// Judges the failure (`failure`, of the chain step `step`) of this daemon by its peers.
+/// Judges the failure (`failure`, of the chain step `step`) of this daemon by its peers. The
+/// same 5xx from every RGW's `GET /` is a runtime configuration or cluster problem (docs/design.md
+/// §4): reported, never drained nor restarted.
 pub fn judge(step: Step, failure: &str, report: &Report) -> Judgement {
     if !report.healthy.is_empty() {
         return Judgement::Alone;
+    }
+    if step == Step::Http
+        && failure.starts_with("http 5")
+        && !report.dead.is_empty()
+        && report.stalled.is_empty()
+        && report.dead.iter().all(|(_, peer)| peer == failure)
+    {
+        return Judgement::ClusterWide(format!(
+            "{failure} here and on every peer ({}): a runtime configuration or cluster problem, not this daemon",
+            list(&report.dead)
+        ));
     }
     if step == Step::S3 && !report.stalled.is_empty() {
         return Judgement::ClusterWide(format!(
