@@ -15,7 +15,10 @@
 //! The core, pure and synchronous:
 //! - [`machine`]: one state machine per daemon: states, agent words, actions, the snapshot.
 //! - [`machine::verdict`]: what probe answers mean: the daemon's failure or the cluster's.
-//! - `machine::budget` (restarts per window, backoff) and `machine::drain` (who heard the word).
+//! - `machine::phase` (what is true only in one phase), `machine::tracked` (one daemon),
+//!   `machine::restart` (the restart path and its gate), `machine::reason` (why, as text).
+//! - `machine::budget` (restarts per window, backoff), `machine::drain` (who heard the word),
+//!   `machine::streaks` (fall/rise), `machine::operator` (drain, maintenance, reset).
 //!
 //! The shell, `ceph-warden run`, and what it serves:
 //! - [`daemon`]: runs the tasks, feeds observations to the machine, carries out its actions.
