@@ -850,26 +850,9 @@ fn probes_from(
     Ok(probes)
 }
 
-/// The policy of a type the config does not mention.
+/// The policy of a type the config does not mention: the design's defaults.
 pub fn default_policy(daemon_type: &str, agent_inter: Duration) -> Policy {
-    Policy {
-        // Two probe timeouts in a row (with the default 500 ms interval and 1 s timeout: 1.5-2 s
-        // without an answer) take a frozen RGW out; a healthy RGW answers GET / in milliseconds.
-        fall: 2,
-        rise: 2,
-        load_balanced: daemon_type == "rgw",
-        drain_confirm_timeout: agent_inter * 3,
-        drain_timeout: Duration::from_secs(30),
-        restart_timeout: Duration::from_secs(120),
-        startup_grace: Duration::from_secs(30),
-        max_restarts: 3,
-        restart_window: Duration::from_secs(30 * 60),
-        backoff_initial: Duration::from_secs(10),
-        backoff_max: Duration::from_secs(300),
-        // An HAProxy that has not polled for 10 agent intervals is gone (reloaded, removed).
-        peer_ttl: agent_inter * 10,
-        prove_by_start_time: true,
-    }
+    Policy::defaults(daemon_type == "rgw", agent_inter)
 }
 
 /// `[daemon-types.<daemon_type>]`'s hysteresis, restart and drain keys over the type's defaults.

@@ -79,6 +79,32 @@ pub struct Policy {
     pub prove_by_start_time: bool,
 }
 
+impl Policy {
+    /// The defaults of docs/design.md §4, for a daemon behind HAProxy (`load_balanced`) or
+    /// not, whose HAProxies poll every `agent_inter`.
+    pub fn defaults(load_balanced: bool, agent_inter: Duration) -> Self {
+        Self {
+            // Two probe timeouts in a row (with the default 500 ms interval and 1 s timeout:
+            // 1.5-2 s without an answer) take a frozen RGW out; a healthy RGW answers GET / in
+            // milliseconds.
+            fall: 2,
+            rise: 2,
+            load_balanced,
+            drain_confirm_timeout: agent_inter * 3,
+            drain_timeout: Duration::from_secs(30),
+            restart_timeout: Duration::from_secs(120),
+            startup_grace: Duration::from_secs(30),
+            max_restarts: 3,
+            restart_window: Duration::from_secs(30 * 60),
+            backoff_initial: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(300),
+            // An HAProxy that has not polled for 10 agent intervals is gone (reloaded, removed).
+            peer_ttl: agent_inter * 10,
+            prove_by_start_time: true,
+        }
+    }
+}
+
 /// The state of one daemon (docs/design.md §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

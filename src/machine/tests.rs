@@ -14,19 +14,10 @@ const A: &str = "rgw.a";
 pub(super) fn policy() -> Policy {
     Policy {
         fall: 3,
-        rise: 2,
-        load_balanced: true,
-        drain_confirm_timeout: Duration::from_secs(3),
-        drain_timeout: Duration::from_secs(30),
-        restart_timeout: Duration::from_secs(120),
-        startup_grace: Duration::from_secs(30),
-        max_restarts: 3,
-        restart_window: Duration::from_secs(30 * 60),
-        backoff_initial: Duration::from_secs(10),
-        backoff_max: Duration::from_secs(300),
-        peer_ttl: Duration::from_secs(10),
         // The scenarios below prove restarts by probes alone; the start-time proof has its own.
         prove_by_start_time: false,
+        // HAProxy polls every second: drains are confirmed within 3 s, a silent one gone in 10 s.
+        ..Policy::defaults(true, Duration::from_secs(1))
     }
 }
 
