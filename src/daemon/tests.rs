@@ -17,10 +17,11 @@ use super::inventory_refresh::InventoryUpdate;
 use super::probing::{ChainContext, Target};
 use super::world::World;
 use super::{wall_now, Shell};
+use crate::ceph::CephError;
 use crate::config::Config;
 use crate::http::Api;
 use crate::inventory::{Daemon, OrchStatus};
-use crate::lease::{Held, LeaseError, LeaseSettings};
+use crate::lease::{Held, LeaseError, LeaseSettings, RadosError};
 use crate::machine::verdict::{Outcome, ProbeError, Step, Verdict};
 use crate::machine::{Observation, Word};
 use crate::orchestrate::{Chain, OrchestrateError};
@@ -157,7 +158,7 @@ impl World for Fake {
         outcome
     }
 
-    async fn health_detail(&self, _cfg: &Config) -> Result<String, String> {
+    async fn health_detail(&self, _cfg: &Config) -> Result<String, CephError> {
         self.record("health detail");
         Ok(r#"{"status": "HEALTH_OK", "checks": {}}"#.into())
     }
@@ -171,7 +172,7 @@ impl World for Fake {
         &self,
         _lease: &LeaseSettings,
         service: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, RadosError> {
         self.record(format!("lease held-because {service}"));
         Ok(None)
     }
@@ -192,7 +193,7 @@ impl World for Fake {
         })
     }
 
-    async fn release(&self, _lease: &LeaseSettings, held: &Held) -> Result<(), String> {
+    async fn release(&self, _lease: &LeaseSettings, held: &Held) -> Result<(), RadosError> {
         self.record(format!("lease release {}/{}", held.object, held.slot));
         Ok(())
     }
@@ -204,12 +205,12 @@ impl World for Fake {
         _cookie: &str,
         _reason: &str,
         _duration: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), RadosError> {
         self.record(format!("lease hold {service}"));
         Ok(())
     }
 
-    async fn lift_hold(&self, _lease: &LeaseSettings, service: &str) -> Result<(), String> {
+    async fn lift_hold(&self, _lease: &LeaseSettings, service: &str) -> Result<(), RadosError> {
         self.record(format!("lease lift-hold {service}"));
         Ok(())
     }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use super::inventory_refresh::{peer_inventory, InventoryUpdate};
 use super::probing::{run_chain, ChainContext, Target};
+use crate::ceph::CephError;
 use crate::config::{Config, InventorySource};
 use crate::inventory::{self, Daemon};
-use crate::lease::{Held, LeaseError, LeaseSettings};
+use crate::lease::{Held, LeaseError, LeaseSettings, RadosError};
 use crate::machine::verdict::Outcome;
 use crate::orchestrate::{Chain, OrchestrateError, Orchestrator};
 use crate::probe::http::HttpProbe;
@@ -41,7 +42,8 @@ pub(super) trait World: Send + Sync + 'static {
     ) -> impl Future<Output = Outcome> + Send;
 
     /// `ceph health detail --format json`, as text.
-    fn health_detail(&self, cfg: &Config) -> impl Future<Output = Result<String, String>> + Send;
+    fn health_detail(&self, cfg: &Config)
+        -> impl Future<Output = Result<String, CephError>> + Send;
 
     /// The requests a daemon on `port` is serving now (its established connections); `None`
     /// when they cannot be counted.
@@ -52,7 +54,7 @@ pub(super) trait World: Send + Sync + 'static {
         &self,
         lease: &LeaseSettings,
         service: &str,
-    ) -> impl Future<Output = Result<Option<String>, String>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, RadosError>> + Send;
 
     /// Takes a restart slot of `service` for `duration`.
     fn acquire(
@@ -69,7 +71,7 @@ pub(super) trait World: Send + Sync + 'static {
         &self,
         lease: &LeaseSettings,
         held: &Held,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), RadosError>> + Send;
 
     /// Holds every restart of `service` for `duration`, saying `reason`.
     fn hold(
@@ -79,14 +81,14 @@ pub(super) trait World: Send + Sync + 'static {
         cookie: &str,
         reason: &str,
         duration: Duration,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), RadosError>> + Send;
 
     /// Lifts the hold on the restarts of `service`.
     fn lift_hold(
         &self,
         lease: &LeaseSettings,
         service: &str,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), RadosError>> + Send;
 
     /// Asks the configured orchestrators, in order, to restart `daemon`.
     fn restart(
@@ -151,11 +153,10 @@ impl World for RealWorld {
         run_chain(target, http, s3, context).await
     }
 
-    async fn health_detail(&self, cfg: &Config) -> Result<String, String> {
+    async fn health_detail(&self, cfg: &Config) -> Result<String, CephError> {
         cfg.ceph
             .run(&["health", "detail", "--format", "json"])
             .await
-            .map_err(|err| err.to_string())
     }
 
     fn in_flight(&self, port: u16) -> Option<usize> {
@@ -166,7 +167,7 @@ impl World for RealWorld {
         &self,
         lease: &LeaseSettings,
         service: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, RadosError> {
         lease.held_because(service).await
     }
 
@@ -181,7 +182,7 @@ impl World for RealWorld {
         lease.acquire(service, cookie, description, duration).await
     }
 
-    async fn release(&self, lease: &LeaseSettings, held: &Held) -> Result<(), String> {
+    async fn release(&self, lease: &LeaseSettings, held: &Held) -> Result<(), RadosError> {
         lease.release(held).await
     }
 
@@ -192,11 +193,11 @@ impl World for RealWorld {
         cookie: &str,
         reason: &str,
         duration: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), RadosError> {
         lease.hold(service, cookie, reason, duration).await
     }
 
-    async fn lift_hold(&self, lease: &LeaseSettings, service: &str) -> Result<(), String> {
+    async fn lift_hold(&self, lease: &LeaseSettings, service: &str) -> Result<(), RadosError> {
         lease.lift_hold(service).await
     }
 
