@@ -545,14 +545,15 @@ impl<W: World> Shell<W> {
 
     fn inventory_update(&mut self, update: InventoryUpdate) {
         match update.result {
-            Ok((daemons, json)) => {
+            Ok(listing) => {
                 self.inventory.last_error = None;
                 if let Some(peers) = update.peers {
                     self.peer_daemons = peers;
                 }
-                self.apply_inventory(daemons, json, false);
+                self.apply_inventory(listing.daemons, listing.json, false);
             }
             Err(err) => {
+                let err = err.to_string();
                 // Once per distinct error: /status shows it for as long as it lasts.
                 if self.inventory.last_error.as_ref() != Some(&err) {
                     tracing::warn!(

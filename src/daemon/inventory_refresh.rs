@@ -9,11 +9,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::world::World;
 use crate::config::Config;
-use crate::inventory::{self, Daemon};
+use crate::inventory::{self, Daemon, InventoryError};
+
+/// What one inventory refresh listed.
+pub(super) struct Listing {
+    pub(super) daemons: Vec<Daemon>,
+    /// The `ceph orch ps` JSON it came from, kept in the state file (none for the static list).
+    pub(super) json: Option<String>,
+}
 
 /// The result of one inventory refresh.
 pub(super) struct InventoryUpdate {
-    pub(super) result: Result<(Vec<Daemon>, Option<String>), String>,
+    pub(super) result: Result<Listing, InventoryError>,
     /// The daemons of the watched load-balanced types on every host (`ceph orch ps
     /// --daemon_type rgw`), when that call succeeded.
     pub(super) peers: Option<Vec<Daemon>>,
@@ -52,19 +59,18 @@ pub(super) async fn peer_inventory(cfg: &Config) -> Option<Vec<Daemon>> {
         if !cfg.policy(daemon_type).load_balanced {
             continue;
         }
-        let listed = cfg
-            .ceph
-            .run(&[
-                "orch",
-                "ps",
-                "--daemon_type",
-                daemon_type,
-                "--format",
-                "json",
-            ])
-            .await
-            .map_err(|err| err.to_string())
-            .and_then(|json| inventory::parse(&json).map_err(|err| err.to_string()));
+        let command = [
+            "orch",
+            "ps",
+            "--daemon_type",
+            daemon_type,
+            "--format",
+            "json",
+        ];
+        let listed = match cfg.ceph.run(&command).await {
+            Ok(json) => inventory::parse(&json),
+            Err(err) => Err(InventoryError::from(err)),
+        };
         match listed {
             Ok(daemons) => all.extend(daemons),
             Err(err) => {

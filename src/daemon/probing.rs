@@ -4,6 +4,7 @@
 //! observations; the judgement is `machine::verdict`'s.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +101,7 @@ pub(super) async fn run_chain(
             ProbeStep::Asok => match rados_stall(target).await {
                 Ok(Some(stall)) => Ok(Verdict::Degraded { reason: stall }),
                 Ok(None) => Ok(Verdict::Ok),
-                Err(missing) => Err(ProbeError::Config(missing)),
+                Err(problem) => Err(ProbeError::Config(problem.to_string())),
             },
         };
         if !chain.step(step_of(*step), result) {
@@ -112,7 +113,11 @@ pub(super) async fn run_chain(
     }
     if chain.waits_on_rados()
         && target.chain.contains(&ProbeStep::Asok)
-        && chain.rados(rados_stall(target).await)
+        && chain.rados(
+            rados_stall(target)
+                .await
+                .map_err(|problem| problem.to_string()),
+        )
     {
         return chain;
     }
@@ -135,19 +140,32 @@ pub(super) async fn run_chain(
     chain
 }
 
+/// Why the RADOS-stall check cannot run for a daemon: a configuration problem, shown in
+/// `/status`, that leaves the check off for it.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AsokProblem {
+    #[error("asok: no admin socket matches {template} for {daemon}: the RADOS-stall check is off for it (set daemon-types.{daemon_type}.admin-socket, or leave asok out of its probes)")]
+    NoSocket {
+        template: String,
+        daemon: String,
+        daemon_type: String,
+    },
+    #[error("asok: permission denied on {}: this user may not use {daemon}'s admin socket, so the RADOS-stall check is off for it (docs/install.md: admin_socket_mode and the ceph group)", .path.display())]
+    PermissionDenied { path: PathBuf, daemon: String },
+}
+
 /// `rados: oldest op 4.2s on osd.0` when the daemon's oldest RADOS operation is older than the
 /// threshold; `None` when it is not, or the admin socket does not answer within 1 s (a frozen
 /// daemon's does not). `Err` when no socket is where the config says, or the service user may
-/// not use it: a configuration problem, shown in `/status`, that leaves the RADOS-stall check
-/// off for this daemon.
-pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, String> {
+/// not use it.
+pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, AsokProblem> {
     let (template, threshold) = &target.asok;
     let Some(path) = crate::probe::asok::find(template, &target.name) else {
-        let daemon_type = target.name.split('.').next().unwrap_or_default();
-        return Err(format!(
-            "asok: no admin socket matches {template} for {}: the RADOS-stall check is off for it (set daemon-types.{daemon_type}.admin-socket, or leave asok out of its probes)",
-            target.name
-        ));
+        return Err(AsokProblem::NoSocket {
+            template: template.clone(),
+            daemon: target.name.clone(),
+            daemon_type: target.name.split('.').next().unwrap_or_default().into(),
+        });
     };
     let reply = match crate::probe::asok::command(
         &path,
@@ -160,11 +178,10 @@ pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, Strin
         Err(crate::probe::asok::AsokError::Connect { source, .. })
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
-            return Err(format!(
-                "asok: permission denied on {}: this user may not use {}'s admin socket, so the RADOS-stall check is off for it (docs/install.md: admin_socket_mode and the ceph group)",
-                path.display(),
-                target.name
-            ));
+            return Err(AsokProblem::PermissionDenied {
+                path,
+                daemon: target.name.clone(),
+            });
         }
         Err(err) => {
             tracing::debug!(daemon = %target.name, "asok: {err}");
@@ -335,4 +352,32 @@ pub(super) fn prober_timeout_ticks(prober: &HttpProbe, interval: Duration) -> u6
     let timeout = prober.timeout().as_millis();
     let interval = interval.as_millis().max(1);
     u64::try_from(timeout.div_ceil(interval)).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn no_admin_socket_is_a_configuration_problem_that_says_what_to_set() {
+        let target = Target {
+            name: "rgw.a".into(),
+            url: "http://192.0.2.1:8080/".into(),
+            chain: vec![ProbeStep::Asok],
+            asok: (
+                "/nonexistent/ceph-client.{name}.asok".into(),
+                Duration::from_secs(5),
+            ),
+            peers: Vec::new(),
+        };
+        let problem = rados_stall(&target).await.unwrap_err();
+        assert!(
+            matches!(problem, AsokProblem::NoSocket { .. }),
+            "{problem:?}"
+        );
+        assert_eq!(
+            problem.to_string(),
+            "asok: no admin socket matches /nonexistent/ceph-client.{name}.asok for rgw.a: the RADOS-stall check is off for it (set daemon-types.rgw.admin-socket, or leave asok out of its probes)"
+        );
+    }
 }

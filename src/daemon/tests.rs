@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::inventory_refresh::InventoryUpdate;
+use super::inventory_refresh::{InventoryUpdate, Listing};
 use super::probing::{ChainContext, Target};
 use super::world::World;
 use super::{wall_now, Shell};
@@ -131,7 +131,10 @@ impl World for Fake {
             started: Some(started),
         };
         InventoryUpdate {
-            result: Ok((vec![rgw_a], None)),
+            result: Ok(Listing {
+                daemons: vec![rgw_a],
+                json: None,
+            }),
             peers: Some(Vec::new()),
         }
     }

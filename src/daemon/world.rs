@@ -7,10 +7,10 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::inventory_refresh::{peer_inventory, InventoryUpdate};
+use super::inventory_refresh::{peer_inventory, InventoryUpdate, Listing};
 use super::probing::{run_chain, ChainContext, Target};
 use crate::ceph::CephError;
-use crate::config::{Config, InventorySource};
+use crate::config::{Config, InventorySource, StaticDaemon};
 use crate::inventory::{self, Daemon};
 use crate::lease::{Held, LeaseError, LeaseSettings, RadosError};
 use crate::machine::verdict::Outcome;
@@ -105,32 +105,21 @@ pub(super) struct RealWorld;
 impl World for RealWorld {
     async fn inventory(&self, cfg: &Config, host: &str, refresh: bool) -> InventoryUpdate {
         let result = match &cfg.run.inventory {
-            InventorySource::Static(list) => Ok((
-                list.iter()
-                    .map(|s| Daemon {
-                        name: s.name.clone(),
-                        daemon_type: s.daemon_type.clone(),
-                        hostname: Some(host.to_string()),
-                        ip: None,
-                        ports: Vec::new(),
-                        status: inventory::OrchStatus::Unknown,
-                        status_desc: None,
-                        service_name: None,
-                        started: None,
-                    })
-                    .collect(),
-                None,
-            )),
+            InventorySource::Static(list) => Ok(Listing {
+                daemons: list.iter().map(|s| static_daemon(s, host)).collect(),
+                json: None,
+            }),
             InventorySource::CephOrch => {
                 let mut command = vec!["orch", "ps", host, "--format", "json"];
                 if refresh {
                     command.push("--refresh");
                 }
                 match cfg.ceph.run(&command).await {
-                    Ok(stdout) => inventory::parse(&stdout)
-                        .map(|daemons| (daemons, Some(stdout)))
-                        .map_err(|err| err.to_string()),
-                    Err(err) => Err(err.to_string()),
+                    Ok(stdout) => inventory::parse(&stdout).map(|daemons| Listing {
+                        daemons,
+                        json: Some(stdout),
+                    }),
+                    Err(err) => Err(err.into()),
                 }
             }
         };
@@ -207,5 +196,20 @@ impl World for RealWorld {
         daemon: &Daemon,
     ) -> Result<String, OrchestrateError> {
         orchestrator.restart(daemon).await
+    }
+}
+
+/// A daemon of the static inventory, on this host.
+fn static_daemon(listed: &StaticDaemon, host: &str) -> Daemon {
+    Daemon {
+        name: listed.name.clone(),
+        daemon_type: listed.daemon_type.clone(),
+        hostname: Some(host.to_string()),
+        ip: None,
+        ports: Vec::new(),
+        status: inventory::OrchStatus::Unknown,
+        status_desc: None,
+        service_name: None,
+        started: None,
     }
 }
