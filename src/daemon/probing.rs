@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::health_gate::HealthFinding;
 use super::now;
@@ -135,7 +136,10 @@ pub(super) async fn run_chain(
     let failure = chain.failure();
     let judgement = crate::peers::judge(chain.step, &failure, &report);
     if chain.peers(judgement, &again) {
-        tracing::info!(daemon = %target.name, "{} {failure}, then ok when asked again beside its peers: not counted", chain.step);
+        tracing::info!(
+            "{} {failure}, then ok when asked again beside its peers: not counted",
+            chain.step
+        );
     }
     chain
 }
@@ -184,7 +188,7 @@ pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, AsokP
             });
         }
         Err(err) => {
-            tracing::debug!(daemon = %target.name, "asok: {err}");
+            tracing::debug!("asok: {err}");
             return Ok(None);
         }
     };
@@ -247,104 +251,150 @@ pub(super) async fn in_flight_loop<W: World>(
     }
 }
 
-/// Starts a probe of every target every interval; a probe may overlap the next one (each has
-/// its own deadline), up to the number that fit in one timeout.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the probe loop's inputs, each its own channel"
-)]
-pub(super) async fn probe_loop<W: World>(
-    world: Arc<W>,
-    view: watch::Receiver<Arc<View>>,
-    targets: watch::Receiver<Arc<Vec<Target>>>,
-    mut settings: watch::Receiver<ProbeSettings>,
-    health: watch::Receiver<HealthFinding>,
-    observations: mpsc::Sender<Observation>,
-    metrics: Arc<Metrics>,
-    token: CancellationToken,
-    tracker: TaskTracker,
-) {
-    let running: Arc<std::sync::Mutex<BTreeMap<String, Arc<AtomicUsize>>>> = Arc::default();
-    let peer_cache = Arc::new(crate::peers::Cache::default());
-    let mut tick = 0u64;
-    loop {
-        let current = settings.borrow_and_update().clone();
-        let mut ticker = tokio::time::interval(current.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+/// The probe loop's inputs and outputs: what each probe task reads and where its result goes.
+pub(super) struct Prober<W> {
+    pub(super) world: Arc<W>,
+    /// The published view: which daemons are degraded (probed less often).
+    pub(super) view: watch::Receiver<Arc<View>>,
+    pub(super) targets: watch::Receiver<Arc<Vec<Target>>>,
+    pub(super) health: watch::Receiver<HealthFinding>,
+    pub(super) observations: mpsc::Sender<Observation>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) tracker: TaskTracker,
+    /// Peer comparisons, reused for a second.
+    pub(super) peers: crate::peers::Cache,
+}
+
+/// Probes under way, by daemon: they may overlap, up to the number that fit in one timeout.
+type Running = std::sync::Mutex<BTreeMap<String, Arc<AtomicUsize>>>;
+
+/// One probe of a daemon under way; counted until dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A slot for one more probe of `name`, unless `max` are under way already.
+fn slot(running: &Running, name: &str, max: usize) -> Option<Slot> {
+    let counter = running
+        .lock()
+        .ok()
+        .map(|mut map| Arc::clone(map.entry(name.to_string()).or_default()))?;
+    if counter.load(Ordering::Relaxed) >= max {
+        return None;
+    }
+    counter.fetch_add(1, Ordering::Relaxed);
+    Some(Slot(counter))
+}
+
+impl<W: World> Prober<W> {
+    /// Starts a probe of every target every interval; a probe may overlap the next one (each
+    /// has its own deadline), up to the number that fit in one timeout.
+    pub(super) async fn probe_loop(
+        self,
+        mut settings: watch::Receiver<ProbeSettings>,
+        token: CancellationToken,
+    ) {
+        let prober = Arc::new(self);
+        let running = Running::default();
+        let mut tick = 0u64;
         loop {
-            tokio::select! {
-                () = token.cancelled() => return,
-                _ = settings.changed() => break,
-                _ = ticker.tick() => {}
-            }
-            let Some(prober) = current.prober.clone() else {
-                tracing::error!("no HTTP client: probes cannot run");
-                continue;
-            };
-            let max_overlap =
-                1 + usize::try_from(prober_timeout_ticks(&prober, current.interval)).unwrap_or(1);
-            tick = tick.wrapping_add(1);
-            let list = Arc::clone(&targets.borrow());
-            let degraded: Vec<String> = view
-                .borrow()
-                .snapshot
-                .daemons
-                .iter()
-                .filter(|d| d.state == State::Degraded)
-                .map(|d| d.name.clone())
-                .collect();
-            for target in list.iter() {
-                // A probe of a stalled RGW only adds to its queue: 1 in 5 while degraded.
-                if degraded.contains(&target.name) && tick % 5 != 0 {
-                    continue;
+            let current = settings.borrow_and_update().clone();
+            let mut ticker = tokio::time::interval(current.interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    _ = settings.changed() => break,
+                    _ = ticker.tick() => {}
                 }
-                let counter = match running.lock() {
-                    Ok(mut map) => Arc::clone(map.entry(target.name.clone()).or_default()),
-                    Err(_) => continue,
+                let Some(http) = &current.prober else {
+                    tracing::error!("no HTTP client: probes cannot run");
+                    continue;
                 };
-                if counter.load(Ordering::Relaxed) >= max_overlap {
-                    continue;
+                tick = tick.wrapping_add(1);
+                let max_overlap =
+                    1 + usize::try_from(prober_timeout_ticks(http, current.interval)).unwrap_or(1);
+                for target in prober.due(tick) {
+                    if let Some(slot) = slot(&running, &target.name, max_overlap) {
+                        let (http, s3) = (http.clone(), current.s3.clone());
+                        Arc::clone(&prober).spawn_probe(target, http, s3, slot);
+                    }
                 }
-                counter.fetch_add(1, Ordering::Relaxed);
-                let prober = prober.clone();
-                let s3 = current.s3.clone();
-                let target = target.clone();
-                let observations = observations.clone();
-                let metrics = Arc::clone(&metrics);
-                let peer_cache = Arc::clone(&peer_cache);
-                let world = Arc::clone(&world);
-                let health = health.borrow().current();
-                tracker.spawn(async move {
-                    let sent = now();
-                    let start = tokio::time::Instant::now();
-                    let context = ChainContext {
-                        peers: &peer_cache,
-                        health,
-                    };
-                    let outcome = world.probe(&target, &prober, s3.as_ref(), &context).await;
-                    let took = start.elapsed();
-                    counter.fetch_sub(1, Ordering::Relaxed);
-                    metrics.probe(&target.name, ProbeClass::of(&outcome.result), took);
-                    tracing::debug!(
-                        daemon = %target.name,
-                        step = %outcome.step,
-                        result = %probe::describe(&outcome.result),
-                        ?took,
-                        "probe"
-                    );
-                    let _ = observations
-                        .send(Observation::Probe {
-                            daemon: target.name,
-                            result: outcome.result,
-                            sent,
-                            step: outcome.step,
-                            config_problem: outcome.config_problem,
-                            no_healthy_peer: outcome.no_healthy_peer,
-                        })
-                        .await;
-                });
             }
         }
+    }
+
+    /// The targets to probe at this tick: all, but a degraded daemon 1 tick in 5 (a probe of a
+    /// stalled RGW only adds to its queue).
+    fn due(&self, tick: u64) -> Vec<Target> {
+        let degraded: Vec<String> = self
+            .view
+            .borrow()
+            .snapshot
+            .daemons
+            .iter()
+            .filter(|d| d.state == State::Degraded)
+            .map(|d| d.name.clone())
+            .collect();
+        let targets = Arc::clone(&self.targets.borrow());
+        targets
+            .iter()
+            .filter(|target| tick % 5 == 0 || !degraded.contains(&target.name))
+            .cloned()
+            .collect()
+    }
+
+    /// One probe of `target`, as a task in the daemon's span; its outcome goes to the machine.
+    fn spawn_probe(
+        self: Arc<Self>,
+        target: Target,
+        http: HttpProbe,
+        s3: Option<S3Canary>,
+        slot: Slot,
+    ) {
+        let health = self.health.borrow().current();
+        let span = tracing::info_span!("probe", daemon = %target.name);
+        let tracker = self.tracker.clone();
+        tracker.spawn(
+            async move {
+                let sent = now();
+                let start = tokio::time::Instant::now();
+                let context = ChainContext {
+                    peers: &self.peers,
+                    health,
+                };
+                let outcome = self
+                    .world
+                    .probe(&target, &http, s3.as_ref(), &context)
+                    .await;
+                let took = start.elapsed();
+                drop(slot);
+                self.metrics
+                    .probe(&target.name, ProbeClass::of(&outcome.result), took);
+                tracing::debug!(
+                    step = %outcome.step,
+                    result = %probe::describe(&outcome.result),
+                    ?took,
+                    "probe"
+                );
+                let _ = self
+                    .observations
+                    .send(Observation::Probe {
+                        daemon: target.name,
+                        result: outcome.result,
+                        sent,
+                        step: outcome.step,
+                        config_problem: outcome.config_problem,
+                        no_healthy_peer: outcome.no_healthy_peer,
+                    })
+                    .await;
+            }
+            .instrument(span),
+        );
     }
 }
 

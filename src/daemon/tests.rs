@@ -269,7 +269,7 @@ fn serve(fake: &Fake, cfg: Config) -> Running {
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (shell, wiring, api, _) = Shell::start(cfg, None, fake.clone(), &token, &tracker);
-    let observations = shell.observations.clone();
+    let observations = shell.loops.observations.clone();
     let serving = tokio::spawn({
         let token = token.clone();
         async move { shell.serve(wiring, None, &token, &tracker).await }
@@ -440,8 +440,8 @@ async fn a_reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_is_applied(
     let intervals = |shell: &Shell<Fake>| {
         (
             shell.cfg.run.probe_interval,
-            shell.probe_settings.borrow().interval,
-            shell.config.borrow().run.probe_interval,
+            shell.loops.probe_settings.borrow().interval,
+            shell.loops.config.borrow().run.probe_interval,
         )
     };
     let half_a_second = Duration::from_millis(500);
