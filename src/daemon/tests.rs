@@ -341,6 +341,34 @@ fn position(calls: &[(f64, String)], from: usize, prefix: &str) -> usize {
         .unwrap_or_else(|| panic!("no `{prefix}` after call {from}; calls: {calls:#?}"))
 }
 
+/// The calls of a failed daemon's way back: the poll that confirmed the drain word let the
+/// lease be asked for at once; one restart; the lease given back after the proof.
+fn in_order_drain_lease_restart_proof_release(calls: &[(f64, String)]) {
+    let failed = position(calls, 0, "probe rgw.a: timeout");
+    let poll = position(calls, failed, "poll 192.0.2.10: down #");
+    let held = position(calls, poll, "lease held-because rgw.s");
+    let acquired = position(calls, held, "lease acquire rgw.s");
+    let restart = position(calls, acquired, "restart rgw.a");
+    let refresh = position(calls, restart, "inventory host1 --refresh");
+    let passed = position(calls, restart, "probe rgw.a: ok");
+    let released = position(
+        calls,
+        refresh.max(passed),
+        "lease release restart-lease.rgw.s/slot-0",
+    );
+    // The poll is what let the restart go: the lease was asked for at the same instant.
+    assert_eq!(calls[poll].0, calls[acquired].0, "{calls:#?}");
+    assert!(calls[released].0 > calls[restart].0);
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|(_, c)| c.starts_with("restart"))
+            .count(),
+        1,
+        "one restart: {calls:#?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_released_in_order() {
     let dir = scratch("failed");
@@ -383,30 +411,7 @@ async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_releas
         .expect("the shell does not panic");
     assert_eq!(code, crate::exitcode::OK);
 
-    let calls = fake.calls();
-    let failed = position(&calls, 0, "probe rgw.a: timeout");
-    let poll = position(&calls, failed, "poll 192.0.2.10: down #");
-    let held = position(&calls, poll, "lease held-because rgw.s");
-    let acquired = position(&calls, held, "lease acquire rgw.s");
-    let restart = position(&calls, acquired, "restart rgw.a");
-    let refresh = position(&calls, restart, "inventory host1 --refresh");
-    let passed = position(&calls, restart, "probe rgw.a: ok");
-    let released = position(
-        &calls,
-        refresh.max(passed),
-        "lease release restart-lease.rgw.s/slot-0",
-    );
-    // The poll is what let the restart go: the lease was asked for at the same instant.
-    assert_eq!(calls[poll].0, calls[acquired].0, "{calls:#?}");
-    assert!(calls[released].0 > calls[restart].0);
-    assert_eq!(
-        calls
-            .iter()
-            .filter(|(_, c)| c.starts_with("restart"))
-            .count(),
-        1,
-        "one restart: {calls:#?}"
-    );
+    in_order_drain_lease_restart_proof_release(&fake.calls());
     assert_eq!(
         words(&running.api),
         [
@@ -510,5 +515,84 @@ async fn shutdown_waits_for_a_hung_restart_no_longer_than_shutdown_timeout_and_p
         state_file.exists(),
         "the state (restart history) is persisted on the way out"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The log, as the fmt subscriber of `main` writes it (without colours), kept for a test.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("no test thread panicked")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
+    type Writer = LogLines;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl LogLines {
+    /// The line whose message contains `message`.
+    fn line(&self, message: &str) -> String {
+        let text =
+            String::from_utf8_lossy(&self.0.lock().expect("no test thread panicked")).into_owned();
+        text.lines()
+            .find(|line| line.contains(message))
+            .unwrap_or_else(|| panic!("no line with `{message}`; log:\n{text}"))
+            .to_string()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_restart_and_probe_lines_carry_the_daemon_from_their_span() {
+    let dir = scratch("spans");
+    let cfg = Config::from_toml(&config_text(&dir, ""), "test").expect("a valid config");
+    let log = LogLines::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    // This thread only: the runtime of a paused-clock test runs every task on it.
+    let _log = tracing::subscriber::set_default(subscriber);
+    let fake = Fake::new();
+    fake.script(|s| s.failing = true);
+    let running = serve(&fake, cfg);
+    fake.wait_for_call("restart rgw.a").await;
+    running.token.cancel();
+    tokio::time::timeout(STUCK, running.serving)
+        .await
+        .expect("the shell stops when cancelled")
+        .expect("the shell does not panic");
+
+    // `grep 'daemon=rgw.a'` (docs/operations.md) finds them: the span says it, once.
+    for (span, message) in [
+        (
+            "restart",
+            "took the restart lease restart-lease.rgw.s/slot-0 (host1:",
+        ),
+        ("restart", "asking the orchestrator for a restart"),
+        ("probe", "probe step=http result=timeout"),
+    ] {
+        let line = log.line(message);
+        assert!(
+            line.contains(&format!(" {span}{{daemon=rgw.a}}: ")),
+            "{line}"
+        );
+        assert_eq!(line.matches("rgw.a").count(), 1, "{line}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
