@@ -60,13 +60,29 @@ impl<W> Clone for Restarts<W> {
     }
 }
 
-/// The lease one restart asks for.
-struct LeaseRequest {
-    settings: LeaseSettings,
-    service: String,
-    cookie: String,
-    description: String,
-    duration: Duration,
+/// A restart slot one restart asks for, or the hold of a canary that did not help.
+pub(super) struct LeaseRequest {
+    pub(super) settings: LeaseSettings,
+    /// `restart-lease.<service>` is the RADOS object.
+    pub(super) service: String,
+    /// `<host>:<pid>:<nanoseconds>` ([`lease_cookie`]).
+    pub(super) cookie: String,
+    /// What `rados lock info` shows: who restarts what, or why the service holds.
+    pub(super) description: String,
+    /// It expires by itself after this.
+    pub(super) duration: Duration,
+}
+
+impl LeaseRequest {
+    /// What `rados lock get` is called with: service, cookie, description, duration.
+    pub(super) fn lock(&self) -> (&str, &str, &str, Duration) {
+        (
+            &self.service,
+            &self.cookie,
+            &self.description,
+            self.duration,
+        )
+    }
 }
 
 /// Why a restart waits, for the machine.
@@ -195,20 +211,10 @@ impl<W: World> Restarts<W> {
             });
         }
         let _turn = self.book.turn.lock().await;
-        let held = self
-            .world
-            .acquire(
-                &lease.settings,
-                service,
-                &lease.cookie,
-                &lease.description,
-                lease.duration,
-            )
-            .await
-            .map_err(|err| Deferred {
-                reason: err.to_string(),
-                rados_unreachable: err.rados_unreachable(),
-            })?;
+        let held = self.world.acquire(lease).await.map_err(|err| Deferred {
+            reason: err.to_string(),
+            rados_unreachable: err.rados_unreachable(),
+        })?;
         let said = format!(
             "took the restart lease {}/{} ({})",
             held.object, held.slot, lease.cookie
@@ -245,27 +251,17 @@ impl<W: World> Restarts<W> {
 
     /// Holds every restart of the service, then gives back the lease the canary held.
     async fn hold(self, name: String, hold: LeaseRequest, held: Option<Held>) {
-        let LeaseRequest {
-            settings,
-            service,
-            cookie,
-            description,
-            duration,
-        } = &hold;
-        match self
-            .world
-            .hold(settings, service, cookie, description, *duration)
-            .await
-        {
+        let service = &hold.service;
+        match self.world.hold(&hold).await {
             Ok(()) => {
-                let said = format!("every restart of {service} holds: {description}");
+                let said = format!("every restart of {service} holds: {}", hold.description);
                 tracing::warn!("{said}");
                 self.events.push(lease_event(&name, said), wall_now());
             }
             Err(err) => tracing::error!("cannot hold the restarts of {service}: {err}"),
         }
         if let Some(held) = held {
-            self.release(settings, &name, &held).await;
+            self.release(&hold.settings, &name, &held).await;
         }
     }
 

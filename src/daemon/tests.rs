@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::inventory_refresh::{InventoryUpdate, Listing};
+use super::leases::LeaseRequest;
 use super::probing::{ChainContext, Target};
 use super::world::World;
 use super::{wall_now, Shell};
@@ -180,19 +181,12 @@ impl World for Fake {
         Ok(None)
     }
 
-    async fn acquire(
-        &self,
-        _lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        _description: &str,
-        _duration: Duration,
-    ) -> Result<Held, LeaseError> {
-        self.record(format!("lease acquire {service}"));
+    async fn acquire(&self, request: &LeaseRequest) -> Result<Held, LeaseError> {
+        self.record(format!("lease acquire {}", request.service));
         Ok(Held {
-            object: format!("restart-lease.{service}"),
+            object: format!("restart-lease.{}", request.service),
             slot: "slot-0".into(),
-            cookie: cookie.to_string(),
+            cookie: request.cookie.clone(),
         })
     }
 
@@ -201,15 +195,8 @@ impl World for Fake {
         Ok(())
     }
 
-    async fn hold(
-        &self,
-        _lease: &LeaseSettings,
-        service: &str,
-        _cookie: &str,
-        _reason: &str,
-        _duration: Duration,
-    ) -> Result<(), RadosError> {
-        self.record(format!("lease hold {service}"));
+    async fn hold(&self, request: &LeaseRequest) -> Result<(), RadosError> {
+        self.record(format!("lease hold {}", request.service));
         Ok(())
     }
 

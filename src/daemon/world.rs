@@ -5,9 +5,9 @@
 //! [`RealWorld`] is the one `run` uses. The state file is not in it: tests write a temp dir.
 
 use std::future::Future;
-use std::time::Duration;
 
 use super::inventory_refresh::{peer_inventory, InventoryUpdate, Listing};
+use super::leases::LeaseRequest;
 use super::probing::{run_chain, ChainContext, Target};
 use crate::ceph::CephError;
 use crate::config::{Config, InventorySource, StaticDaemon};
@@ -56,14 +56,10 @@ pub(super) trait World: Send + Sync + 'static {
         service: &str,
     ) -> impl Future<Output = Result<Option<String>, RadosError>> + Send;
 
-    /// Takes a restart slot of `service` for `duration`.
+    /// Takes a restart slot of the request's service for its duration.
     fn acquire(
         &self,
-        lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        description: &str,
-        duration: Duration,
+        request: &LeaseRequest,
     ) -> impl Future<Output = Result<Held, LeaseError>> + Send;
 
     /// Gives a restart slot back.
@@ -73,15 +69,9 @@ pub(super) trait World: Send + Sync + 'static {
         held: &Held,
     ) -> impl Future<Output = Result<(), RadosError>> + Send;
 
-    /// Holds every restart of `service` for `duration`, saying `reason`.
-    fn hold(
-        &self,
-        lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        reason: &str,
-        duration: Duration,
-    ) -> impl Future<Output = Result<(), RadosError>> + Send;
+    /// Holds every restart of the request's service for its duration, saying its
+    /// description (why).
+    fn hold(&self, request: &LeaseRequest) -> impl Future<Output = Result<(), RadosError>> + Send;
 
     /// Lifts the hold on the restarts of `service`.
     fn lift_hold(
@@ -160,14 +150,9 @@ impl World for RealWorld {
         lease.held_because(service).await
     }
 
-    async fn acquire(
-        &self,
-        lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        description: &str,
-        duration: Duration,
-    ) -> Result<Held, LeaseError> {
+    async fn acquire(&self, request: &LeaseRequest) -> Result<Held, LeaseError> {
+        let (service, cookie, description, duration) = request.lock();
+        let lease = &request.settings;
         lease.acquire(service, cookie, description, duration).await
     }
 
@@ -175,15 +160,12 @@ impl World for RealWorld {
         lease.release(held).await
     }
 
-    async fn hold(
-        &self,
-        lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        reason: &str,
-        duration: Duration,
-    ) -> Result<(), RadosError> {
-        lease.hold(service, cookie, reason, duration).await
+    async fn hold(&self, request: &LeaseRequest) -> Result<(), RadosError> {
+        let (service, cookie, reason, duration) = request.lock();
+        request
+            .settings
+            .hold(service, cookie, reason, duration)
+            .await
     }
 
     async fn lift_hold(&self, lease: &LeaseSettings, service: &str) -> Result<(), RadosError> {
