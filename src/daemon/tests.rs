@@ -358,6 +358,7 @@ fn in_order_drain_lease_restart_proof_release(calls: &[(f64, String)]) {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_released_in_order() {
+    let _logging = LOGGING.read().await;
     let dir = scratch("failed");
     let cfg = Config::from_toml(&config_text(&dir, ""), "test").expect("a valid config");
     let drain_confirm_timeout = cfg.policy("rgw").drain_confirm_timeout;
@@ -417,6 +418,7 @@ async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_releas
 
 #[tokio::test(start_paused = true)]
 async fn a_reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_is_applied() {
+    let _logging = LOGGING.read().await;
     let dir = scratch("reload");
     let path = dir.join("ceph-warden.toml");
     let write = |run: &str| {
@@ -469,6 +471,7 @@ async fn a_reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_is_applied(
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_waits_for_a_hung_restart_no_longer_than_shutdown_timeout_and_persists() {
+    let _logging = LOGGING.read().await;
     let dir = scratch("shutdown");
     let cfg = Config::from_toml(&config_text(&dir, "shutdown-timeout = \"3s\""), "test")
         .expect("a valid config");
@@ -504,6 +507,12 @@ async fn shutdown_waits_for_a_hung_restart_no_longer_than_shutdown_timeout_and_p
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Held by every shell test, and alone by the one that reads the log. `tracing` caches whether
+/// a call site is enabled, for every thread at once: a call site first reached on another
+/// test's thread (no subscriber there) while this test's subscriber is being installed can
+/// keep "disabled" and lose its lines here (seen: one run in six lost the lease's lines).
+static LOGGING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// The log, as the fmt subscriber of `main` writes it (without colours), kept for a test.
 #[derive(Clone, Default)]
@@ -545,6 +554,7 @@ impl LogLines {
 
 #[tokio::test(start_paused = true)]
 async fn the_restart_and_probe_lines_carry_the_daemon_from_their_span() {
+    let _logging = LOGGING.write().await;
     let dir = scratch("spans");
     let cfg = Config::from_toml(&config_text(&dir, ""), "test").expect("a valid config");
     let log = LogLines::default();
