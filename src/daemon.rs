@@ -300,13 +300,7 @@ impl<W: World> Shell<W> {
                 Action::ReleaseLease { daemon } => self.release_lease(daemon),
                 Action::HoldService { daemon, reason } => self.hold_service(daemon, reason),
                 Action::LiftServiceHold { daemon } => self.lift_service_hold(daemon),
-                Action::ConfigProblem { daemon, message } => match message {
-                    Some(message) => tracing::error!(
-                        daemon = %daemon,
-                        "configuration error (nothing is drained or restarted for it): {message}"
-                    ),
-                    None => tracing::info!(daemon = %daemon, "the configuration error is gone"),
-                },
+                Action::ConfigProblem { daemon, message } => config_problem(&daemon, message),
                 Action::Event(event) => self.record(event),
             }
         }
@@ -405,6 +399,17 @@ impl<W: World> Shell<W> {
             },
         };
         self.published.view.send_replace(Arc::new(view));
+    }
+}
+
+/// A configuration problem of one daemon (an admin socket it may not use), or its end.
+fn config_problem(daemon: &str, message: Option<String>) {
+    match message {
+        Some(message) => tracing::error!(
+            daemon = %daemon,
+            "configuration error (nothing is drained or restarted for it): {message}"
+        ),
+        None => tracing::info!(daemon = %daemon, "the configuration error is gone"),
     }
 }
 
