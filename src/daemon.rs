@@ -138,6 +138,7 @@ struct Published {
     metrics: Arc<Metrics>,
 }
 
+/// The shell: the config in force, the machine, and the parts it drives, each a small struct.
 struct Shell<W: World> {
     cfg: Config,
     config_path: Option<PathBuf>,
