@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::machine::{Observation, Snapshot, Word};
 use crate::metrics::Metrics;
@@ -108,14 +109,15 @@ pub async fn serve(
         let view = view.clone();
         let polls = polls.clone();
         let metrics = Arc::clone(&metrics);
-        tracker.spawn(async move {
-            let _permit = permit;
-            let _ = tokio::time::timeout(
-                CONNECTION_DEADLINE,
-                answer(stream, peer, &view, &polls, &metrics),
-            )
-            .await;
-        });
+        let span = tracing::info_span!("agent", %peer);
+        tracker.spawn(
+            async move {
+                let _permit = permit;
+                let answer = answer(stream, peer, &view, &polls, &metrics);
+                let _ = tokio::time::timeout(CONNECTION_DEADLINE, answer).await;
+            }
+            .instrument(span),
+        );
     }
 }
 
@@ -147,7 +149,7 @@ async fn answer(
             word,
         });
     } else {
-        tracing::debug!(%peer, reply = %line, "agent: poll for no known daemon");
+        tracing::debug!(reply = %line, "poll for no known daemon");
     }
     // Read what the peer may still send, so our close is a FIN, not an RST, for HAProxy.
     let mut sink = [0u8; 512];

@@ -11,6 +11,19 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+use crate::ceph::CephError;
+
+/// Why the gate could not read the cluster's health: the gate is not running (probe timeouts
+/// are judged without it).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// `ceph health detail` failed (no `ceph.conf`, no caps, a hang).
+    #[error(transparent)]
+    Ceph(#[from] CephError),
+    #[error("ceph health detail: not health JSON ({0})")]
+    NotJson(#[from] serde_json::Error),
+}
+
 #[derive(Debug, Deserialize)]
 struct HealthDetail {
     #[serde(default)]
@@ -34,9 +47,8 @@ struct Summary {
 /// The gating checks present in `ceph health detail --format json`, as one line
 /// (`ceph health: SLOW_OPS (1 slow ops, oldest one blocked for 89 sec, osd.0 has slow ops)`),
 /// or `None` when none of `codes` is raised. Muted checks do not count: an operator muted them.
-pub fn gate(json: &str, codes: &[String]) -> Result<Option<String>, String> {
-    let detail: HealthDetail = serde_json::from_str(json.trim_start())
-        .map_err(|err| format!("ceph health detail: not health JSON ({err})"))?;
+pub fn gate(json: &str, codes: &[String]) -> Result<Option<String>, GateError> {
+    let detail: HealthDetail = serde_json::from_str(json.trim_start())?;
     let raised: Vec<String> = detail
         .checks
         .iter()
@@ -90,7 +102,9 @@ mod tests {
             gate(json, &codes()).unwrap().as_deref(),
             Some("ceph health: OSD_DOWN (1 osds down), PG_AVAILABILITY (Reduced data availability: 3 pgs inactive)")
         );
-        let err = gate("Error EACCES: access denied", &codes()).unwrap_err();
+        let err = gate("Error EACCES: access denied", &codes())
+            .unwrap_err()
+            .to_string();
         assert!(
             err.starts_with("ceph health detail: not health JSON"),
             "{err}"

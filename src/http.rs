@@ -22,10 +22,11 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::machine::{Command, CommandError};
 use crate::metrics::Metrics;
@@ -70,34 +71,7 @@ pub fn get(
 ) -> Reply {
     match path {
         "/" => (StatusCode::OK, TEXT, view.text(now)),
-        "/health" => {
-            let not_serving: Vec<String> = view
-                .snapshot
-                .daemons
-                .iter()
-                .filter(|d| !serving(&d.word) && !d.maintenance)
-                .map(|d| format!("{} {}: {}", d.name, d.state, d.reason))
-                .collect();
-            if view.snapshot.daemons.is_empty() {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    TEXT,
-                    "no daemons known yet\n".into(),
-                )
-            } else if not_serving.is_empty() {
-                (
-                    StatusCode::OK,
-                    TEXT,
-                    format!("ok: {} daemons serving\n", view.snapshot.daemons.len()),
-                )
-            } else {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    TEXT,
-                    not_serving.join("\n") + "\n",
-                )
-            }
-        }
+        "/health" => health(view),
         "/status" => match serde_json::to_string_pretty(&view.status_json(now)) {
             Ok(json) => (StatusCode::OK, JSON, json + "\n"),
             Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, TEXT, format!("{err}\n")),
@@ -115,29 +89,60 @@ pub fn get(
             )
         }
         _ => match path.strip_prefix("/health/") {
-            Some(name) => match view.snapshot.daemon(name) {
-                Some(d) if serving(&d.word) => (
-                    StatusCode::OK,
-                    TEXT,
-                    format!("{} {}: {}\n", d.name, d.state, d.word),
-                ),
-                Some(d) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    TEXT,
-                    format!("{} {}: {} ({})\n", d.name, d.state, d.word, d.reason),
-                ),
-                None => (
-                    StatusCode::NOT_FOUND,
-                    TEXT,
-                    format!("no daemon {name} on this host\n"),
-                ),
-            },
+            Some(name) => daemon_health(view, name),
             None => (
                 StatusCode::NOT_FOUND,
                 TEXT,
                 format!("no route {path}; try GET /\n"),
             ),
         },
+    }
+}
+
+/// `GET /health`: 200 when every daemon that should serve does (maintenance excepted).
+fn health(view: &View) -> Reply {
+    let daemons = &view.snapshot.daemons;
+    let not_serving: Vec<String> = daemons
+        .iter()
+        .filter(|d| !serving(&d.word) && !d.maintenance)
+        .map(|d| format!("{} {}: {}", d.name, d.state, d.reason))
+        .collect();
+    if daemons.is_empty() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            TEXT,
+            "no daemons known yet\n".into(),
+        )
+    } else if not_serving.is_empty() {
+        let all = format!("ok: {} daemons serving\n", daemons.len());
+        (StatusCode::OK, TEXT, all)
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            TEXT,
+            not_serving.join("\n") + "\n",
+        )
+    }
+}
+
+/// `GET /health/<daemon>`: 200 when HAProxy should send it requests.
+fn daemon_health(view: &View, name: &str) -> Reply {
+    match view.snapshot.daemon(name) {
+        Some(d) if serving(&d.word) => (
+            StatusCode::OK,
+            TEXT,
+            format!("{} {}: {}\n", d.name, d.state, d.word),
+        ),
+        Some(d) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            TEXT,
+            format!("{} {}: {} ({})\n", d.name, d.state, d.word, d.reason),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            TEXT,
+            format!("no daemon {name} on this host\n"),
+        ),
     }
 }
 
@@ -209,10 +214,14 @@ pub async fn route(
             ),
         );
     }
-    let (daemon, command) = match parse_command(path, query) {
-        Ok(parsed) => parsed,
-        Err(reply) => return reply,
-    };
+    match parse_command(path, query) {
+        Ok((daemon, command)) => command_reply(api, daemon, command).await,
+        Err(reply) => reply,
+    }
+}
+
+/// Sends an operator's command to the shell; the daemon's new state, or why not.
+async fn command_reply(api: &Api, daemon: String, command: Command) -> Reply {
     let (reply, answer) = oneshot::channel();
     let request = CommandRequest {
         daemon: daemon.clone(),
@@ -227,18 +236,7 @@ pub async fn route(
         );
     }
     match tokio::time::timeout(Duration::from_secs(5), answer).await {
-        Ok(Ok(Ok(()))) => {
-            let mut view = api.view.clone();
-            // The shell publishes the new snapshot right after the command: read that one.
-            let _ = tokio::time::timeout(Duration::from_millis(500), view.changed()).await;
-            let view = Arc::clone(&view.borrow());
-            let status = view.status_json(tokio::time::Instant::now().into_std());
-            let found = status.daemons.iter().find(|d| d.name == daemon);
-            match found.map(serde_json::to_string_pretty) {
-                Some(Ok(json)) => (StatusCode::OK, JSON, json + "\n"),
-                _ => (StatusCode::OK, JSON, "{}\n".into()),
-            }
-        }
+        Ok(Ok(Ok(()))) => daemon_status(api, &daemon).await,
         Ok(Ok(Err(err @ CommandError::UnknownDaemon(_)))) => {
             (StatusCode::NOT_FOUND, TEXT, format!("{err}\n"))
         }
@@ -248,6 +246,19 @@ pub async fn route(
             TEXT,
             "the sidecar did not answer in time\n".into(),
         ),
+    }
+}
+
+/// The daemon's `/status` entry, from the snapshot the shell publishes right after a command.
+async fn daemon_status(api: &Api, daemon: &str) -> Reply {
+    let mut view = api.view.clone();
+    let _ = tokio::time::timeout(Duration::from_millis(500), view.changed()).await;
+    let view = Arc::clone(&view.borrow());
+    let status = view.status_json(tokio::time::Instant::now().into_std());
+    let found = status.daemons.iter().find(|d| d.name == daemon);
+    match found.map(serde_json::to_string_pretty) {
+        Some(Ok(json)) => (StatusCode::OK, JSON, json + "\n"),
+        _ => (StatusCode::OK, JSON, "{}\n".into()),
     }
 }
 
@@ -274,40 +285,49 @@ pub async fn serve(
         let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
-        let api = api.clone();
-        let token = token.clone();
-        tracker.spawn(async move {
-            let _permit = permit;
-            let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                let api = api.clone();
-                async move {
-                    let (status, content_type, body) = route(
-                        &api,
-                        request.method(),
-                        request.uri().path(),
-                        request.uri().query(),
-                        peer,
-                    )
-                    .await;
-                    let mut response = Response::new(Full::new(Bytes::from(body)));
-                    *response.status_mut() = status;
-                    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
-                        response
-                            .headers_mut()
-                            .insert(hyper::header::CONTENT_TYPE, value);
-                    }
-                    Ok::<_, Infallible>(response)
-                }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::select! {
-                () = token.cancelled() => {}
-                _ = tokio::time::timeout(CONNECTION_DEADLINE, connection) => {}
+        let connection = connection(stream, peer, api.clone(), token.clone());
+        let span = tracing::info_span!("http", %peer);
+        tracker.spawn(
+            async move {
+                let _permit = permit;
+                connection.await;
             }
-        });
+            .instrument(span),
+        );
     }
+}
+
+/// One connection: one request and its answer (no keep-alive), within the deadline.
+async fn connection(stream: TcpStream, peer: SocketAddr, api: Api, token: CancellationToken) {
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let api = api.clone();
+        async move { Ok::<_, Infallible>(respond(&api, &request, peer).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        () = token.cancelled() => {}
+        _ = tokio::time::timeout(CONNECTION_DEADLINE, connection) => {}
+    }
+}
+
+async fn respond(
+    api: &Api,
+    request: &Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
+    let (method, uri) = (request.method(), request.uri());
+    let (status, content_type, body) = route(api, method, uri.path(), uri.query(), peer).await;
+    tracing::debug!(%method, path = uri.path(), status = status.as_u16(), "request");
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(value) = hyper::header::HeaderValue::from_str(content_type) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
+    }
+    response
 }
 
 #[cfg(test)]

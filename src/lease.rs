@@ -4,7 +4,7 @@
 //!
 //! Measured semantics (the `rados` CLI of Ceph 16.2.15): `lock get` prints nothing and exits
 //! 0 when taken; a failure exits 1 with `(16)` (held by another) or `(110)` (RADOS unavailable)
-//! on stderr. The locker is the client instance plus the cookie, so a CLI holder can neither
+//! on stderr, read once into an [`Errno`] that every caller matches on. The locker is the client instance plus the cookie, so a CLI holder can neither
 //! renew nor unlock: the duration is sized to the restart (restart-timeout + a margin), and
 //! release is `lock info` → our entry by cookie → `lock break`. A holder that dies leaves a lock
 //! that expires by itself. `--lock-duration` is always passed (0 means never expires), and so
@@ -54,22 +54,99 @@ impl LeaseError {
     pub fn rados_unreachable(&self) -> bool {
         matches!(self, LeaseError::Unreachable(_))
     }
+}
 
-    /// A `rados` call that could not be made or did not finish.
-    fn call_failed(err: subprocess::SubprocessError) -> LeaseError {
-        match err {
-            subprocess::SubprocessError::Timeout { .. } => LeaseError::Unreachable(err.to_string()),
-            _ => LeaseError::Unavailable(err.to_string()),
+impl From<RadosError> for LeaseError {
+    /// A `rados lock get` that failed other than with EBUSY: unreachable when RADOS did not
+    /// answer in time (ETIMEDOUT, or the call was killed at its deadline).
+    fn from(err: RadosError) -> Self {
+        let unreachable = matches!(
+            err,
+            RadosError::Call(subprocess::SubprocessError::Timeout { .. })
+                | RadosError::Refused {
+                    errno: Errno::TimedOut,
+                    ..
+                }
+        );
+        if unreachable {
+            LeaseError::Unreachable(err.to_string())
+        } else {
+            LeaseError::Unavailable(err.to_string())
+        }
+    }
+}
+
+/// The errno a refused `rados` call printed, as far as the lease tells them apart. `rados`
+/// exits 1 whatever failed and says why on stderr: `ERROR: failed locking: (16) Device or
+/// resource busy`, then `error 16: (16) Device or resource busy` (Ceph 16.2.15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Errno {
+    /// ENOENT (2): no such object, lock or locker (a lease already given back, a service never
+    /// restarted), or no such pool.
+    NotFound,
+    /// EBUSY (16): another holder has the lock.
+    Busy,
+    /// ETIMEDOUT (110): RADOS did not answer within `--rados-osd-op-timeout`.
+    TimedOut,
+    /// Any other (EPERM from missing caps, EINVAL), or none printed (`failed to fetch mon
+    /// config`).
+    Other(Option<i32>),
+}
+
+impl Errno {
+    /// The first `(N)` of `rados`'s stderr.
+    pub fn of(stderr: &str) -> Self {
+        let number = stderr.split('(').skip(1).find_map(|after| {
+            let (digits, _) = after.split_once(')')?;
+            digits.parse::<i32>().ok()
+        });
+        match number {
+            Some(2) => Self::NotFound,
+            Some(16) => Self::Busy,
+            Some(110) => Self::TimedOut,
+            other => Self::Other(other),
+        }
+    }
+}
+
+/// A `rados lock` call that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RadosError {
+    /// It could not be run, or did not finish within its deadline.
+    #[error(transparent)]
+    Call(#[from] subprocess::SubprocessError),
+    /// It ran and refused: the command, its errno and the tail of its stderr.
+    #[error("`rados lock {verb}`: {stderr}")]
+    Refused {
+        verb: &'static str,
+        errno: Errno,
+        stderr: String,
+    },
+}
+
+impl RadosError {
+    fn refused(verb: &'static str, stderr: &[u8]) -> Self {
+        RadosError::Refused {
+            verb,
+            errno: Errno::of(&String::from_utf8_lossy(stderr)),
+            stderr: stderr_tail(stderr),
         }
     }
 
-    /// A `rados lock get` that failed with this stderr, other than "(16)" (held).
-    fn lock_refused(stderr: &[u8]) -> LeaseError {
-        let why = format!("`rados lock get`: {}", stderr_tail(stderr));
-        if String::from_utf8_lossy(stderr).contains("(110)") {
-            LeaseError::Unreachable(why)
+    /// The errno `rados` refused with; `None` when it did not run or did not finish.
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            RadosError::Refused { errno, .. } => Some(*errno),
+            RadosError::Call(_) => None,
+        }
+    }
+
+    /// `Ok` when the call refused with `errno`: what it was asked for holds already.
+    fn ok_if(self, errno: Errno) -> Result<(), Self> {
+        if self.errno() == Some(errno) {
+            Ok(())
         } else {
-            LeaseError::Unavailable(why)
+            Err(self)
         }
     }
 }
@@ -101,6 +178,23 @@ impl LeaseSettings {
         self.op_timeout * 2 + Duration::from_secs(2)
     }
 
+    /// `rados ... lock VERB ARGS...`; a non-zero exit is [`RadosError::Refused`], with the
+    /// errno it printed.
+    async fn lock(
+        &self,
+        verb: &'static str,
+        args: &[&str],
+    ) -> Result<subprocess::Captured, RadosError> {
+        let mut object_args = vec!["lock", verb];
+        object_args.extend_from_slice(args);
+        let captured = subprocess::run(&self.base(&object_args), self.process_timeout()).await?;
+        if captured.status.success() {
+            Ok(captured)
+        } else {
+            Err(RadosError::refused(verb, &captured.stderr))
+        }
+    }
+
     /// `rados lock get OBJECT LOCK`: exclusive, tagged, expiring after `duration`.
     async fn lock_get(
         &self,
@@ -109,11 +203,9 @@ impl LeaseSettings {
         cookie: &str,
         description: &str,
         duration: Duration,
-    ) -> Result<subprocess::Captured, subprocess::SubprocessError> {
+    ) -> Result<(), RadosError> {
         let seconds = duration.as_secs().max(1).to_string();
-        let argv = self.base(&[
-            "lock",
-            "get",
+        let args = [
             object,
             lock,
             "--lock-type",
@@ -126,56 +218,28 @@ impl LeaseSettings {
             "ceph-warden",
             "--lock-description",
             description,
-        ]);
-        subprocess::run(&argv, self.process_timeout()).await
+        ];
+        self.lock("get", &args).await.map(drop)
     }
 
-    /// `rados lock info OBJECT LOCK`; a failed call is an error naming it.
-    async fn lock_info(&self, object: &str, lock: &str) -> Result<subprocess::Captured, String> {
-        let captured = subprocess::run(
-            &self.base(&["lock", "info", object, lock]),
-            self.process_timeout(),
-        )
-        .await
-        .map_err(|err| err.to_string())?;
-        if captured.status.success() {
-            Ok(captured)
-        } else {
-            Err(format!(
-                "`rados lock info`: {}",
-                stderr_tail(&captured.stderr)
-            ))
-        }
+    /// `rados lock info OBJECT LOCK`: its JSON.
+    async fn lock_info(&self, object: &str, lock: &str) -> Result<Vec<u8>, RadosError> {
+        Ok(self.lock("info", &[object, lock]).await?.stdout)
     }
 
-    /// `rados lock break OBJECT LOCK LOCKER` with the locker's cookie; a lock already gone is
-    /// fine.
+    /// `rados lock break OBJECT LOCK LOCKER` with the locker's cookie; a lock already gone
+    /// (ENOENT) is fine.
     async fn lock_break(
         &self,
         object: &str,
         lock: &str,
         locker: &str,
         cookie: &str,
-    ) -> Result<(), String> {
-        let argv = self.base(&[
-            "lock",
-            "break",
-            object,
-            lock,
-            locker,
-            "--lock-cookie",
-            cookie,
-        ]);
-        let captured = subprocess::run(&argv, self.process_timeout())
-            .await
-            .map_err(|err| err.to_string())?;
-        if captured.status.success() || String::from_utf8_lossy(&captured.stderr).contains("(2)") {
-            Ok(())
-        } else {
-            Err(format!(
-                "`rados lock break`: {}",
-                stderr_tail(&captured.stderr)
-            ))
+    ) -> Result<(), RadosError> {
+        let args = [object, lock, locker, "--lock-cookie", cookie];
+        match self.lock("break", &args).await {
+            Ok(_) => Ok(()),
+            Err(err) => err.ok_if(Errno::NotFound),
         }
     }
 
@@ -190,19 +254,20 @@ impl LeaseSettings {
         let object = format!("restart-lease.{service}");
         for slot in 0..self.slots.max(1) {
             let slot = format!("slot-{slot}");
-            let captured = self
+            match self
                 .lock_get(&object, &slot, cookie, description, duration)
                 .await
-                .map_err(LeaseError::call_failed)?;
-            if captured.status.success() {
-                return Ok(Held {
-                    object,
-                    slot,
-                    cookie: cookie.to_string(),
-                });
-            }
-            if !String::from_utf8_lossy(&captured.stderr).contains("(16)") {
-                return Err(LeaseError::lock_refused(&captured.stderr));
+            {
+                Ok(()) => {
+                    return Ok(Held {
+                        object,
+                        slot,
+                        cookie: cookie.to_string(),
+                    })
+                }
+                // Held by another: try the next slot.
+                Err(err) if err.errno() == Some(Errno::Busy) => {}
+                Err(err) => return Err(err.into()),
             }
         }
         Err(LeaseError::Busy {
@@ -213,9 +278,9 @@ impl LeaseSettings {
 
     /// Gives the lease back: finds our locker by cookie and breaks it. A lease that already
     /// expired or is gone is fine.
-    pub async fn release(&self, held: &Held) -> Result<(), String> {
+    pub async fn release(&self, held: &Held) -> Result<(), RadosError> {
         let info = self.lock_info(&held.object, &held.slot).await?;
-        let Some(locker) = locker_with_cookie(&info.stdout, &held.cookie) else {
+        let Some(locker) = locker_with_cookie(&info, &held.cookie) else {
             return Ok(());
         };
         self.lock_break(&held.object, &held.slot, &locker, &held.cookie)
@@ -235,40 +300,31 @@ impl LeaseSettings {
         cookie: &str,
         reason: &str,
         duration: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), RadosError> {
         let object = format!("restart-lease.{service}");
-        let captured = self
-            .lock_get(&object, HOLD, cookie, reason, duration)
-            .await
-            .map_err(|err| err.to_string())?;
-        if captured.status.success() || String::from_utf8_lossy(&captured.stderr).contains("(16)") {
-            Ok(())
-        } else {
-            Err(format!(
-                "`rados lock get`: {}",
-                stderr_tail(&captured.stderr)
-            ))
+        match self.lock_get(&object, HOLD, cookie, reason, duration).await {
+            Ok(()) => Ok(()),
+            Err(err) => err.ok_if(Errno::Busy),
         }
     }
 
     /// Why every restart of `service` holds, if a canary restart failed (its description).
-    pub async fn held_because(&self, service: &str) -> Result<Option<String>, String> {
+    pub async fn held_because(&self, service: &str) -> Result<Option<String>, RadosError> {
         match self
             .lock_info(&format!("restart-lease.{service}"), HOLD)
             .await
         {
-            Ok(info) => Ok(hold_description(&info.stdout)),
+            Ok(info) => Ok(hold_description(&info)),
             // No lease object yet: nothing was ever restarted, nothing holds.
-            Err(err) if err.contains("(2)") => Ok(None),
-            Err(err) => Err(err),
+            Err(err) => err.ok_if(Errno::NotFound).map(|()| None),
         }
     }
 
     /// Lifts the hold of `service`, whoever took it (the operator reset the canary).
-    pub async fn lift_hold(&self, service: &str) -> Result<(), String> {
+    pub async fn lift_hold(&self, service: &str) -> Result<(), RadosError> {
         let object = format!("restart-lease.{service}");
         let info = self.lock_info(&object, HOLD).await?;
-        for (locker, cookie) in lockers(&info.stdout) {
+        for (locker, cookie) in lockers(&info) {
             self.lock_break(&object, HOLD, &locker, &cookie).await?;
         }
         Ok(())
@@ -323,22 +379,102 @@ pub fn locker_with_cookie(lock_info: &[u8], cookie: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// `rados`'s stderr as measured on Ceph 16.2.15 (`lock get` while held, `lock info` and
+    /// `lock break` of what is not there, missing caps, a stalled OSD, unreachable monitors).
+    #[test]
+    fn errno_kinds_from_real_rados_stderr() {
+        let cases: [(&str, Errno); 7] = [
+            (
+                "ERROR: failed locking: (16) Device or resource busy\nerror 16: (16) Device or resource busy\n",
+                Errno::Busy,
+            ),
+            (
+                "ERROR: rados_lock_get_lock_info(): (2) No such file or directory\nerror 2: (2) No such file or directory\n",
+                Errno::NotFound,
+            ),
+            (
+                "ERROR: failed breaking lock: (2) No such file or directory\nerror 2: (2) No such file or directory\n",
+                Errno::NotFound,
+            ),
+            (
+                "error opening pool no-such-pool: (2) No such file or directory\n",
+                Errno::NotFound,
+            ),
+            (
+                "ERROR: failed locking: (110) Connection timed out\n",
+                Errno::TimedOut,
+            ),
+            (
+                "ERROR: failed locking: (1) Operation not permitted\nerror 1: (1) Operation not permitted\n",
+                Errno::Other(Some(1)),
+            ),
+            (
+                "failed to fetch mon config (--no-mon-config to skip)\n",
+                Errno::Other(None),
+            ),
+        ];
+        for (stderr, errno) in cases {
+            assert_eq!(Errno::of(stderr), errno, "{stderr}");
+            let refused = RadosError::refused("get", stderr.as_bytes());
+            assert_eq!(refused.errno(), Some(errno));
+        }
+    }
+
+    #[test]
+    fn refused_calls_keep_their_message_and_only_what_holds_already_is_fine() {
+        let busy = RadosError::refused(
+            "get",
+            b"ERROR: failed locking: (16) Device or resource busy\nerror 16: (16) Device or resource busy\n",
+        );
+        assert_eq!(
+            busy.to_string(),
+            "`rados lock get`: ERROR: failed locking: (16) Device or resource busy / error 16: (16) Device or resource busy"
+        );
+        assert!(busy.ok_if(Errno::Busy).is_ok(), "a hold already held holds");
+        let gone = RadosError::refused(
+            "break",
+            b"ERROR: failed breaking lock: (2) No such file or directory\n",
+        );
+        assert!(gone.ok_if(Errno::NotFound).is_ok(), "a lock already gone");
+        let denied = RadosError::refused(
+            "break",
+            b"ERROR: failed breaking lock: (1) Operation not permitted\n",
+        );
+        let denied = denied.ok_if(Errno::NotFound).unwrap_err();
+        assert_eq!(
+            denied.to_string(),
+            "`rados lock break`: ERROR: failed breaking lock: (1) Operation not permitted"
+        );
+    }
+
     #[test]
     fn only_a_silent_rados_is_unreachable() {
-        let measured =
-            LeaseError::lock_refused(b"ERROR: failed locking: (110) Connection timed out\n");
+        let measured = LeaseError::from(RadosError::refused(
+            "get",
+            b"ERROR: failed locking: (110) Connection timed out\n",
+        ));
         assert!(measured.rados_unreachable(), "{measured}");
-        let hung = LeaseError::call_failed(subprocess::SubprocessError::Timeout {
+        assert_eq!(
+            measured.to_string(),
+            "the restart lease cannot be taken, so nothing is restarted: `rados lock get`: ERROR: failed locking: (110) Connection timed out"
+        );
+        let hung = LeaseError::from(RadosError::Call(subprocess::SubprocessError::Timeout {
             argv: "rados -p .rgw.root lock get".into(),
             timeout: Duration::from_secs(12),
-        });
+        }));
         assert!(hung.rados_unreachable(), "{hung}");
-        let denied =
-            LeaseError::lock_refused(b"ERROR: failed locking: (1) Operation not permitted\n");
+        let denied = LeaseError::from(RadosError::refused(
+            "get",
+            b"ERROR: failed locking: (1) Operation not permitted\n",
+        ));
         assert!(!denied.rados_unreachable(), "{denied}");
-        let missing = LeaseError::call_failed(subprocess::SubprocessError::NotFound {
+        assert!(
+            matches!(&denied, LeaseError::Unavailable(e) if e.contains("(1) Operation not permitted")),
+            "{denied:?}"
+        );
+        let missing = LeaseError::from(RadosError::Call(subprocess::SubprocessError::NotFound {
             program: "rados".into(),
-        });
+        }));
         assert!(!missing.rados_unreachable(), "{missing}");
         let busy = LeaseError::Busy {
             object: "restart-lease.rgw.lab".into(),

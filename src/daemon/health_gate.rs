@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::world::World;
 use crate::config::Config;
+use crate::health::GateError;
 
 /// The health gate's last finding and how long it may be believed.
 #[derive(Debug, Clone)]
@@ -53,6 +54,7 @@ pub(super) async fn health_loop<W: World>(
             let read = world
                 .health_detail(&cfg)
                 .await
+                .map_err(GateError::from)
                 .and_then(|json| crate::health::gate(&json, &cfg.run.health_gate));
             match read {
                 Ok(finding) => {

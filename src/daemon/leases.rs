@@ -1,15 +1,22 @@
 //! The restart path of `run`: the cluster-wide restart lease, the service hold of a canary that
-//! did not help, and the orchestrator call; each outcome goes back to the machine.
+//! did not help, and the orchestrator call; each outcome goes back to the machine. Each runs as
+//! a task in its daemon's span (`restart{daemon=rgw.a}`, `lease{daemon=rgw.a}`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
 use super::world::World;
 use super::{wall_now, Shell};
 
+use crate::inventory::Daemon;
+use crate::lease::{Held, LeaseSettings};
 use crate::machine::{Observation, RestartError, State};
-use crate::metrics::RestartOutcome;
+use crate::metrics::{Metrics, RestartOutcome};
+use crate::orchestrate::Chain;
 use crate::status::EventLog;
 
 /// The restart leases this sidecar holds, by daemon. Taking one and giving one back run one
@@ -17,98 +24,103 @@ use crate::status::EventLog;
 /// back and the next take, racing on two cores, once logged the take first (read as an overlap).
 #[derive(Default)]
 pub(super) struct LeaseBook {
-    held: std::sync::Mutex<BTreeMap<String, crate::lease::Held>>,
+    held: std::sync::Mutex<BTreeMap<String, Held>>,
     turn: tokio::sync::Mutex<()>,
+}
+
+impl LeaseBook {
+    /// The restart lease this daemon holds, taken out of the book (whoever takes it releases
+    /// it).
+    fn take(&self, name: &str) -> Option<Held> {
+        self.held.lock().ok().and_then(|mut map| map.remove(name))
+    }
+}
+
+/// What a restart or lease task acts with and reports to; cloned into each task.
+pub(super) struct Restarts<W> {
+    pub(super) world: Arc<W>,
+    pub(super) orchestrator: Arc<Chain>,
+    pub(super) book: Arc<LeaseBook>,
+    pub(super) events: Arc<EventLog>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) observations: mpsc::Sender<Observation>,
+}
+
+// By hand: a derive would want `W: Clone`, and the world is shared, not cloned.
+impl<W> Clone for Restarts<W> {
+    fn clone(&self) -> Self {
+        Self {
+            world: Arc::clone(&self.world),
+            orchestrator: Arc::clone(&self.orchestrator),
+            book: Arc::clone(&self.book),
+            events: Arc::clone(&self.events),
+            metrics: Arc::clone(&self.metrics),
+            observations: self.observations.clone(),
+        }
+    }
+}
+
+/// A restart slot one restart asks for, or the hold of a canary that did not help.
+pub(super) struct LeaseRequest {
+    pub(super) settings: LeaseSettings,
+    /// `restart-lease.<service>` is the RADOS object.
+    pub(super) service: String,
+    /// `<host>:<pid>:<nanoseconds>` ([`lease_cookie`]).
+    pub(super) cookie: String,
+    /// What `rados lock info` shows: who restarts what, or why the service holds.
+    pub(super) description: String,
+    /// It expires by itself after this.
+    pub(super) duration: Duration,
+}
+
+impl LeaseRequest {
+    /// What `rados lock get` is called with: service, cookie, description, duration.
+    pub(super) fn lock(&self) -> (&str, &str, &str, Duration) {
+        (
+            &self.service,
+            &self.cookie,
+            &self.description,
+            self.duration,
+        )
+    }
+}
+
+/// Why a restart waits, for the machine.
+struct Deferred {
+    reason: String,
+    rados_unreachable: bool,
 }
 
 impl<W: World> Shell<W> {
     pub(super) fn restart(&self, name: String) {
-        let Some(daemon) = self.known.get(&name).cloned() else {
-            let _ = self.observations.try_send(Observation::RestartAnswered {
-                daemon: name,
-                result: Err(RestartError::NotInInventory),
-            });
+        let Some(daemon) = self.inventory.known.get(&name).cloned() else {
+            let _ = self
+                .loops
+                .observations
+                .try_send(Observation::RestartAnswered {
+                    daemon: name,
+                    result: Err(RestartError::NotInInventory),
+                });
             return;
         };
-        let orchestrator = Arc::clone(&self.orchestrator);
-        let world = Arc::clone(&self.world);
-        let observations = self.observations.clone();
-        let metrics = Arc::clone(&self.metrics);
-        let events = Arc::clone(&self.events);
-        let leases = Arc::clone(&self.leases);
-        let lease = self.cfg.lease.clone();
-        let service = daemon.service();
-        // The lease outlives the restart it covers by a margin, and expires by itself.
-        let duration =
-            self.cfg.policy(&daemon.daemon_type).restart_timeout + Duration::from_secs(30);
-        let cookie = lease_cookie(&self.host);
-        let description = format!("ceph-warden on {} restarting {name}", self.host);
-        self.tracker.spawn(async move {
-            if let Some(lease) = lease {
-                // A canary restart that did not help holds every restart of the service.
-                if let Ok(Some(why)) = world.held_because(&lease, &service).await {
-                    let reason = format!("every restart of {service} holds: {why}");
-                    tracing::debug!(daemon = %name, "restart deferred: {reason}");
-                    let _ = observations
-                        .send(Observation::RestartDeferred {
-                            daemon: name,
-                            reason,
-                            rados_unreachable: false,
-                        })
-                        .await;
-                    return;
-                }
-                let turn = leases.turn.lock().await;
-                match world
-                    .acquire(&lease, &service, &cookie, &description, duration)
-                    .await
-                {
-                    Ok(held) => {
-                        let reason = format!(
-                            "took the restart lease {}/{} ({cookie})",
-                            held.object, held.slot
-                        );
-                        tracing::info!(daemon = %name, "{reason}");
-                        events.push(lease_event(&name, reason), wall_now());
-                        if let Ok(mut map) = leases.held.lock() {
-                            map.insert(name.clone(), held);
-                        }
-                        drop(turn);
-                    }
-                    Err(err) => {
-                        drop(turn);
-                        // The machine says it once, as an event; each retry is a debug line.
-                        tracing::debug!(daemon = %name, "restart deferred: {err}");
-                        let _ = observations
-                            .send(Observation::RestartDeferred {
-                                daemon: name,
-                                reason: err.to_string(),
-                                rados_unreachable: err.rados_unreachable(),
-                            })
-                            .await;
-                        return;
-                    }
-                }
-            }
-            tracing::info!(daemon = %name, "asking the orchestrator for a restart");
-            metrics.restart(&name, RestartOutcome::requested);
-            let result = world.restart(&orchestrator, &daemon).await.map_err(|err| {
-                metrics.restart(&name, RestartOutcome::failed);
-                tracing::warn!(daemon = %name, "restart failed: {err}");
-                RestartError::Orchestrator(err.to_string())
-            });
-            let _ = observations
-                .send(Observation::RestartAnswered {
-                    daemon: name,
-                    result,
-                })
-                .await;
+        let lease = self.cfg.lease.clone().map(|settings| LeaseRequest {
+            settings,
+            service: daemon.service(),
+            cookie: lease_cookie(&self.host),
+            description: format!("ceph-warden on {} restarting {name}", self.host),
+            // The lease outlives the restart it covers by a margin, and expires by itself.
+            duration: self.cfg.policy(&daemon.daemon_type).restart_timeout
+                + Duration::from_secs(30),
         });
+        let span = tracing::info_span!("restart", daemon = %name);
+        let task = self.restarts.clone().restart(daemon, lease);
+        self.loops.tracker.spawn(task.instrument(span));
     }
 
-    /// The service of a known daemon (its cephadm service name, else its type).
-    pub(super) fn service_of(&self, name: &str) -> Option<(String, Duration)> {
-        let daemon = self.known.get(name)?;
+    /// The service of a known daemon (its cephadm service name, else its type) and its
+    /// restart window.
+    fn service_of(&self, name: &str) -> Option<(String, Duration)> {
+        let daemon = self.inventory.known.get(name)?;
         Some((
             daemon.service(),
             self.cfg.policy(&daemon.daemon_type).restart_window,
@@ -124,34 +136,21 @@ impl<W: World> Shell<W> {
             self.release_lease(name);
             return;
         };
-        let description = format!(
-            "{name} on {} at {}: {reason}",
-            self.host,
-            humantime::format_rfc3339_seconds(wall_now())
-        );
-        let cookie = lease_cookie(&self.host);
-        let events = Arc::clone(&self.events);
-        let slot = self.take_lease(&name);
-        let world = Arc::clone(&self.world);
-        let leases = Arc::clone(&self.leases);
-        self.tracker.spawn(async move {
-            match world
-                .hold(&lease, &service, &cookie, &description, window)
-                .await
-            {
-                Ok(()) => {
-                    let said = format!("every restart of {service} holds: {description}");
-                    tracing::warn!(daemon = %name, "{said}");
-                    events.push(lease_event(&name, said), wall_now());
-                }
-                Err(err) => {
-                    tracing::error!(daemon = %name, "cannot hold the restarts of {service}: {err}")
-                }
-            }
-            if let Some(held) = slot {
-                release(&*world, &leases, &lease, &name, &held, &events).await;
-            }
-        });
+        let hold = LeaseRequest {
+            settings: lease,
+            service,
+            cookie: lease_cookie(&self.host),
+            description: format!(
+                "{name} on {} at {}: {reason}",
+                self.host,
+                humantime::format_rfc3339_seconds(wall_now())
+            ),
+            duration: window,
+        };
+        let held = self.restarts.book.take(&name);
+        let span = tracing::info_span!("lease", daemon = %name);
+        let task = self.restarts.clone().hold(name, hold, held);
+        self.loops.tracker.spawn(task.instrument(span));
     }
 
     pub(super) fn lift_service_hold(&self, name: String) {
@@ -159,43 +158,144 @@ impl<W: World> Shell<W> {
         else {
             return;
         };
-        let events = Arc::clone(&self.events);
-        let world = Arc::clone(&self.world);
-        self.tracker.spawn(async move {
-            match world.lift_hold(&lease, &service).await {
-                Ok(()) => {
-                    let said = format!("lifted the hold on the restarts of {service}");
-                    tracing::info!(daemon = %name, "{said}");
-                    events.push(lease_event(&name, said), wall_now());
-                }
-                Err(err) => tracing::error!(daemon = %name, "cannot lift the hold on {service} (it expires by itself): {err}"),
-            }
-        });
-    }
-
-    /// The restart lease this daemon holds, taken out of the map (whoever takes it releases it).
-    pub(super) fn take_lease(&self, name: &str) -> Option<crate::lease::Held> {
-        self.leases
-            .held
-            .lock()
-            .ok()
-            .and_then(|mut map| map.remove(name))
+        let span = tracing::info_span!("lease", daemon = %name);
+        let task = self.restarts.clone().lift_hold(name, lease, service);
+        self.loops.tracker.spawn(task.instrument(span));
     }
 
     pub(super) fn release_lease(&self, name: String) {
-        let (Some(held), Some(lease)) = (self.take_lease(&name), self.cfg.lease.clone()) else {
+        let (Some(held), Some(lease)) = (self.restarts.book.take(&name), self.cfg.lease.clone())
+        else {
             return;
         };
-        let events = Arc::clone(&self.events);
-        let world = Arc::clone(&self.world);
-        let leases = Arc::clone(&self.leases);
-        self.tracker
-            .spawn(async move { release(&*world, &leases, &lease, &name, &held, &events).await });
+        let span = tracing::info_span!("lease", daemon = %name);
+        let restarts = self.restarts.clone();
+        let task = async move { restarts.release(&lease, &name, &held).await };
+        self.loops.tracker.spawn(task.instrument(span));
+    }
+}
+
+impl<W: World> Restarts<W> {
+    /// Takes the lease, when there is one, then asks the orchestrator.
+    async fn restart(self, daemon: Daemon, lease: Option<LeaseRequest>) {
+        if let Some(lease) = lease {
+            if let Err(Deferred {
+                reason,
+                rados_unreachable,
+            }) = self.take_lease(&daemon.name, &lease).await
+            {
+                // The machine says it once, as an event; each retry is a debug line.
+                tracing::debug!("restart deferred: {reason}");
+                let _ = self
+                    .observations
+                    .send(Observation::RestartDeferred {
+                        daemon: daemon.name,
+                        reason,
+                        rados_unreachable,
+                    })
+                    .await;
+                return;
+            }
+        }
+        self.ask_orchestrator(daemon).await;
+    }
+
+    /// The restart lease for `name`, unless a canary restart that did not help holds every
+    /// restart of the service, or no slot is free.
+    async fn take_lease(&self, name: &str, lease: &LeaseRequest) -> Result<(), Deferred> {
+        let service = &lease.service;
+        if let Ok(Some(why)) = self.world.held_because(&lease.settings, service).await {
+            return Err(Deferred {
+                reason: format!("every restart of {service} holds: {why}"),
+                rados_unreachable: false,
+            });
+        }
+        let _turn = self.book.turn.lock().await;
+        let held = self.world.acquire(lease).await.map_err(|err| Deferred {
+            reason: err.to_string(),
+            rados_unreachable: err.rados_unreachable(),
+        })?;
+        let said = format!(
+            "took the restart lease {}/{} ({})",
+            held.object, held.slot, lease.cookie
+        );
+        tracing::info!("{said}");
+        self.events.push(lease_event(name, said), wall_now());
+        if let Ok(mut map) = self.book.held.lock() {
+            map.insert(name.to_string(), held);
+        }
+        Ok(())
+    }
+
+    async fn ask_orchestrator(self, daemon: Daemon) {
+        let name = daemon.name.clone();
+        tracing::info!("asking the orchestrator for a restart");
+        self.metrics.restart(&name, RestartOutcome::requested);
+        let result = self
+            .world
+            .restart(&self.orchestrator, &daemon)
+            .await
+            .map_err(|err| {
+                self.metrics.restart(&name, RestartOutcome::failed);
+                tracing::warn!("restart failed: {err}");
+                RestartError::Orchestrator(err.to_string())
+            });
+        let _ = self
+            .observations
+            .send(Observation::RestartAnswered {
+                daemon: name,
+                result,
+            })
+            .await;
+    }
+
+    /// Holds every restart of the service, then gives back the lease the canary held.
+    async fn hold(self, name: String, hold: LeaseRequest, held: Option<Held>) {
+        let service = &hold.service;
+        match self.world.hold(&hold).await {
+            Ok(()) => {
+                let said = format!("every restart of {service} holds: {}", hold.description);
+                tracing::warn!("{said}");
+                self.events.push(lease_event(&name, said), wall_now());
+            }
+            Err(err) => tracing::error!("cannot hold the restarts of {service}: {err}"),
+        }
+        if let Some(held) = held {
+            self.release(&hold.settings, &name, &held).await;
+        }
+    }
+
+    async fn lift_hold(self, name: String, lease: LeaseSettings, service: String) {
+        match self.world.lift_hold(&lease, &service).await {
+            Ok(()) => {
+                let said = format!("lifted the hold on the restarts of {service}");
+                tracing::info!("{said}");
+                self.events.push(lease_event(&name, said), wall_now());
+            }
+            Err(err) => {
+                tracing::error!("cannot lift the hold on {service} (it expires by itself): {err}")
+            }
+        }
+    }
+
+    /// Gives the restart lease back, saying so in the events (or that it expires by itself).
+    async fn release(&self, lease: &LeaseSettings, name: &str, held: &Held) {
+        let _turn = self.book.turn.lock().await;
+        match self.world.release(lease, held).await {
+            Ok(()) => {
+                let said = format!("gave back the restart lease {}/{}", held.object, held.slot);
+                tracing::info!("{said}");
+                self.events.push(lease_event(name, said), wall_now());
+            }
+            Err(err) => tracing::warn!(
+                "the restart lease could not be given back (it expires by itself): {err}"
+            ),
+        }
     }
 }
 
 /// `<host>:<pid>:<nanoseconds>`: unique per restart, readable in `rados lock info`.
-pub(super) fn lease_cookie(host: &str) -> String {
+fn lease_cookie(host: &str) -> String {
     let nanos = wall_now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -203,30 +303,8 @@ pub(super) fn lease_cookie(host: &str) -> String {
     format!("{host}:{}:{nanos}", std::process::id())
 }
 
-/// Gives the restart lease back, saying so in the events (or that it expires by itself).
-pub(super) async fn release<W: World>(
-    world: &W,
-    book: &LeaseBook,
-    lease: &crate::lease::LeaseSettings,
-    name: &str,
-    held: &crate::lease::Held,
-    events: &EventLog,
-) {
-    let _turn = book.turn.lock().await;
-    match world.release(lease, held).await {
-        Ok(()) => {
-            let reason = format!("gave back the restart lease {}/{}", held.object, held.slot);
-            tracing::info!(daemon = %name, "{reason}");
-            events.push(lease_event(name, reason), wall_now());
-        }
-        Err(err) => {
-            tracing::warn!(daemon = %name, "the restart lease could not be given back (it expires by itself): {err}")
-        }
-    }
-}
-
 /// A lease taken or given back, for `/events` (not a state change: from = to).
-pub(super) fn lease_event(daemon: &str, reason: String) -> crate::machine::Event {
+fn lease_event(daemon: &str, reason: String) -> crate::machine::Event {
     crate::machine::Event {
         daemon: daemon.to_string(),
         from: State::Restarting,

@@ -4,6 +4,7 @@
 //! observations; the judgement is `machine::verdict`'s.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use super::health_gate::HealthFinding;
 use super::now;
@@ -100,7 +102,7 @@ pub(super) async fn run_chain(
             ProbeStep::Asok => match rados_stall(target).await {
                 Ok(Some(stall)) => Ok(Verdict::Degraded { reason: stall }),
                 Ok(None) => Ok(Verdict::Ok),
-                Err(missing) => Err(ProbeError::Config(missing)),
+                Err(problem) => Err(ProbeError::Config(problem.to_string())),
             },
         };
         if !chain.step(step_of(*step), result) {
@@ -112,7 +114,11 @@ pub(super) async fn run_chain(
     }
     if chain.waits_on_rados()
         && target.chain.contains(&ProbeStep::Asok)
-        && chain.rados(rados_stall(target).await)
+        && chain.rados(
+            rados_stall(target)
+                .await
+                .map_err(|problem| problem.to_string()),
+        )
     {
         return chain;
     }
@@ -130,24 +136,40 @@ pub(super) async fn run_chain(
     let failure = chain.failure();
     let judgement = crate::peers::judge(chain.step, &failure, &report);
     if chain.peers(judgement, &again) {
-        tracing::info!(daemon = %target.name, "{} {failure}, then ok when asked again beside its peers: not counted", chain.step);
+        tracing::info!(
+            "{} {failure}, then ok when asked again beside its peers: not counted",
+            chain.step
+        );
     }
     chain
+}
+
+/// Why the RADOS-stall check cannot run for a daemon: a configuration problem, shown in
+/// `/status`, that leaves the check off for it.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AsokProblem {
+    #[error("asok: no admin socket matches {template} for {daemon}: the RADOS-stall check is off for it (set daemon-types.{daemon_type}.admin-socket, or leave asok out of its probes)")]
+    NoSocket {
+        template: String,
+        daemon: String,
+        daemon_type: String,
+    },
+    #[error("asok: permission denied on {}: this user may not use {daemon}'s admin socket, so the RADOS-stall check is off for it (docs/install.md: admin_socket_mode and the ceph group)", .path.display())]
+    PermissionDenied { path: PathBuf, daemon: String },
 }
 
 /// `rados: oldest op 4.2s on osd.0` when the daemon's oldest RADOS operation is older than the
 /// threshold; `None` when it is not, or the admin socket does not answer within 1 s (a frozen
 /// daemon's does not). `Err` when no socket is where the config says, or the service user may
-/// not use it: a configuration problem, shown in `/status`, that leaves the RADOS-stall check
-/// off for this daemon.
-pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, String> {
+/// not use it.
+pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, AsokProblem> {
     let (template, threshold) = &target.asok;
     let Some(path) = crate::probe::asok::find(template, &target.name) else {
-        let daemon_type = target.name.split('.').next().unwrap_or_default();
-        return Err(format!(
-            "asok: no admin socket matches {template} for {}: the RADOS-stall check is off for it (set daemon-types.{daemon_type}.admin-socket, or leave asok out of its probes)",
-            target.name
-        ));
+        return Err(AsokProblem::NoSocket {
+            template: template.clone(),
+            daemon: target.name.clone(),
+            daemon_type: target.name.split('.').next().unwrap_or_default().into(),
+        });
     };
     let reply = match crate::probe::asok::command(
         &path,
@@ -160,14 +182,13 @@ pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, Strin
         Err(crate::probe::asok::AsokError::Connect { source, .. })
             if source.kind() == std::io::ErrorKind::PermissionDenied =>
         {
-            return Err(format!(
-                "asok: permission denied on {}: this user may not use {}'s admin socket, so the RADOS-stall check is off for it (docs/install.md: admin_socket_mode and the ceph group)",
-                path.display(),
-                target.name
-            ));
+            return Err(AsokProblem::PermissionDenied {
+                path,
+                daemon: target.name.clone(),
+            });
         }
         Err(err) => {
-            tracing::debug!(daemon = %target.name, "asok: {err}");
+            tracing::debug!("asok: {err}");
             return Ok(None);
         }
     };
@@ -230,104 +251,150 @@ pub(super) async fn in_flight_loop<W: World>(
     }
 }
 
-/// Starts a probe of every target every interval; a probe may overlap the next one (each has
-/// its own deadline), up to the number that fit in one timeout.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the probe loop's inputs, each its own channel"
-)]
-pub(super) async fn probe_loop<W: World>(
-    world: Arc<W>,
-    view: watch::Receiver<Arc<View>>,
-    targets: watch::Receiver<Arc<Vec<Target>>>,
-    mut settings: watch::Receiver<ProbeSettings>,
-    health: watch::Receiver<HealthFinding>,
-    observations: mpsc::Sender<Observation>,
-    metrics: Arc<Metrics>,
-    token: CancellationToken,
-    tracker: TaskTracker,
-) {
-    let running: Arc<std::sync::Mutex<BTreeMap<String, Arc<AtomicUsize>>>> = Arc::default();
-    let peer_cache = Arc::new(crate::peers::Cache::default());
-    let mut tick = 0u64;
-    loop {
-        let current = settings.borrow_and_update().clone();
-        let mut ticker = tokio::time::interval(current.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+/// The probe loop's inputs and outputs: what each probe task reads and where its result goes.
+pub(super) struct Prober<W> {
+    pub(super) world: Arc<W>,
+    /// The published view: which daemons are degraded (probed less often).
+    pub(super) view: watch::Receiver<Arc<View>>,
+    pub(super) targets: watch::Receiver<Arc<Vec<Target>>>,
+    pub(super) health: watch::Receiver<HealthFinding>,
+    pub(super) observations: mpsc::Sender<Observation>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) tracker: TaskTracker,
+    /// Peer comparisons, reused for a second.
+    pub(super) peers: crate::peers::Cache,
+}
+
+/// Probes under way, by daemon: they may overlap, up to the number that fit in one timeout.
+type Running = std::sync::Mutex<BTreeMap<String, Arc<AtomicUsize>>>;
+
+/// One probe of a daemon under way; counted until dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A slot for one more probe of `name`, unless `max` are under way already.
+fn slot(running: &Running, name: &str, max: usize) -> Option<Slot> {
+    let counter = running
+        .lock()
+        .ok()
+        .map(|mut map| Arc::clone(map.entry(name.to_string()).or_default()))?;
+    if counter.load(Ordering::Relaxed) >= max {
+        return None;
+    }
+    counter.fetch_add(1, Ordering::Relaxed);
+    Some(Slot(counter))
+}
+
+impl<W: World> Prober<W> {
+    /// Starts a probe of every target every interval; a probe may overlap the next one (each
+    /// has its own deadline), up to the number that fit in one timeout.
+    pub(super) async fn probe_loop(
+        self,
+        mut settings: watch::Receiver<ProbeSettings>,
+        token: CancellationToken,
+    ) {
+        let prober = Arc::new(self);
+        let running = Running::default();
+        let mut tick = 0u64;
         loop {
-            tokio::select! {
-                () = token.cancelled() => return,
-                _ = settings.changed() => break,
-                _ = ticker.tick() => {}
-            }
-            let Some(prober) = current.prober.clone() else {
-                tracing::error!("no HTTP client: probes cannot run");
-                continue;
-            };
-            let max_overlap =
-                1 + usize::try_from(prober_timeout_ticks(&prober, current.interval)).unwrap_or(1);
-            tick = tick.wrapping_add(1);
-            let list = Arc::clone(&targets.borrow());
-            let degraded: Vec<String> = view
-                .borrow()
-                .snapshot
-                .daemons
-                .iter()
-                .filter(|d| d.state == State::Degraded)
-                .map(|d| d.name.clone())
-                .collect();
-            for target in list.iter() {
-                // A probe of a stalled RGW only adds to its queue: 1 in 5 while degraded.
-                if degraded.contains(&target.name) && tick % 5 != 0 {
-                    continue;
+            let current = settings.borrow_and_update().clone();
+            let mut ticker = tokio::time::interval(current.interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => return,
+                    _ = settings.changed() => break,
+                    _ = ticker.tick() => {}
                 }
-                let counter = match running.lock() {
-                    Ok(mut map) => Arc::clone(map.entry(target.name.clone()).or_default()),
-                    Err(_) => continue,
+                let Some(http) = &current.prober else {
+                    tracing::error!("no HTTP client: probes cannot run");
+                    continue;
                 };
-                if counter.load(Ordering::Relaxed) >= max_overlap {
-                    continue;
+                tick = tick.wrapping_add(1);
+                let max_overlap =
+                    1 + usize::try_from(prober_timeout_ticks(http, current.interval)).unwrap_or(1);
+                for target in prober.due(tick) {
+                    if let Some(slot) = slot(&running, &target.name, max_overlap) {
+                        let (http, s3) = (http.clone(), current.s3.clone());
+                        Arc::clone(&prober).spawn_probe(target, http, s3, slot);
+                    }
                 }
-                counter.fetch_add(1, Ordering::Relaxed);
-                let prober = prober.clone();
-                let s3 = current.s3.clone();
-                let target = target.clone();
-                let observations = observations.clone();
-                let metrics = Arc::clone(&metrics);
-                let peer_cache = Arc::clone(&peer_cache);
-                let world = Arc::clone(&world);
-                let health = health.borrow().current();
-                tracker.spawn(async move {
-                    let sent = now();
-                    let start = tokio::time::Instant::now();
-                    let context = ChainContext {
-                        peers: &peer_cache,
-                        health,
-                    };
-                    let outcome = world.probe(&target, &prober, s3.as_ref(), &context).await;
-                    let took = start.elapsed();
-                    counter.fetch_sub(1, Ordering::Relaxed);
-                    metrics.probe(&target.name, ProbeClass::of(&outcome.result), took);
-                    tracing::debug!(
-                        daemon = %target.name,
-                        step = %outcome.step,
-                        result = %probe::describe(&outcome.result),
-                        ?took,
-                        "probe"
-                    );
-                    let _ = observations
-                        .send(Observation::Probe {
-                            daemon: target.name,
-                            result: outcome.result,
-                            sent,
-                            step: outcome.step,
-                            config_problem: outcome.config_problem,
-                            no_healthy_peer: outcome.no_healthy_peer,
-                        })
-                        .await;
-                });
             }
         }
+    }
+
+    /// The targets to probe at this tick: all, but a degraded daemon 1 tick in 5 (a probe of a
+    /// stalled RGW only adds to its queue).
+    fn due(&self, tick: u64) -> Vec<Target> {
+        let degraded: Vec<String> = self
+            .view
+            .borrow()
+            .snapshot
+            .daemons
+            .iter()
+            .filter(|d| d.state == State::Degraded)
+            .map(|d| d.name.clone())
+            .collect();
+        let targets = Arc::clone(&self.targets.borrow());
+        targets
+            .iter()
+            .filter(|target| tick % 5 == 0 || !degraded.contains(&target.name))
+            .cloned()
+            .collect()
+    }
+
+    /// One probe of `target`, as a task in the daemon's span; its outcome goes to the machine.
+    fn spawn_probe(
+        self: Arc<Self>,
+        target: Target,
+        http: HttpProbe,
+        s3: Option<S3Canary>,
+        slot: Slot,
+    ) {
+        let health = self.health.borrow().current();
+        let span = tracing::info_span!("probe", daemon = %target.name);
+        let tracker = self.tracker.clone();
+        tracker.spawn(
+            async move {
+                let sent = now();
+                let start = tokio::time::Instant::now();
+                let context = ChainContext {
+                    peers: &self.peers,
+                    health,
+                };
+                let outcome = self
+                    .world
+                    .probe(&target, &http, s3.as_ref(), &context)
+                    .await;
+                let took = start.elapsed();
+                drop(slot);
+                self.metrics
+                    .probe(&target.name, ProbeClass::of(&outcome.result), took);
+                tracing::debug!(
+                    step = %outcome.step,
+                    result = %probe::describe(&outcome.result),
+                    ?took,
+                    "probe"
+                );
+                let _ = self
+                    .observations
+                    .send(Observation::Probe {
+                        daemon: target.name,
+                        result: outcome.result,
+                        sent,
+                        step: outcome.step,
+                        config_problem: outcome.config_problem,
+                        no_healthy_peer: outcome.no_healthy_peer,
+                    })
+                    .await;
+            }
+            .instrument(span),
+        );
     }
 }
 
@@ -335,4 +402,32 @@ pub(super) fn prober_timeout_ticks(prober: &HttpProbe, interval: Duration) -> u6
     let timeout = prober.timeout().as_millis();
     let interval = interval.as_millis().max(1);
     u64::try_from(timeout.div_ceil(interval)).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn no_admin_socket_is_a_configuration_problem_that_says_what_to_set() {
+        let target = Target {
+            name: "rgw.a".into(),
+            url: "http://192.0.2.1:8080/".into(),
+            chain: vec![ProbeStep::Asok],
+            asok: (
+                "/nonexistent/ceph-client.{name}.asok".into(),
+                Duration::from_secs(5),
+            ),
+            peers: Vec::new(),
+        };
+        let problem = rados_stall(&target).await.unwrap_err();
+        assert!(
+            matches!(problem, AsokProblem::NoSocket { .. }),
+            "{problem:?}"
+        );
+        assert_eq!(
+            problem.to_string(),
+            "asok: no admin socket matches /nonexistent/ceph-client.{name}.asok for rgw.a: the RADOS-stall check is off for it (set daemon-types.rgw.admin-socket, or leave asok out of its probes)"
+        );
+    }
 }

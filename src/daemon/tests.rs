@@ -13,14 +13,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::inventory_refresh::InventoryUpdate;
+use super::inventory_refresh::{InventoryUpdate, Listing};
+use super::leases::LeaseRequest;
 use super::probing::{ChainContext, Target};
 use super::world::World;
 use super::{wall_now, Shell};
+use crate::ceph::CephError;
 use crate::config::Config;
 use crate::http::Api;
 use crate::inventory::{Daemon, OrchStatus};
-use crate::lease::{Held, LeaseError, LeaseSettings};
+use crate::lease::{Held, LeaseError, LeaseSettings, RadosError};
 use crate::machine::verdict::{Outcome, ProbeError, Step, Verdict};
 use crate::machine::{Observation, Word};
 use crate::orchestrate::{Chain, OrchestrateError};
@@ -130,7 +132,10 @@ impl World for Fake {
             started: Some(started),
         };
         InventoryUpdate {
-            result: Ok((vec![rgw_a], None)),
+            result: Ok(Listing {
+                daemons: vec![rgw_a],
+                json: None,
+            }),
             peers: Some(Vec::new()),
         }
     }
@@ -157,7 +162,7 @@ impl World for Fake {
         outcome
     }
 
-    async fn health_detail(&self, _cfg: &Config) -> Result<String, String> {
+    async fn health_detail(&self, _cfg: &Config) -> Result<String, CephError> {
         self.record("health detail");
         Ok(r#"{"status": "HEALTH_OK", "checks": {}}"#.into())
     }
@@ -171,45 +176,31 @@ impl World for Fake {
         &self,
         _lease: &LeaseSettings,
         service: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, RadosError> {
         self.record(format!("lease held-because {service}"));
         Ok(None)
     }
 
-    async fn acquire(
-        &self,
-        _lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        _description: &str,
-        _duration: Duration,
-    ) -> Result<Held, LeaseError> {
-        self.record(format!("lease acquire {service}"));
+    async fn acquire(&self, request: &LeaseRequest) -> Result<Held, LeaseError> {
+        self.record(format!("lease acquire {}", request.service));
         Ok(Held {
-            object: format!("restart-lease.{service}"),
+            object: format!("restart-lease.{}", request.service),
             slot: "slot-0".into(),
-            cookie: cookie.to_string(),
+            cookie: request.cookie.clone(),
         })
     }
 
-    async fn release(&self, _lease: &LeaseSettings, held: &Held) -> Result<(), String> {
+    async fn release(&self, _lease: &LeaseSettings, held: &Held) -> Result<(), RadosError> {
         self.record(format!("lease release {}/{}", held.object, held.slot));
         Ok(())
     }
 
-    async fn hold(
-        &self,
-        _lease: &LeaseSettings,
-        service: &str,
-        _cookie: &str,
-        _reason: &str,
-        _duration: Duration,
-    ) -> Result<(), String> {
-        self.record(format!("lease hold {service}"));
+    async fn hold(&self, request: &LeaseRequest) -> Result<(), RadosError> {
+        self.record(format!("lease hold {}", request.service));
         Ok(())
     }
 
-    async fn lift_hold(&self, _lease: &LeaseSettings, service: &str) -> Result<(), String> {
+    async fn lift_hold(&self, _lease: &LeaseSettings, service: &str) -> Result<(), RadosError> {
         self.record(format!("lease lift-hold {service}"));
         Ok(())
     }
@@ -265,7 +256,7 @@ fn serve(fake: &Fake, cfg: Config) -> Running {
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let (shell, wiring, api, _) = Shell::start(cfg, None, fake.clone(), &token, &tracker);
-    let observations = shell.observations.clone();
+    let observations = shell.loops.observations.clone();
     let serving = tokio::spawn({
         let token = token.clone();
         async move { shell.serve(wiring, None, &token, &tracker).await }
@@ -337,8 +328,37 @@ fn position(calls: &[(f64, String)], from: usize, prefix: &str) -> usize {
         .unwrap_or_else(|| panic!("no `{prefix}` after call {from}; calls: {calls:#?}"))
 }
 
+/// The calls of a failed daemon's way back: the poll that confirmed the drain word let the
+/// lease be asked for at once; one restart; the lease given back after the proof.
+fn in_order_drain_lease_restart_proof_release(calls: &[(f64, String)]) {
+    let failed = position(calls, 0, "probe rgw.a: timeout");
+    let poll = position(calls, failed, "poll 192.0.2.10: down #");
+    let held = position(calls, poll, "lease held-because rgw.s");
+    let acquired = position(calls, held, "lease acquire rgw.s");
+    let restart = position(calls, acquired, "restart rgw.a");
+    let refresh = position(calls, restart, "inventory host1 --refresh");
+    let passed = position(calls, restart, "probe rgw.a: ok");
+    let released = position(
+        calls,
+        refresh.max(passed),
+        "lease release restart-lease.rgw.s/slot-0",
+    );
+    // The poll is what let the restart go: the lease was asked for at the same instant.
+    assert_eq!(calls[poll].0, calls[acquired].0, "{calls:#?}");
+    assert!(calls[released].0 > calls[restart].0);
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|(_, c)| c.starts_with("restart"))
+            .count(),
+        1,
+        "one restart: {calls:#?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_released_in_order() {
+    let _logging = LOGGING.read().await;
     let dir = scratch("failed");
     let cfg = Config::from_toml(&config_text(&dir, ""), "test").expect("a valid config");
     let drain_confirm_timeout = cfg.policy("rgw").drain_confirm_timeout;
@@ -379,30 +399,7 @@ async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_releas
         .expect("the shell does not panic");
     assert_eq!(code, crate::exitcode::OK);
 
-    let calls = fake.calls();
-    let failed = position(&calls, 0, "probe rgw.a: timeout");
-    let poll = position(&calls, failed, "poll 192.0.2.10: down #");
-    let held = position(&calls, poll, "lease held-because rgw.s");
-    let acquired = position(&calls, held, "lease acquire rgw.s");
-    let restart = position(&calls, acquired, "restart rgw.a");
-    let refresh = position(&calls, restart, "inventory host1 --refresh");
-    let passed = position(&calls, restart, "probe rgw.a: ok");
-    let released = position(
-        &calls,
-        refresh.max(passed),
-        "lease release restart-lease.rgw.s/slot-0",
-    );
-    // The poll is what let the restart go: the lease was asked for at the same instant.
-    assert_eq!(calls[poll].0, calls[acquired].0, "{calls:#?}");
-    assert!(calls[released].0 > calls[restart].0);
-    assert_eq!(
-        calls
-            .iter()
-            .filter(|(_, c)| c.starts_with("restart"))
-            .count(),
-        1,
-        "one restart: {calls:#?}"
-    );
+    in_order_drain_lease_restart_proof_release(&fake.calls());
     assert_eq!(
         words(&running.api),
         [
@@ -421,6 +418,7 @@ async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_releas
 
 #[tokio::test(start_paused = true)]
 async fn a_reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_is_applied() {
+    let _logging = LOGGING.read().await;
     let dir = scratch("reload");
     let path = dir.join("ceph-warden.toml");
     let write = |run: &str| {
@@ -436,8 +434,8 @@ async fn a_reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_is_applied(
     let intervals = |shell: &Shell<Fake>| {
         (
             shell.cfg.run.probe_interval,
-            shell.probe_settings.borrow().interval,
-            shell.config.borrow().run.probe_interval,
+            shell.loops.probe_settings.borrow().interval,
+            shell.loops.config.borrow().run.probe_interval,
         )
     };
     let half_a_second = Duration::from_millis(500);
@@ -473,6 +471,7 @@ async fn a_reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_is_applied(
 
 #[tokio::test(start_paused = true)]
 async fn shutdown_waits_for_a_hung_restart_no_longer_than_shutdown_timeout_and_persists() {
+    let _logging = LOGGING.read().await;
     let dir = scratch("shutdown");
     let cfg = Config::from_toml(&config_text(&dir, "shutdown-timeout = \"3s\""), "test")
         .expect("a valid config");
@@ -506,5 +505,91 @@ async fn shutdown_waits_for_a_hung_restart_no_longer_than_shutdown_timeout_and_p
         state_file.exists(),
         "the state (restart history) is persisted on the way out"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Held by every shell test, and alone by the one that reads the log. `tracing` caches whether
+/// a call site is enabled, for every thread at once: a call site first reached on another
+/// test's thread (no subscriber there) while this test's subscriber is being installed can
+/// keep "disabled" and lose its lines here (seen: one run in six lost the lease's lines).
+static LOGGING: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// The log, as the fmt subscriber of `main` writes it (without colours), kept for a test.
+#[derive(Clone, Default)]
+struct LogLines(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("no test thread panicked")
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogLines {
+    type Writer = LogLines;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl LogLines {
+    /// The line whose message contains `message`.
+    fn line(&self, message: &str) -> String {
+        let text =
+            String::from_utf8_lossy(&self.0.lock().expect("no test thread panicked")).into_owned();
+        text.lines()
+            .find(|line| line.contains(message))
+            .unwrap_or_else(|| panic!("no line with `{message}`; log:\n{text}"))
+            .to_string()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_restart_and_probe_lines_carry_the_daemon_from_their_span() {
+    let _logging = LOGGING.write().await;
+    let dir = scratch("spans");
+    let cfg = Config::from_toml(&config_text(&dir, ""), "test").expect("a valid config");
+    let log = LogLines::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    // This thread only: the runtime of a paused-clock test runs every task on it.
+    let _log = tracing::subscriber::set_default(subscriber);
+    let fake = Fake::new();
+    fake.script(|s| s.failing = true);
+    let running = serve(&fake, cfg);
+    fake.wait_for_call("restart rgw.a").await;
+    running.token.cancel();
+    tokio::time::timeout(STUCK, running.serving)
+        .await
+        .expect("the shell stops when cancelled")
+        .expect("the shell does not panic");
+
+    // `grep 'daemon=rgw.a'` (docs/operations.md) finds them: the span says it, once.
+    for (span, message) in [
+        (
+            "restart",
+            "took the restart lease restart-lease.rgw.s/slot-0 (host1:",
+        ),
+        ("restart", "asking the orchestrator for a restart"),
+        ("probe", "probe step=http result=timeout"),
+    ] {
+        let line = log.line(message);
+        assert!(
+            line.contains(&format!(" {span}{{daemon=rgw.a}}: ")),
+            "{line}"
+        );
+        assert_eq!(line.matches("rgw.a").count(), 1, "{line}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

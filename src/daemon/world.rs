@@ -5,13 +5,14 @@
 //! [`RealWorld`] is the one `run` uses. The state file is not in it: tests write a temp dir.
 
 use std::future::Future;
-use std::time::Duration;
 
-use super::inventory_refresh::{peer_inventory, InventoryUpdate};
+use super::inventory_refresh::{peer_inventory, InventoryUpdate, Listing};
+use super::leases::LeaseRequest;
 use super::probing::{run_chain, ChainContext, Target};
-use crate::config::{Config, InventorySource};
+use crate::ceph::CephError;
+use crate::config::{Config, InventorySource, StaticDaemon};
 use crate::inventory::{self, Daemon};
-use crate::lease::{Held, LeaseError, LeaseSettings};
+use crate::lease::{Held, LeaseError, LeaseSettings, RadosError};
 use crate::machine::verdict::Outcome;
 use crate::orchestrate::{Chain, OrchestrateError, Orchestrator};
 use crate::probe::http::HttpProbe;
@@ -41,7 +42,8 @@ pub(super) trait World: Send + Sync + 'static {
     ) -> impl Future<Output = Outcome> + Send;
 
     /// `ceph health detail --format json`, as text.
-    fn health_detail(&self, cfg: &Config) -> impl Future<Output = Result<String, String>> + Send;
+    fn health_detail(&self, cfg: &Config)
+        -> impl Future<Output = Result<String, CephError>> + Send;
 
     /// The requests a daemon on `port` is serving now (its established connections); `None`
     /// when they cannot be counted.
@@ -52,16 +54,12 @@ pub(super) trait World: Send + Sync + 'static {
         &self,
         lease: &LeaseSettings,
         service: &str,
-    ) -> impl Future<Output = Result<Option<String>, String>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, RadosError>> + Send;
 
-    /// Takes a restart slot of `service` for `duration`.
+    /// Takes a restart slot of the request's service for its duration.
     fn acquire(
         &self,
-        lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        description: &str,
-        duration: Duration,
+        request: &LeaseRequest,
     ) -> impl Future<Output = Result<Held, LeaseError>> + Send;
 
     /// Gives a restart slot back.
@@ -69,24 +67,18 @@ pub(super) trait World: Send + Sync + 'static {
         &self,
         lease: &LeaseSettings,
         held: &Held,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), RadosError>> + Send;
 
-    /// Holds every restart of `service` for `duration`, saying `reason`.
-    fn hold(
-        &self,
-        lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        reason: &str,
-        duration: Duration,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Holds every restart of the request's service for its duration, saying its
+    /// description (why).
+    fn hold(&self, request: &LeaseRequest) -> impl Future<Output = Result<(), RadosError>> + Send;
 
     /// Lifts the hold on the restarts of `service`.
     fn lift_hold(
         &self,
         lease: &LeaseSettings,
         service: &str,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), RadosError>> + Send;
 
     /// Asks the configured orchestrators, in order, to restart `daemon`.
     fn restart(
@@ -103,32 +95,21 @@ pub(super) struct RealWorld;
 impl World for RealWorld {
     async fn inventory(&self, cfg: &Config, host: &str, refresh: bool) -> InventoryUpdate {
         let result = match &cfg.run.inventory {
-            InventorySource::Static(list) => Ok((
-                list.iter()
-                    .map(|s| Daemon {
-                        name: s.name.clone(),
-                        daemon_type: s.daemon_type.clone(),
-                        hostname: Some(host.to_string()),
-                        ip: None,
-                        ports: Vec::new(),
-                        status: inventory::OrchStatus::Unknown,
-                        status_desc: None,
-                        service_name: None,
-                        started: None,
-                    })
-                    .collect(),
-                None,
-            )),
+            InventorySource::Static(list) => Ok(Listing {
+                daemons: list.iter().map(|s| static_daemon(s, host)).collect(),
+                json: None,
+            }),
             InventorySource::CephOrch => {
                 let mut command = vec!["orch", "ps", host, "--format", "json"];
                 if refresh {
                     command.push("--refresh");
                 }
                 match cfg.ceph.run(&command).await {
-                    Ok(stdout) => inventory::parse(&stdout)
-                        .map(|daemons| (daemons, Some(stdout)))
-                        .map_err(|err| err.to_string()),
-                    Err(err) => Err(err.to_string()),
+                    Ok(stdout) => inventory::parse(&stdout).map(|daemons| Listing {
+                        daemons,
+                        json: Some(stdout),
+                    }),
+                    Err(err) => Err(err.into()),
                 }
             }
         };
@@ -151,11 +132,10 @@ impl World for RealWorld {
         run_chain(target, http, s3, context).await
     }
 
-    async fn health_detail(&self, cfg: &Config) -> Result<String, String> {
+    async fn health_detail(&self, cfg: &Config) -> Result<String, CephError> {
         cfg.ceph
             .run(&["health", "detail", "--format", "json"])
             .await
-            .map_err(|err| err.to_string())
     }
 
     fn in_flight(&self, port: u16) -> Option<usize> {
@@ -166,37 +146,29 @@ impl World for RealWorld {
         &self,
         lease: &LeaseSettings,
         service: &str,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, RadosError> {
         lease.held_because(service).await
     }
 
-    async fn acquire(
-        &self,
-        lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        description: &str,
-        duration: Duration,
-    ) -> Result<Held, LeaseError> {
+    async fn acquire(&self, request: &LeaseRequest) -> Result<Held, LeaseError> {
+        let (service, cookie, description, duration) = request.lock();
+        let lease = &request.settings;
         lease.acquire(service, cookie, description, duration).await
     }
 
-    async fn release(&self, lease: &LeaseSettings, held: &Held) -> Result<(), String> {
+    async fn release(&self, lease: &LeaseSettings, held: &Held) -> Result<(), RadosError> {
         lease.release(held).await
     }
 
-    async fn hold(
-        &self,
-        lease: &LeaseSettings,
-        service: &str,
-        cookie: &str,
-        reason: &str,
-        duration: Duration,
-    ) -> Result<(), String> {
-        lease.hold(service, cookie, reason, duration).await
+    async fn hold(&self, request: &LeaseRequest) -> Result<(), RadosError> {
+        let (service, cookie, reason, duration) = request.lock();
+        request
+            .settings
+            .hold(service, cookie, reason, duration)
+            .await
     }
 
-    async fn lift_hold(&self, lease: &LeaseSettings, service: &str) -> Result<(), String> {
+    async fn lift_hold(&self, lease: &LeaseSettings, service: &str) -> Result<(), RadosError> {
         lease.lift_hold(service).await
     }
 
@@ -206,5 +178,20 @@ impl World for RealWorld {
         daemon: &Daemon,
     ) -> Result<String, OrchestrateError> {
         orchestrator.restart(daemon).await
+    }
+}
+
+/// A daemon of the static inventory, on this host.
+fn static_daemon(listed: &StaticDaemon, host: &str) -> Daemon {
+    Daemon {
+        name: listed.name.clone(),
+        daemon_type: listed.daemon_type.clone(),
+        hostname: Some(host.to_string()),
+        ip: None,
+        ports: Vec::new(),
+        status: inventory::OrchStatus::Unknown,
+        status_desc: None,
+        service_name: None,
+        started: None,
     }
 }

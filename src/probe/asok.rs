@@ -111,15 +111,23 @@ pub struct OldestOp {
     pub ops: usize,
 }
 
+/// An `objecter_requests` reply that is not what a radosgw answers.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjecterError {
+    #[error("objecter_requests is not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+    #[error("objecter_requests has no ops list")]
+    NoOps,
+}
+
 /// The oldest op of an `objecter_requests` reply, or `None` when nothing is in flight.
 /// `Err` when the reply is not the expected JSON.
-pub fn oldest_op(objecter_requests: &[u8]) -> Result<Option<OldestOp>, String> {
-    let value: serde_json::Value = serde_json::from_slice(objecter_requests)
-        .map_err(|err| format!("objecter_requests is not JSON: {err}"))?;
+pub fn oldest_op(objecter_requests: &[u8]) -> Result<Option<OldestOp>, ObjecterError> {
+    let value: serde_json::Value = serde_json::from_slice(objecter_requests)?;
     let ops = value
         .get("ops")
         .and_then(|ops| ops.as_array())
-        .ok_or("objecter_requests has no ops list")?;
+        .ok_or(ObjecterError::NoOps)?;
     let oldest = ops
         .iter()
         .filter_map(|op| {
@@ -234,8 +242,8 @@ mod tests {
     fn the_oldest_rados_op_and_its_osd_come_from_objecter_requests() {
         let idle = include_bytes!("../../tests/fixtures/asok-rgw-objecter_requests.json");
         assert_eq!(
-            oldest_op(idle),
-            Ok(None),
+            oldest_op(idle).unwrap(),
+            None,
             "linger ops (watches) are not in flight"
         );
         // rgw.b 20 s into a frozen OSD, captured on a 16.2.15 lab cluster.
@@ -245,8 +253,14 @@ mod tests {
         assert!((oldest.age - 19.292).abs() < 0.001, "{oldest:?}");
         assert_eq!(oldest.osd, Some(0));
         assert!(oldest.ops > 1);
-        assert!(oldest_op(b"ERROR").is_err());
-        assert!(oldest_op(br#"{"linger_ops": []}"#).is_err());
+        assert!(matches!(
+            oldest_op(b"ERROR"),
+            Err(ObjecterError::NotJson(_))
+        ));
+        assert!(matches!(
+            oldest_op(br#"{"linger_ops": []}"#),
+            Err(ObjecterError::NoOps)
+        ));
     }
 
     #[test]
