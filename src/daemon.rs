@@ -24,7 +24,7 @@ use crate::config::{Config, InventorySource};
 use crate::exitcode;
 use crate::http::{Api, CommandRequest};
 use crate::inventory;
-use crate::machine::{Action, Event, Machine, Policy, State};
+use crate::machine::{Action, Event, Machine, Policy};
 use crate::metrics::{Metrics, RestartOutcome};
 use crate::orchestrate::Chain;
 use crate::statefile;
@@ -299,6 +299,7 @@ impl<W: World> Shell<W> {
                 Action::Persist => persist = true,
                 Action::RefreshInventory => self.loops.refresh.notify_one(),
                 Action::ReleaseLease { daemon } => self.release_lease(daemon),
+                Action::RestartProven { daemon } => self.proven(&daemon),
                 Action::HoldService { daemon, reason } => self.hold_service(daemon, reason),
                 Action::LiftServiceHold { daemon } => self.lift_service_hold(daemon),
                 Action::ConfigProblem { daemon, message } => config_problem(&daemon, message),
@@ -310,7 +311,13 @@ impl<W: World> Shell<W> {
         }
     }
 
-    /// A transition: one info line, one event, and the "verified" restart metric.
+    /// The core proved a restart: the "verified" restart metric.
+    fn proven(&self, daemon: &str) {
+        let metrics = &self.published.metrics;
+        metrics.restart(daemon, RestartOutcome::verified);
+    }
+
+    /// A transition: one info line, one event.
     fn record(&self, event: Event) {
         tracing::info!(
             daemon = %event.daemon,
@@ -320,13 +327,6 @@ impl<W: World> Shell<W> {
             reason = %event.reason,
             "transition"
         );
-        let verified = matches!(event.from, State::Recovering | State::Restarting)
-            && matches!(event.to, State::Healthy | State::Busy | State::Draining);
-        if verified {
-            self.published
-                .metrics
-                .restart(&event.daemon, RestartOutcome::verified);
-        }
         self.published.events.push(event, wall_now());
     }
 

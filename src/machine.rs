@@ -291,6 +291,9 @@ pub enum Action {
     Event(Event),
     /// Give back the restart lease taken for this daemon's restart, if any.
     ReleaseLease { daemon: String },
+    /// The restart is proven: `rise` passing probes from the new process (the "verified"
+    /// restart metric).
+    RestartProven { daemon: String },
     /// The canary restart (every peer down) did not bring it back: hold every restart of the
     /// daemon's service, on every host, saying `reason`; then release the daemon's lease.
     HoldService { daemon: String, reason: String },

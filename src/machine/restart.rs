@@ -291,6 +291,9 @@ impl Tracked {
         actions.push(Action::ReleaseLease {
             daemon: name.to_string(),
         });
+        actions.push(Action::RestartProven {
+            daemon: name.to_string(),
+        });
         self.budget.succeeded();
         self.listing.grace_until = None;
         self.serve(name, Reason::BackAfterRestart, now, actions);

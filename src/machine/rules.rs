@@ -374,6 +374,7 @@ fn said(action: &Action) -> String {
         Action::RefreshInventory => "refresh".into(),
         Action::Event(event) => format!("{} -> {}", event.daemon, event.to),
         Action::ReleaseLease { daemon } => format!("release {daemon}"),
+        Action::RestartProven { daemon } => format!("proven {daemon}"),
         Action::HoldService { daemon, .. } => format!("hold {daemon}"),
         Action::LiftServiceHold { daemon } => format!("lift {daemon}"),
         Action::ConfigProblem {
@@ -975,7 +976,11 @@ const PLANNED_RESTART: &[Rule] = &[
             &[(3000, A, InFlight(0)), (3100, A, Answer(Ok("Scheduled")))],
             &[(4000, A, Probe(PASS)), (5000, A, Probe(PASS))],
         ],
-        then: then(A, Healthy, "up ready").last(&["release rgw.a", "rgw.a -> healthy"]),
+        then: then(A, Healthy, "up ready").last(&[
+            "release rgw.a",
+            "proven rgw.a",
+            "rgw.a -> healthy",
+        ]),
     },
 ];
 
@@ -999,7 +1004,12 @@ const VERIFICATION_AND_GRACE: &[Rule] = &[
         script: &[HUNG, &[(3000, A, EverySecond(2, PASS))]],
         then: then(A, Healthy, "up ready")
             .reason("back after the restart")
-            .last(&["rgw.a -> recovering", "release rgw.a", "rgw.a -> healthy"]),
+            .last(&[
+                "rgw.a -> recovering",
+                "release rgw.a",
+                "proven rgw.a",
+                "rgw.a -> healthy",
+            ]),
     },
     // tests::an_answer_to_a_probe_sent_before_the_restart_proves_nothing
     Rule {
@@ -1263,6 +1273,7 @@ const LEASE: &[Rule] = &[
         script: &[ALL_HUNG_3, CANARY_BACK],
         then: then(B, Restarting, "down #restarting").last(&[
             "release rgw.a",
+            "proven rgw.a",
             "rgw.a -> healthy",
             "restart rgw.b",
             "rgw.b -> restarting",

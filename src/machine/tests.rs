@@ -202,6 +202,7 @@ fn words(actions: &[Action]) -> Vec<&'static str> {
             Action::ConfigProblem { .. } => Some("config"),
             Action::HoldService { .. } => Some("hold-service"),
             Action::LiftServiceHold { .. } => Some("lift-hold"),
+            Action::RestartProven { .. } => Some("proven"),
             // Asserted on their own in the lease scenarios below.
             Action::ReleaseLease { .. } | Action::Event(_) => None,
         })
@@ -285,7 +286,7 @@ fn fall_failures_take_it_down_then_every_haproxy_confirms_then_restart_then_rise
         // Failures right after the restart are expected (startup grace).
         (6000, Fail, Restarting, DOWN_RESTARTING, &[]),
         (7000, Pass, Recovering, "down #recovering 1/2", &[]),
-        (8000, Pass, Healthy, "up ready", &[]),
+        (8000, Pass, Healthy, "up ready", &["proven"]),
     ]);
 }
 
@@ -316,7 +317,7 @@ fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
         A,
         &[
             (6000, Pass, Recovering, "down #recovering 1/2", &[]),
-            (7000, Pass, Healthy, "up ready", &[]),
+            (7000, Pass, Healthy, "up ready", &["proven"]),
         ],
     );
 }
@@ -534,7 +535,7 @@ fn a_planned_restart_drains_waits_for_haproxy_and_in_flight_then_verifies() {
             &["refresh"],
         ),
         (5000, Pass, Recovering, "drain", &[]),
-        (6000, Pass, Healthy, "up ready", &[]),
+        (6000, Pass, Healthy, "up ready", &["proven"]),
     ]);
     assert_eq!(
         sim.machine.snapshot().daemons[0].restarts_in_window,
@@ -1286,7 +1287,7 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
                 &[],
             ),
             // ... one that shows a process started after the request does.
-            (6500, StartedAgo(ms(500)), Healthy, "up ready", &[]),
+            (6500, StartedAgo(ms(500)), Healthy, "up ready", &["proven"]),
         ],
     );
 }
@@ -1447,7 +1448,7 @@ fn a_daemon_only_the_state_file_lists_is_not_restarted() {
 fn held_says_how_many_restarts_failed_not_how_many_were_made() {
     let mut sim = restarted_then(&[
         (3000, Pass, Recovering, "down #recovering 1/2", &[]),
-        (4000, Pass, Healthy, "up ready", &[]),
+        (4000, Pass, Healthy, "up ready", &["proven"]),
         // Healthy for a while, then it fails again: the second restart does not help.
         (28_000, Fail, Suspect, "up ready", &[]),
         (29_000, Fail, Suspect, "up ready", &[]),
