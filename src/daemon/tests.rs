@@ -413,6 +413,18 @@ async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_releas
         ]
     );
     assert_eq!(down, Word::Down("timeout".into()));
+    // The core's proof is what the "verified" restart metric counts.
+    let view = running.api.view.borrow().clone();
+    let metrics = running
+        .api
+        .metrics
+        .encode(&view, tokio::time::Instant::now().into_std());
+    let verified = metrics
+        .lines()
+        .find(|l| l.contains("outcome=\"verified\"") && l.contains("rgw.a"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(verified.ends_with(" 1"), "{verified:?} in {metrics}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
