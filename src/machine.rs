@@ -137,6 +137,16 @@ impl State {
         State::Maintenance,
     ];
 
+    /// Probe a daemon in this state at one probe tick in this many. A probe that gives up on
+    /// a stalled RGW only adds to its queue: a `degraded` one is probed 1 tick in 5
+    /// (docs/design.md §8, "back off probing a degraded daemon").
+    pub fn probe_one_tick_in(self) -> u64 {
+        match self {
+            State::Degraded => 5,
+            _ => 1,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Starting => "starting",

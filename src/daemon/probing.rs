@@ -328,22 +328,18 @@ impl<W: World> Prober<W> {
         }
     }
 
-    /// The targets to probe at this tick: all, but a degraded daemon 1 tick in 5 (a probe of a
-    /// stalled RGW only adds to its queue).
+    /// The targets to probe at this tick: each at the pace the core gives its state.
     fn due(&self, tick: u64) -> Vec<Target> {
-        let degraded: Vec<String> = self
-            .view
-            .borrow()
-            .snapshot
-            .daemons
-            .iter()
-            .filter(|d| d.state == State::Degraded)
-            .map(|d| d.name.clone())
-            .collect();
+        let view = Arc::clone(&self.view.borrow());
+        let pace = |name: &str| {
+            view.snapshot
+                .daemon(name)
+                .map_or(1, |d| d.state.probe_one_tick_in())
+        };
         let targets = Arc::clone(&self.targets.borrow());
         targets
             .iter()
-            .filter(|target| tick % 5 == 0 || !degraded.contains(&target.name))
+            .filter(|target| tick % pace(&target.name) == 0)
             .cloned()
             .collect()
     }

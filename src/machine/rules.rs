@@ -11,8 +11,7 @@
 //! reads from the facts to the outcome. Longer scenarios of the same rules are named beside the
 //! rows (`machine/tests.rs`, and the judgement tables of `machine/verdict.rs`).
 //!
-//! No row can see what the shell decides today: the slower probing of a `degraded` daemon
-//! (`daemon::probing::probe_loop`), how long a health finding is believed
+//! No row can see what the shell decides today: how long a health finding is believed
 //! (`daemon::health_gate`), taking the lease before the orchestrator call and the service
 //! hold's check (`daemon::leases`). The tests at the end are four rules the core did not follow
 //! until this table found them.
@@ -1433,4 +1432,14 @@ fn design_8_after_the_canary_the_others_follow_without_their_backoff() {
         script: &[B_BACKING_OFF_THEN_A_CANARY],
         then: then(B, Restarting, "down #restarting").restarts(&[B, B, A, B]),
     }]);
+}
+
+/// §8 "a probe that gives up on a stalled RGW adds to its queue: back off probing a `degraded`
+/// daemon": the core sets the pace, the shell's probe loop follows it.
+#[test]
+fn a_degraded_daemon_is_probed_one_tick_in_five_and_every_other_state_every_tick() {
+    for state in State::ALL {
+        let want = if state == Degraded { 5 } else { 1 };
+        assert_eq!(state.probe_one_tick_in(), want, "{state}");
+    }
 }
