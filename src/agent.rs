@@ -189,7 +189,7 @@ async fn read_tag(stream: &mut TcpStream) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::{DaemonView, State, Word};
+    use crate::machine::{DaemonView, OperatorView, State, StreakView, Word};
 
     fn view(name: &str, word: Word) -> DaemonView {
         #[expect(
@@ -205,12 +205,9 @@ mod tests {
             reason: String::new(),
             since: now,
             last_probe: None,
-            ok_streak: 0,
-            fail_streak: 0,
+            streaks: StreakView::default(),
             restarts_in_window: 0,
-            maintenance: false,
-            drained: false,
-            planned_restart: false,
+            operator: OperatorView::default(),
             last_event: None,
             config_error: None,
         }

@@ -104,7 +104,7 @@ fn health(view: &View) -> Reply {
     let daemons = &view.snapshot.daemons;
     let not_serving: Vec<String> = daemons
         .iter()
-        .filter(|d| !serving(&d.word) && !d.maintenance)
+        .filter(|d| !serving(&d.word) && !d.operator.maintenance)
         .map(|d| format!("{} {}: {}", d.name, d.state, d.reason))
         .collect();
     if daemons.is_empty() {

@@ -372,15 +372,27 @@ pub struct DaemonView {
     pub reason: String,
     pub since: Instant,
     pub last_probe: Option<LastProbe>,
-    pub ok_streak: u32,
-    pub fail_streak: u32,
+    pub streaks: StreakView,
     pub restarts_in_window: u32,
-    pub maintenance: bool,
-    pub drained: bool,
-    pub planned_restart: bool,
+    pub operator: OperatorView,
     pub last_event: Option<String>,
     /// The operator's configuration is wrong for this daemon (e.g. the S3 canary credentials).
     pub config_error: Option<String>,
+}
+
+/// The hysteresis counts of a daemon: consecutive passed and failed probes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreakView {
+    pub ok: u32,
+    pub failed: u32,
+}
+
+/// What the operator asked of a daemon (keys of `/status` as they are).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OperatorView {
+    pub maintenance: bool,
+    pub drained: bool,
+    pub planned_restart: bool,
 }
 
 /// Everything readers need, published after every change.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::machine::{DaemonView, Event, Snapshot};
+use crate::machine::{DaemonView, Event, OperatorView, Snapshot};
 
 /// The published state. Built by the shell after every change; readers only `borrow()` it.
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ pub struct DaemonJson<'a> {
     pub probes: ProbesJson<'a>,
     pub restarts_in_window: u32,
     #[serde(flatten)]
-    pub operator: OperatorJson,
+    pub operator: OperatorView,
     pub last_event: Option<&'a str>,
     /// A configuration problem (e.g. wrong S3 canary credentials); it drains nothing.
     pub config_error: Option<&'a str>,
@@ -99,14 +99,6 @@ pub struct ProbesJson<'a> {
     pub last_probe: Option<ProbeJson<'a>>,
     pub ok_streak: u32,
     pub fail_streak: u32,
-}
-
-/// What the operator asked for (keys of [`DaemonJson`] in the JSON).
-#[derive(Debug, Serialize)]
-pub struct OperatorJson {
-    pub maintenance: bool,
-    pub drained: bool,
-    pub planned_restart: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -137,15 +129,11 @@ impl<'a> DaemonJson<'a> {
                     detail: &p.detail,
                     age_seconds: seconds(now.saturating_duration_since(p.at)),
                 }),
-                ok_streak: d.ok_streak,
-                fail_streak: d.fail_streak,
+                ok_streak: d.streaks.ok,
+                fail_streak: d.streaks.failed,
             },
             restarts_in_window: d.restarts_in_window,
-            operator: OperatorJson {
-                maintenance: d.maintenance,
-                drained: d.drained,
-                planned_restart: d.planned_restart,
-            },
+            operator: d.operator,
             last_event: d.last_event.as_deref(),
             config_error: d.config_error.as_deref(),
         }
@@ -359,7 +347,7 @@ impl EventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::{LastProbe, State, Word};
+    use crate::machine::{LastProbe, State, StreakView, Word};
     use crate::probe::ProbeClass;
 
     #[test]
@@ -378,12 +366,12 @@ mod tests {
                 detail: "ok".into(),
                 at: t0 + Duration::from_millis(1250),
             }),
-            ok_streak: 3,
-            fail_streak: 0,
+            streaks: StreakView { ok: 3, failed: 0 },
             restarts_in_window: 1,
-            maintenance: false,
-            drained: true,
-            planned_restart: false,
+            operator: OperatorView {
+                drained: true,
+                ..OperatorView::default()
+            },
             last_event: None,
             config_error: None,
         };

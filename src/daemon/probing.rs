@@ -227,7 +227,7 @@ pub(super) async fn in_flight_loop<W: World>(
             .snapshot
             .daemons
             .iter()
-            .filter(|d| d.planned_restart && d.state == State::Draining)
+            .filter(|d| d.operator.planned_restart && d.state == State::Draining)
             .map(|d| d.name.clone())
             .collect();
         for name in waiting {

@@ -12,7 +12,8 @@ use super::reason::{PeerNote, Reason, Why};
 use super::streaks::Streaks;
 use super::verdict::{self, ProbeClass, ProbeError, Step, Verdict};
 use super::{
-    Action, DaemonView, Discovered, Event, LastProbe, NoHealthyPeer, Persisted, Policy, State, Word,
+    Action, DaemonView, Discovered, Event, LastProbe, NoHealthyPeer, OperatorView, Persisted,
+    Policy, State, StreakView, Word,
 };
 
 #[derive(Debug)]
@@ -179,12 +180,16 @@ impl Tracked {
             reason: self.why.to_string(),
             since: self.since,
             last_probe: self.probes.last.clone(),
-            ok_streak: self.probes.streaks.ok(),
-            fail_streak: self.probes.streaks.failed(),
+            streaks: StreakView {
+                ok: self.probes.streaks.ok(),
+                failed: self.probes.streaks.failed(),
+            },
             restarts_in_window: u32::try_from(self.budget.used()).unwrap_or(u32::MAX),
-            maintenance: self.flags.maintenance,
-            drained: self.flags.drained,
-            planned_restart: self.phase.planned().is_some(),
+            operator: OperatorView {
+                maintenance: self.flags.maintenance,
+                drained: self.flags.drained,
+                planned_restart: self.phase.planned().is_some(),
+            },
             last_event: self.last_event.clone(),
             config_error: self.probes.config_error.clone(),
         }
