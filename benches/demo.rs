@@ -7,26 +7,20 @@
 //! on Ctrl-C; `--keep` leaves the warden setup running for `curl`. `--short` halves the waits
 //! (CI runs it). The only stand-in is tests/lab/fake-ceph for cephadm's orchestrator.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::disallowed_methods)]
-
-#[path = "../tests/it/ingress.rs"]
-mod ingress;
-#[path = "../tests/it/lab.rs"]
-mod lab;
-#[path = "../tests/it/sidecar.rs"]
-mod sidecar;
-#[path = "../tests/it/support.rs"]
-mod support;
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use ingress::{Haproxy, Outcome};
-use lab::Lab;
-use sidecar::Sidecar;
-use support::*;
+use harness::ingress::{self, Haproxy, Outcome};
+use harness::lab::Lab;
+use harness::sidecar::Sidecar;
+use harness::*;
+
+/// The ceph-warden that cargo built for this bench: the release build (`bench` inherits it).
+const BIN: &str = env!("CARGO_BIN_EXE_ceph-warden");
 
 const RATE: u32 = 50;
 

@@ -12,16 +12,7 @@
 //! scenario under docs/bench/. Run: `bash scripts/bench.sh` (or `cargo bench --bench freeze --
 //! --help`).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::disallowed_methods)]
-
-#[path = "../tests/it/ingress.rs"]
-mod ingress;
-#[path = "../tests/it/lab.rs"]
-mod lab;
-#[path = "../tests/it/sidecar.rs"]
-mod sidecar;
-#[path = "../tests/it/support.rs"]
-mod support;
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -31,10 +22,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ingress::{percentile, Haproxy, Outcome};
-use lab::Lab;
-use sidecar::Sidecar;
-use support::*;
+use harness::ingress::{self, percentile, Haproxy, Outcome};
+use harness::lab::Lab;
+use harness::sidecar::{self, Sidecar};
+use harness::*;
+
+/// The ceph-warden that cargo built for this bench: the release build (`bench` inherits it).
+const BIN: &str = env!("CARGO_BIN_EXE_ceph-warden");
 
 /// What client request `i` of the load is: 3 in 4 a GET of a 4 KiB object, 1 in 4 a 4 KiB
 /// anonymous PUT, and 1 in 20 instead a slow download ([`SLOW_OBJECT`] bytes read at

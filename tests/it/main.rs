@@ -19,13 +19,15 @@ mod check_samples;
 mod client_cli;
 mod completions;
 mod config_files;
-mod ingress;
-mod lab;
 mod lease_lab;
 mod peers_lab;
 mod run_lab;
 mod run_mistakes;
 mod run_s3;
 mod run_sidecar;
-mod sidecar;
 mod support;
+
+// The lab harness (tests/harness: the lab, HAProxy, the sidecar and the load generator) is a
+// crate of its own, which the benchmark and the demo (benches/) import too; its modules keep
+// their names here.
+use harness::{ingress, lab, sidecar};
