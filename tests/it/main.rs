@@ -6,8 +6,8 @@
 //! `orch daemon restart` on the lab asynchronously, as cephadm does. Every other `ceph`
 //! command it passes to the real `ceph`. The radosgw daemons of `lab` tests are real.
 
-// Tests drive the binary synchronously (std::process) and measure wall time with std's clock.
-#![allow(clippy::disallowed_methods)]
+// Tests drive the binary synchronously and measure wall time with std's clock: through the
+// harness's blocking_command() and now(), which say why that is right for test code.
 
 mod asok_lab;
 mod cephadm_render;

@@ -8,7 +8,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-pub use harness::{closed_port, fake_ceph, http_status, repo_path, stub_server, wait_for, TempDir};
+pub use harness::{
+    blocking_command, closed_port, fake_ceph, http_status, now, repo_path, stub_server, wait_for,
+    TempDir,
+};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ceph-warden");
 
@@ -22,7 +25,7 @@ pub struct CheckRun {
 impl CheckRun {
     pub fn new(tag: &str) -> Self {
         let dir = TempDir::new(tag);
-        let mut command = Command::new(BIN);
+        let mut command = blocking_command(BIN);
         command
             .arg("check")
             .arg("--state-directory")
@@ -64,7 +67,7 @@ impl CheckRun {
 
     pub fn run(&mut self) -> Finished {
         self.command.arg("--ceph").arg(&self.ceph);
-        let start = Instant::now();
+        let start = now();
         let output = self.command.output().expect("run ceph-warden");
         Finished::new(output, start.elapsed(), &self.dir)
     }
@@ -174,10 +177,10 @@ impl Backend {
                     let n = stream.read(&mut buf).unwrap_or(0);
                     if buf[..n].starts_with(b"GET /load") {
                         if let Ok(mut hits) = recorded.lock() {
-                            hits.push(Instant::now());
+                            hits.push(now());
                         }
                     }
-                    let start = Instant::now();
+                    let start = now();
                     while mode.load(Ordering::Relaxed) == Mode::Hang as u8 {
                         if start.elapsed() > Duration::from_secs(5) {
                             return;
