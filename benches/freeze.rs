@@ -1,8 +1,8 @@
 //! The freeze benchmark (docs/design.md §12-§13): the lab's three real radosgw behind a
 //! real HAProxy, under open-loop client load, each fault injected into three setups in one run:
 //!
-//! - `cephadm`: cephadm's stock ingress HAProxy config (bench/haproxy-cephadm.cfg: static-rr,
-//!   `httpchk HEAD /`, `inter 2s`, `timeout check 5s`), nothing else: what users run today;
+//! - `cephadm`: cephadm's stock ingress HAProxy config (tests/harness/haproxy-cephadm.cfg:
+//!   static-rr, `httpchk HEAD /`, `inter 2s`, `timeout check 5s`), nothing else: what users run today;
 //! - `cron`: the same, plus `ceph-warden check` every `--cron-interval` seconds (the seed
 //!   script's job, done by the project's `check`);
 //! - `warden`: the shipped `haproxy/haproxy.cfg` plus `ceph-warden run`.
@@ -868,7 +868,7 @@ fn report(
         p.lead.as_secs(),
         p.tail.as_secs()
     );
-    let _ = writeln!(out, "- `cephadm`: cephadm's stock ingress HAProxy config ([bench/haproxy-cephadm.cfg](../bench/haproxy-cephadm.cfg): `balance static-rr`, `option httpchk HEAD /`, `check inter 2s`, `timeout check 5s`), nothing else.");
+    let _ = writeln!(out, "- `cephadm`: cephadm's stock ingress HAProxy config ([tests/harness/haproxy-cephadm.cfg](../tests/harness/haproxy-cephadm.cfg): `balance static-rr`, `option httpchk HEAD /`, `check inter 2s`, `timeout check 5s`), nothing else.");
     let _ = writeln!(
         out,
         "- `cron`: the same, plus `ceph-warden check --type rgw` (the seed cron script's job) every {} s, first {} s after the load starts. The seed ran every 300 s: its detection delay is up to the interval, so its figures scale with it.",

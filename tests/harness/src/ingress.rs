@@ -112,11 +112,10 @@ impl Haproxy {
         Self::launch(dir, port, &config)
     }
 
-    /// cephadm's stock ingress config (bench/haproxy-cephadm.cfg) for `servers`, with no
-    /// sidecar: what users run today (the benchmark's and the demo's comparison).
+    /// cephadm's stock ingress config (tests/harness/haproxy-cephadm.cfg) for `servers`, with
+    /// no sidecar: what users run today (the benchmark's and the demo's comparison).
     pub fn start_cephadm_stock(dir: &Path, servers: &[(String, u16)]) -> Self {
-        let template = std::fs::read_to_string(repo_path("bench/haproxy-cephadm.cfg"))
-            .expect("bench/haproxy-cephadm.cfg");
+        let template = include_str!("../haproxy-cephadm.cfg");
         let port = closed_port();
         let lines: String = servers
             .iter()
