@@ -115,26 +115,26 @@ impl Lab {
 
     /// `tests/lab/rgw-ctl.sh -d DIR <command> <id>` (freeze, thaw, hc-off, ...).
     pub fn ctl(&self, command: &str, id: &str) {
-        let status = blocking_command("bash")
-            .arg(repo_path("tests/lab/rgw-ctl.sh"))
-            .arg("-d")
-            .arg(&self.dir)
-            .args([command, id])
-            .status()
-            .expect("run rgw-ctl.sh");
+        let status = self.rgw_ctl(command, id).status().expect("run rgw-ctl.sh");
         assert!(status.success(), "rgw-ctl.sh {command} {id} failed");
     }
 
     /// As [`Lab::ctl`], quietly and without insisting: for scripted scenarios where the
     /// daemon may already be in the wanted state (restarted by a sidecar, say).
     pub fn try_ctl(&self, command: &str, id: &str) {
-        let _ = blocking_command("bash")
-            .arg(repo_path("tests/lab/rgw-ctl.sh"))
-            .arg("-d")
-            .arg(&self.dir)
-            .args([command, id])
+        let _ = self
+            .rgw_ctl(command, id)
             .stderr(std::process::Stdio::null())
             .status();
+    }
+
+    fn rgw_ctl(&self, command: &str, id: &str) -> std::process::Command {
+        let mut ctl = blocking_command("bash");
+        ctl.arg(repo_path("tests/lab/rgw-ctl.sh"))
+            .arg("-d")
+            .arg(&self.dir)
+            .args([command, id]);
+        ctl
     }
 
     pub fn answers_200(&self, id: &str) -> bool {

@@ -49,15 +49,8 @@ impl Sidecar {
         rest: &str,
         env: &[(&str, &str)],
     ) -> Self {
-        Self::start_full(
-            tag,
-            "127.0.0.1",
-            &warden_binary(),
-            ceph_args,
-            run_keys,
-            rest,
-            env,
-        )
+        let binary = warden_binary();
+        Self::start_full(tag, "127.0.0.1", &binary, ceph_args, run_keys, rest, env)
     }
 
     /// As [`Sidecar::start`], running the binary at `binary` (the release build, for a
