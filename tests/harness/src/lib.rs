@@ -9,9 +9,9 @@
 //!   loopback ports, polling, the clock and child processes).
 //!
 //! The product's rules for the clock and for subprocesses (clippy.toml) are for the daemon,
-//! whose core takes time as an argument and whose children must die with it. Here the clock is
-//! read, and blocking child processes are made, by [`now`] and [`blocking_command`] alone: each carries
-//! its exception and says why it holds for this code.
+//! whose core takes time as an argument and whose children must die with it. Here only [`now`]
+//! reads the clock and only [`blocking_command`] makes a child process: each carries its
+//! exception and says why it holds for this code.
 
 use std::ffi::OsStr;
 use std::io::{Read, Write};
@@ -53,9 +53,9 @@ pub fn warden_binary() -> String {
 /// The current time, from std's clock: the one place this code reads it.
 #[expect(
     clippy::disallowed_methods,
-    reason = "the harness times real processes (radosgw, HAProxy, the sidecar) in real time: \
-              there is no core to pass time into, and tokio's paused clock, which the rule \
-              protects, would not stop them"
+    reason = "test code times real processes (radosgw, HAProxy, the sidecar) in real time: \
+              there is no pure core here to pass time into, and tokio's paused clock, which \
+              the rule protects, cannot pause them"
 )]
 pub fn now() -> Instant {
     Instant::now()
@@ -64,9 +64,9 @@ pub fn now() -> Instant {
 /// A blocking `std::process::Command` for `program`: the one place this code makes one.
 #[expect(
     clippy::disallowed_methods,
-    reason = "the harness drives programs from plain threads, with no tokio runtime to own \
-              them; the long-lived ones are killed by their owner's Drop (Lab, Haproxy, \
-              Sidecar) instead of kill_on_drop"
+    reason = "test code runs programs from plain threads, with no tokio runtime, and waits \
+              on them; the long-lived ones are killed by their owner's Drop (Lab, Haproxy, \
+              Sidecar), the part kill_on_drop plays in the daemon"
 )]
 pub fn blocking_command(program: impl AsRef<OsStr>) -> Command {
     Command::new(program)
