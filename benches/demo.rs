@@ -7,26 +7,18 @@
 //! on Ctrl-C; `--keep` leaves the warden setup running for `curl`. `--short` halves the waits
 //! (CI runs it). The only stand-in is tests/lab/fake-ceph for cephadm's orchestrator.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::disallowed_methods)]
-
-#[path = "../tests/it/ingress.rs"]
-mod ingress;
-#[path = "../tests/it/lab.rs"]
-mod lab;
-#[path = "../tests/it/sidecar.rs"]
-mod sidecar;
-#[path = "../tests/it/support.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use ingress::{Haproxy, Outcome};
-use lab::Lab;
-use sidecar::Sidecar;
-use support::*;
+use harness::ingress::{self, Haproxy, Outcome};
+use harness::lab::Lab;
+use harness::sidecar::Sidecar;
+use harness::{now, repo_path, TempDir};
+
+/// The ceph-warden that cargo built for this bench: the release build (`bench` inherits it).
+const BIN: &str = env!("CARGO_BIN_EXE_ceph-warden");
 
 const RATE: u32 = 50;
 
@@ -62,7 +54,7 @@ fn main() {
         });
     }
     let waits = if short { 0.5 } else { 1.0 };
-    let started = Instant::now();
+    let started = now();
     say("bringing up the lab: mon, mgr, osd and three real radosgw on 127.0.0.1");
     let lab = Lab::up("demo", 3);
     let mut phases = Vec::new();
@@ -168,7 +160,7 @@ fn phase(
             )
         })
     };
-    let t0 = Instant::now();
+    let t0 = now();
     let timeline = Timeline::new(t0);
     let mut reporter = Reporter::new(
         outcomes_rx,
@@ -181,7 +173,7 @@ fn phase(
                 sidecar: &Option<Sidecar>,
                 until: &dyn Fn(&Reporter) -> bool,
                 max: Duration| {
-        let begin = Instant::now();
+        let begin = now();
         while begin.elapsed() < max && !interrupted.load(Ordering::Relaxed) {
             reporter.poll(timeline, sidecar.as_ref());
             if until(reporter) {
@@ -193,7 +185,7 @@ fn phase(
     pump(&mut reporter, &timeline, &sidecar, &|_| false, seconds(5.0));
     let before = lab.pid("b");
     lab.try_ctl("freeze", "b");
-    let frozen = Instant::now();
+    let frozen = now();
     timeline.line(
         "fault",
         "rgw.b frozen (SIGSTOP): alive, port open, no answers",
@@ -231,7 +223,7 @@ fn phase(
     for id in &lab.ids {
         lab.try_ctl("freeze", id);
     }
-    let all_frozen = Instant::now();
+    let all_frozen = now();
     timeline.line("fault", "all three RGWs frozen: the original incident");
     pump(
         &mut reporter,
@@ -338,7 +330,7 @@ impl Reporter {
             out: BTreeMap::new(),
             back: BTreeMap::new(),
             second: (0, 0, BTreeMap::new()),
-            last_tick: Instant::now(),
+            last_tick: now(),
             oks: Vec::new(),
             events_seen: 0,
         }
@@ -356,7 +348,7 @@ impl Reporter {
             }
         }
         if self.last_tick.elapsed() >= Duration::from_secs(1) {
-            self.last_tick = Instant::now();
+            self.last_tick = now();
             let errors: usize = self.second.2.values().sum();
             let kinds: Vec<String> = self
                 .second
@@ -385,9 +377,9 @@ impl Reporter {
                 timeline.line("haproxy", &format!("{name} {state}"));
                 let up = state == "UP";
                 if !up && !self.out.contains_key(name) {
-                    self.out.insert(name.clone(), Instant::now());
+                    self.out.insert(name.clone(), now());
                 } else if up && self.out.contains_key(name) && !self.back.contains_key(name) {
-                    self.back.insert(name.clone(), Instant::now());
+                    self.back.insert(name.clone(), now());
                 }
             }
         }

@@ -1,8 +1,8 @@
 //! The freeze benchmark (docs/design.md §12-§13): the lab's three real radosgw behind a
 //! real HAProxy, under open-loop client load, each fault injected into three setups in one run:
 //!
-//! - `cephadm`: cephadm's stock ingress HAProxy config (bench/haproxy-cephadm.cfg: static-rr,
-//!   `httpchk HEAD /`, `inter 2s`, `timeout check 5s`), nothing else: what users run today;
+//! - `cephadm`: cephadm's stock ingress HAProxy config (tests/harness/haproxy-cephadm.cfg:
+//!   static-rr, `httpchk HEAD /`, `inter 2s`, `timeout check 5s`), nothing else: what users run today;
 //! - `cron`: the same, plus `ceph-warden check` every `--cron-interval` seconds (the seed
 //!   script's job, done by the project's `check`);
 //! - `warden`: the shipped `haproxy/haproxy.cfg` plus `ceph-warden run`.
@@ -12,29 +12,26 @@
 //! scenario under docs/bench/. Run: `bash scripts/bench.sh` (or `cargo bench --bench freeze --
 //! --help`).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::disallowed_methods)]
-
-#[path = "../tests/it/ingress.rs"]
-mod ingress;
-#[path = "../tests/it/lab.rs"]
-mod lab;
-#[path = "../tests/it/sidecar.rs"]
-mod sidecar;
-#[path = "../tests/it/support.rs"]
-mod support;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use ingress::{percentile, Haproxy, Outcome};
-use lab::Lab;
-use sidecar::Sidecar;
-use support::*;
+use harness::ingress::{self, percentile, Haproxy, Outcome};
+use harness::lab::Lab;
+use harness::sidecar::{self, Sidecar};
+use harness::{blocking_command, fake_ceph, now, repo_path, stub_server, TempDir};
+
+/// The ceph-warden that cargo built for this bench: the release build (`bench` inherits it).
+const BIN: &str = env!("CARGO_BIN_EXE_ceph-warden");
+
+/// The value behind `mutex`. Its holders only read or assign it, so a panic elsewhere cannot
+/// leave it half-written: a poisoned lock is as good as a clean one.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// What client request `i` of the load is: 3 in 4 a GET of a 4 KiB object, 1 in 4 a 4 KiB
 /// anonymous PUT, and 1 in 20 instead a slow download ([`SLOW_OBJECT`] bytes read at
@@ -99,7 +96,7 @@ fn throttle(lab: &Lab, id: &str) {
     let conf = format!("{}/ceph.conf", lab.dir.display());
     let who = format!("client.rgw.{id}");
     for (key, value) in THROTTLE {
-        let done = Command::new("ceph")
+        let done = blocking_command("ceph")
             .args(["-c", &conf, "config", "set", &who, key, value])
             .output()
             .expect("ceph config set");
@@ -255,8 +252,13 @@ fn main() {
         }
         i += 2;
     }
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the report says when the run began, in wall-clock time: the benchmark's own \
+                  output, not a time the daemon acts on"
+    )]
     let started = std::time::SystemTime::now();
-    let begun = Instant::now();
+    let begun = now();
     eprintln!("== agent and footprint");
     let agent = agent_section();
     let mut results: Vec<(Scenario, Vec<Run>)> = Vec::new();
@@ -279,12 +281,9 @@ fn main() {
     let plots = out.parent().unwrap_or(Path::new(".")).join("bench");
     std::fs::create_dir_all(&plots).expect("docs/bench");
     for (scenario, runs) in &results {
-        plot(
-            &plots.join(format!("{}.svg", scenario.name())),
-            *scenario,
-            runs,
-            &params,
-        );
+        let svg = plots.join(format!("{}.svg", scenario.name()));
+        plot(&svg, *scenario, runs, &params)
+            .unwrap_or_else(|err| panic!("cannot draw {}: {err}", svg.display()));
     }
     let mut report = report(&results, &params, started, begun.elapsed(), &args);
     report.push_str(&agent);
@@ -356,12 +355,12 @@ fn agent_section() -> String {
         );
     }
     let pid = sidecar.pid();
-    let (cpu0, idle_start) = (cpu_ticks(pid), Instant::now());
+    let (cpu0, idle_start) = (cpu_ticks(pid), now());
     std::thread::sleep(Duration::from_secs(SECONDS));
     let idle_cpu = (cpu_ticks(pid) - cpu0) as f64 / idle_start.elapsed().as_secs_f64();
     let idle_rss = rss_kib(pid);
     let port = sidecar.agent_port;
-    let (cpu1, load_start) = (cpu_ticks(pid), Instant::now());
+    let (cpu1, load_start) = (cpu_ticks(pid), now());
     let pollers = poll_at_1000_per_second(port, POLLERS, SECONDS);
     let mut peak_rss = 0;
     while !pollers.iter().all(|p| p.is_finished()) {
@@ -458,12 +457,12 @@ fn poll_at_1000_per_second(
         .map(|i| {
             std::thread::spawn(move || {
                 let gap = Duration::from_secs(1) * pollers / 1000;
-                let start = Instant::now() + Duration::from_micros(u64::from(i) * 1000);
+                let start = now() + Duration::from_micros(u64::from(i) * 1000);
                 let mut latencies = Vec::new();
                 let mut wrong = 0;
                 for n in 0..(seconds * 1000 / u64::from(pollers)) {
                     let due = start + gap * u32::try_from(n).unwrap_or(0);
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    if let Some(wait) = due.checked_duration_since(now()) {
                         std::thread::sleep(wait);
                     }
                     let tag = ["rgw.a", "rgw.b", "rgw.c"][usize::try_from(n % 3).unwrap_or(0)];
@@ -502,7 +501,7 @@ fn watch_rotation(
                 drains += 1;
             }
             was_drained = any_drain;
-            if let Some(at) = *fault.lock().unwrap() {
+            if let Some(at) = *locked(&fault) {
                 let up = states.iter().any(|s| s == "UP" || s.starts_with("UP "));
                 let all_up = states.iter().all(|s| s == "UP");
                 if out.is_none() && !up {
@@ -595,7 +594,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     let total = p.lead + p.freeze + p.tail;
     let port = haproxy.port;
     let rate = p.rate;
-    let t0 = Instant::now();
+    let t0 = now();
     let load = std::thread::spawn(move || {
         ingress::open_loop_with(
             rate,
@@ -623,9 +622,9 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
         std::thread::spawn(move || {
             let mut next = t0 + first;
             while !stop.load(Ordering::Relaxed) {
-                if Instant::now() >= next {
+                if now() >= next {
                     let started = t0.elapsed().as_secs_f64();
-                    let said = Command::new(BIN)
+                    let said = blocking_command(BIN)
                         .args(["check", "--type", "rgw", "--config"])
                         .arg(&config)
                         .env("FAKE_CEPH_LAB_DIR", &lab_dir)
@@ -641,7 +640,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
                             },
                         );
                     eprintln!("   cron at {started:.1} s: {said}");
-                    cron_marks.lock().unwrap().push((started, "cron".to_string()));
+                    locked(&cron_marks).push((started, "cron".to_string()));
                     next += every;
                 }
                 std::thread::sleep(Duration::from_millis(100));
@@ -655,7 +654,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     std::thread::sleep(p.lead);
     // Figures count from the moment the fault is in place (the `rgw-ctl.sh` calls take tens
     // of milliseconds each).
-    let fault_now = || *fault_at.lock().unwrap() = Some(Instant::now());
+    let fault_now = || *locked(&fault_at) = Some(now());
     let mut slow = Vec::new();
     match scenario {
         Scenario::OneFrozen => {
@@ -700,7 +699,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
             std::thread::sleep(Duration::from_millis(500));
             match &sidecar {
                 Some(s) => {
-                    let _ = Command::new(BIN)
+                    let _ = blocking_command(BIN)
                         .args([
                             "restart",
                             "rgw.b",
@@ -710,7 +709,7 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
                         .output();
                 }
                 None => {
-                    let _ = Command::new(fake_ceph())
+                    let _ = blocking_command(fake_ceph())
                         .args([
                             "-c",
                             &format!("{lab_dir}/ceph.conf"),
@@ -730,17 +729,17 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
         }
         Scenario::OsdFrozen => {
             let osd = lab.env("CEPH_LAB_OSD_PID");
-            let _ = Command::new("kill").args(["-STOP", &osd]).status();
+            let _ = blocking_command("kill").args(["-STOP", &osd]).status();
             fault_now();
             mark(&mut marks, "OSD frozen");
             std::thread::sleep(Duration::from_secs(30));
-            let _ = Command::new("kill").args(["-CONT", &osd]).status();
+            let _ = blocking_command("kill").args(["-CONT", &osd]).status();
             mark(&mut marks, "OSD thawed");
             std::thread::sleep(p.freeze.saturating_sub(Duration::from_secs(30)));
         }
         Scenario::SlowDown => {
             // Throttled since before the load: it sheds load as soon as there is some.
-            *fault_at.lock().unwrap() = Some(t0);
+            *locked(&fault_at) = Some(t0);
             marks.push((0.0, "rgw.b throttled".to_string()));
             std::thread::sleep(p.freeze);
         }
@@ -755,8 +754,8 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
         let _ = cron.join();
     }
     let (out_of_rotation, back_in_rotation, drains) = watcher.join().expect("watcher");
-    marks.extend(cron_marks.lock().unwrap().drain(..));
-    let fault = fault_at.lock().unwrap().expect("fault");
+    marks.extend(locked(&cron_marks).drain(..));
+    let fault = locked(&fault_at).expect("fault");
     // Only meaningful when no RGW could answer.
     let first_200 = outcomes
         .iter()
@@ -815,7 +814,7 @@ fn report(
 ) -> String {
     let mut out = String::new();
     let version = |cmd: &str, arg: &str| {
-        Command::new(cmd)
+        blocking_command(cmd)
             .arg(arg)
             .output()
             .map(|o| {
@@ -869,7 +868,7 @@ fn report(
         p.lead.as_secs(),
         p.tail.as_secs()
     );
-    let _ = writeln!(out, "- `cephadm`: cephadm's stock ingress HAProxy config ([bench/haproxy-cephadm.cfg](../bench/haproxy-cephadm.cfg): `balance static-rr`, `option httpchk HEAD /`, `check inter 2s`, `timeout check 5s`), nothing else.");
+    let _ = writeln!(out, "- `cephadm`: cephadm's stock ingress HAProxy config ([tests/harness/haproxy-cephadm.cfg](../tests/harness/haproxy-cephadm.cfg): `balance static-rr`, `option httpchk HEAD /`, `check inter 2s`, `timeout check 5s`), nothing else.");
     let _ = writeln!(
         out,
         "- `cron`: the same, plus `ceph-warden check --type rgw` (the seed cron script's job) every {} s, first {} s after the load starts. The seed ran every 300 s: its detection delay is up to the interval, so its figures scale with it.",
@@ -960,24 +959,27 @@ fn report(
 /// One SVG per scenario: a row per setup; for every 250 ms of send time, the slowest request
 /// of each outcome: green 200, orange an HTTP error, red a connection error or timeout; the
 /// fault's marks (and cron runs) as vertical lines.
-fn plot(path: &Path, scenario: Scenario, runs: &[Run], p: &Params) {
+fn plot(
+    path: &Path,
+    scenario: Scenario,
+    runs: &[Run],
+    p: &Params,
+) -> Result<(), Box<dyn std::error::Error>> {
     use plotters::prelude::*;
     let width = 900u32;
     let row = 220u32;
     let root = SVGBackend::new(path, (width, row * runs.len() as u32 + 30)).into_drawing_area();
-    root.fill(&WHITE).unwrap();
+    root.fill(&WHITE)?;
     let (title, body) = root.split_vertically(30);
-    title
-        .draw(&Text::new(
-            format!(
-                "{}: {} (x: seconds, y: latency in seconds)",
-                scenario.name(),
-                scenario.title(p)
-            ),
-            (10, 8),
-            ("sans-serif", 14),
-        ))
-        .unwrap();
+    title.draw(&Text::new(
+        format!(
+            "{}: {} (x: seconds, y: latency in seconds)",
+            scenario.name(),
+            scenario.title(p)
+        ),
+        (10, 8),
+        ("sans-serif", 14),
+    ))?;
     let span = (p.lead + p.freeze + p.tail).as_secs_f64() + 5.0;
     for (area, run) in body.split_evenly((runs.len(), 1)).iter().zip(runs) {
         let top = run
@@ -991,9 +993,8 @@ fn plot(path: &Path, scenario: Scenario, runs: &[Run], p: &Params) {
             .margin(6)
             .x_label_area_size(22)
             .y_label_area_size(40)
-            .build_cartesian_2d(0f64..span, 0f64..top * 1.05)
-            .unwrap();
-        chart.configure_mesh().disable_mesh().draw().unwrap();
+            .build_cartesian_2d(0f64..span, 0f64..top * 1.05)?;
+        chart.configure_mesh().disable_mesh().draw()?;
         // Per 250 ms of send time and per outcome, the slowest request: the shape of every
         // stall, in a file small enough to commit.
         let mut buckets: BTreeMap<(u64, u8), f64> = BTreeMap::new();
@@ -1012,29 +1013,24 @@ fn plot(path: &Path, scenario: Scenario, runs: &[Run], p: &Params) {
             (1, RGBColor(230, 140, 0)),
             (2, RGBColor(210, 30, 30)),
         ] {
-            chart
-                .draw_series(buckets.iter().filter(|((_, c), _)| *c == class).map(
-                    |((slot, _), latency)| {
-                        Circle::new((*slot as f64 / 4.0 + 0.125, *latency), 2, colour.filled())
-                    },
-                ))
-                .unwrap();
+            chart.draw_series(buckets.iter().filter(|((_, c), _)| *c == class).map(
+                |((slot, _), latency)| {
+                    Circle::new((*slot as f64 / 4.0 + 0.125, *latency), 2, colour.filled())
+                },
+            ))?;
         }
         for (at, what) in &run.marks {
-            chart
-                .draw_series(LineSeries::new(
-                    vec![(*at, 0.0), (*at, top)],
-                    BLUE.stroke_width(1),
-                ))
-                .unwrap();
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    what.clone(),
-                    (*at + 0.3, top * 0.95),
-                    ("sans-serif", 11),
-                )))
-                .unwrap();
+            chart.draw_series(LineSeries::new(
+                vec![(*at, 0.0), (*at, top)],
+                BLUE.stroke_width(1),
+            ))?;
+            chart.draw_series(std::iter::once(Text::new(
+                what.clone(),
+                (*at + 0.3, top * 0.95),
+                ("sans-serif", 11),
+            )))?;
         }
     }
-    root.present().unwrap();
+    root.present()?;
+    Ok(())
 }

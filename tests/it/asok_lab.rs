@@ -3,11 +3,12 @@
 //! forever); every call must cost its deadline and no more.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ceph_warden::probe::asok;
 
 use crate::lab::Lab;
+use crate::support::now;
 
 #[test]
 fn the_admin_socket_of_a_frozen_radosgw_costs_the_deadline_and_no_more() {
@@ -55,7 +56,7 @@ fn the_admin_socket_of_a_frozen_radosgw_costs_the_deadline_and_no_more() {
     // later ones cannot even connect; none may take longer than its deadline.
     let mut worst = Duration::ZERO;
     for _ in 0..8 {
-        let start = Instant::now();
+        let start = now();
         let result = runtime.block_on(asok::command(
             path,
             r#"{"prefix": "perf dump"}"#,

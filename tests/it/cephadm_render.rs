@@ -4,7 +4,6 @@
 //! cephadm_template.rs.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::support::*;
 
@@ -284,7 +283,7 @@ pub fn render(
     context: &serde_json::Value,
 ) -> Result<String, String> {
     let context_file = dir.write("context.json", &context.to_string());
-    let out = Command::new("python3")
+    let out = blocking_command("python3")
         .arg(repo_path("tests/lab/render-cephadm-template.py"))
         .arg(template)
         .arg(&context_file)
@@ -335,7 +334,7 @@ pub fn assert_stock_kept(case: &Case, config: &str) {
 /// `haproxy -c` on `config` (written to `dir/name`): it must pass.
 pub fn haproxy_check(dir: &TempDir, name: &str, config: &str) {
     let file = dir.write(name, config);
-    let check = std::process::Command::new("haproxy")
+    let check = blocking_command("haproxy")
         .args(["-c", "-f"])
         .arg(&file)
         .output()

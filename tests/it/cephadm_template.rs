@@ -20,7 +20,6 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use crate::support::*;
 /// A self-signed certificate and its key in one PEM, standing in for cephadm's haproxy.pem.
 fn self_signed_pem(dir: &TempDir) -> std::path::PathBuf {
     let pem = dir.path("haproxy.pem");
-    let made = Command::new("openssl")
+    let made = blocking_command("openssl")
         .args([
             "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
         ])

@@ -1,8 +1,8 @@
 //! Probes run concurrently; overlapping runs are kept apart by the lock.
 
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -46,7 +46,7 @@ fn two_runs_at_once_one_proceeds_the_other_reports_the_lock_and_restarts_nothing
     let inventory = shared.write("orch-ps.json", &orch_ps_json(&[("rgw.a", Some(dead))]));
     let release = shared.path("release");
     let start = |tag: &str| {
-        Command::new(BIN)
+        blocking_command(BIN)
             .args(["check", "--ceph", &fake_ceph(), "--state-directory"])
             .arg(shared.path("state"))
             .env("FAKE_CEPH_ORCH_PS_FILE", &inventory)
@@ -64,7 +64,7 @@ fn two_runs_at_once_one_proceeds_the_other_reports_the_lock_and_restarts_nothing
     };
     let mut first = start("first");
     let mut second = start("second");
-    let begin = Instant::now();
+    let begin = now();
     // Whichever did not get the lock exits at once, while the holder waits on `ceph`.
     let (loser, mut winner) = loop {
         if first.try_wait().expect("wait").is_some() {
@@ -85,9 +85,9 @@ fn two_runs_at_once_one_proceeds_the_other_reports_the_lock_and_restarts_nothing
     );
     std::fs::write(&release, "").expect("release");
     let loser = loser.wait_with_output().expect("loser output");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = now() + Duration::from_secs(30);
     while winner.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "the lock holder did not finish");
+        assert!(now() < deadline, "the lock holder did not finish");
         std::thread::sleep(Duration::from_millis(20));
     }
     let winner = winner.wait_with_output().expect("winner output");

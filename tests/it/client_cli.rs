@@ -9,8 +9,8 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use crate::sidecar::*;
 use crate::support::*;
@@ -32,7 +32,7 @@ struct Done {
 
 impl Client {
     fn start(args: &[&str]) -> Self {
-        let child = Command::new(BIN)
+        let child = blocking_command(BIN)
             .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -45,7 +45,7 @@ impl Client {
 
     /// Waits for the exit, at most `deadline` (then kills this child and fails).
     fn finish(mut self, deadline: Duration) -> Done {
-        let start = Instant::now();
+        let start = now();
         let status = loop {
             if let Some(status) = self.0.try_wait().expect("try_wait") {
                 break status;

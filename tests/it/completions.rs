@@ -3,7 +3,6 @@
 //! `ceph-warden manpage --dir DIR`), as scripts/build-deb.sh generates them.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use crate::support::*;
 
@@ -14,7 +13,7 @@ use crate::support::*;
 /// `COMPREPLY`, one word a line.
 fn complete(words: &[&str]) -> Vec<String> {
     let dir = TempDir::new("completions");
-    let out = Command::new(BIN)
+    let out = blocking_command(BIN)
         .args(["completions", "bash"])
         .output()
         .expect("run ceph-warden completions bash");
@@ -36,7 +35,7 @@ printf '%s\n' "${{COMPREPLY[@]}}"
         script = script.display(),
         words = quoted.join(" "),
     );
-    let out = Command::new("bash")
+    let out = blocking_command("bash")
         .args(["--norc", "--noprofile", "-c", &driver])
         .output()
         .expect("run bash");
@@ -124,7 +123,7 @@ fn page_references(roff: &str) -> BTreeSet<(String, String)> {
 #[test]
 fn the_main_man_page_names_only_pages_that_are_generated() {
     let dir = TempDir::new("manpages");
-    let out = Command::new(BIN)
+    let out = blocking_command(BIN)
         .args(["manpage", "--dir"])
         .arg(&dir.0)
         .output()
@@ -216,7 +215,7 @@ fn the_main_man_page_names_only_pages_that_are_generated() {
     }
 
     // Without --dir, the main page on stdout, as before.
-    let out = Command::new(BIN)
+    let out = blocking_command(BIN)
         .arg("manpage")
         .output()
         .expect("run ceph-warden manpage");

@@ -1,14 +1,12 @@
 //! The configuration file from the operator's side: `check-config`, and `check --config`.
 
-use std::process::Command;
-
 use crate::cephadm_render::haproxy_check;
 use crate::support::*;
 
 const CONFIG_ERROR: i32 = 78;
 
 fn check_config(path: &std::path::Path) -> (Option<i32>, String, String) {
-    let out = Command::new(BIN)
+    let out = blocking_command(BIN)
         .arg("check-config")
         .arg(path)
         .output()
@@ -174,7 +172,7 @@ fn run_refuses_to_start_with_a_static_url_without_scheme() {
             restarts.display(),
         ),
     );
-    let mut child = Command::new(BIN)
+    let mut child = blocking_command(BIN)
         .args(["run", "--config"])
         .arg(&file)
         .env("FAKE_CEPH_LOG", dir.path("ceph-argv.log"))
@@ -221,7 +219,7 @@ fn run_refuses_to_start_with_a_static_url_without_scheme() {
 #[test]
 fn haproxy_config_lines_for_the_real_inventory_pass_haproxy_check() {
     let dir = TempDir::new("haproxy-config");
-    let out = Command::new(BIN)
+    let out = blocking_command(BIN)
         .args(["haproxy-config", "--config"])
         .arg(dir.write(
             "cfg.toml",
@@ -257,7 +255,10 @@ fn haproxy_config_lines_for_the_real_inventory_pass_haproxy_check() {
 
 #[test]
 fn the_man_page_and_the_bash_completions_come_from_the_cli() {
-    let man = Command::new(BIN).arg("manpage").output().expect("manpage");
+    let man = blocking_command(BIN)
+        .arg("manpage")
+        .output()
+        .expect("manpage");
     let man = String::from_utf8_lossy(&man.stdout).into_owned();
     assert!(
         man.starts_with(".ie \\n(.g .ds Aq") || man.contains(".TH ceph-warden"),
@@ -266,7 +267,7 @@ fn the_man_page_and_the_bash_completions_come_from_the_cli() {
     for subcommand in ["check", "run", "drain", "haproxy\\-config"] {
         assert!(man.contains(subcommand), "the man page lists {subcommand}");
     }
-    let completions = Command::new(BIN)
+    let completions = blocking_command(BIN)
         .args(["completions", "bash"])
         .output()
         .expect("completions");
@@ -276,7 +277,7 @@ fn the_man_page_and_the_bash_completions_come_from_the_cli() {
         "ceph-warden.bash",
         &String::from_utf8_lossy(&completions.stdout),
     );
-    let syntax = Command::new("bash")
+    let syntax = blocking_command("bash")
         .arg("-n")
         .arg(&script)
         .output()

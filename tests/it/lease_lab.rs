@@ -2,13 +2,14 @@
 //! `ceph-warden`): exclusive, expiring on its own, given back by cookie, and refused within its
 //! timeout when RADOS is stalled.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ceph_warden::lease::{LeaseError, LeaseSettings};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::lab::Lab;
+use crate::support::now;
 
 fn settings(lab: &Lab) -> LeaseSettings {
     LeaseSettings {
@@ -53,7 +54,7 @@ fn one_holder_at_a_time_given_back_by_cookie_expiring_by_itself_refused_when_rad
         take("host-c:3:3", 60),
         Err(LeaseError::Busy { .. })
     ));
-    let expired = Instant::now();
+    let expired = now();
     crate::support::wait_for("the lease to expire", Duration::from_secs(15), || {
         take("host-c:3:3", 60).is_ok()
     });
@@ -66,7 +67,7 @@ fn one_holder_at_a_time_given_back_by_cookie_expiring_by_itself_refused_when_rad
     // RADOS stalled: the call gives up within its timeout, and says nothing can be restarted.
     let osd = Pid::from_raw(lab.env("CEPH_LAB_OSD_PID").parse().expect("osd pid"));
     kill(osd, Signal::SIGSTOP).expect("freeze the OSD");
-    let start = Instant::now();
+    let start = now();
     let stalled = take("host-d:4:4", 60);
     let took = start.elapsed();
     kill(osd, Signal::SIGCONT).expect("thaw the OSD");

@@ -6,8 +6,8 @@
 //! `orch daemon restart` on the lab asynchronously, as cephadm does. Every other `ceph`
 //! command it passes to the real `ceph`. The radosgw daemons of `lab` tests are real.
 
-// Tests drive the binary synchronously (std::process) and measure wall time with std's clock.
-#![allow(clippy::disallowed_methods)]
+// Tests drive the binary synchronously and measure wall time with std's clock: through the
+// harness's blocking_command() and now(), which say why that is right for test code.
 
 mod asok_lab;
 mod cephadm_render;
@@ -19,13 +19,15 @@ mod check_samples;
 mod client_cli;
 mod completions;
 mod config_files;
-mod ingress;
-mod lab;
 mod lease_lab;
 mod peers_lab;
 mod run_lab;
 mod run_mistakes;
 mod run_s3;
 mod run_sidecar;
-mod sidecar;
 mod support;
+
+// The lab harness (tests/harness: the lab, HAProxy, the sidecar and the load generator) is a
+// crate of its own, which the benchmark and the demo (benches/) import too; its modules keep
+// their names here.
+use harness::{ingress, lab, sidecar};

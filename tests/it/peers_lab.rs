@@ -6,7 +6,7 @@
 //! real cluster, and `ceph health detail` from the lab's real monitor.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -103,7 +103,7 @@ fn an_osd_frozen_under_get_put_load_is_the_clusters_fault_on_every_host() {
     std::thread::sleep(Duration::from_secs(5));
     let osd = Pid::from_raw(lab.env("CEPH_LAB_OSD_PID").parse().expect("osd pid"));
     kill(osd, Signal::SIGSTOP).expect("freeze the OSD");
-    let frozen = Instant::now();
+    let frozen = now();
     let mut words = BTreeSet::new();
     let mut haproxy_states = BTreeSet::new();
     let mut all_degraded = None;
@@ -133,7 +133,7 @@ fn an_osd_frozen_under_get_put_load_is_the_clusters_fault_on_every_host() {
         std::thread::sleep(Duration::from_millis(250));
     }
     kill(osd, Signal::SIGCONT).expect("thaw the OSD");
-    let thawed = Instant::now();
+    let thawed = now();
     let all_healthy = || {
         lab.ids
             .iter()
@@ -253,7 +253,7 @@ fn a_lease_holder_killed_with_sigkill_lets_the_next_restart_through_when_the_lea
         || holder.get("/events").1.contains("took the restart lease"),
     );
     holder.stop_with(Signal::SIGKILL);
-    let killed = Instant::now();
+    let killed = now();
     let before = lab.pid("b");
     lab.ctl("freeze", "b");
     wait_for(
@@ -301,7 +301,7 @@ fn the_whole_sidecar_runs_under_the_documented_cephx_user() {
         &["mon", "profile simple-rados-client", "osd", "allow r"],
     );
     let as_user = |user: &str, keyring: &str, command: &[&str]| {
-        std::process::Command::new(fake_ceph())
+        blocking_command(fake_ceph())
             .args(["-c", &conf, "--name", user, "--keyring", keyring])
             .args(command)
             .env("FAKE_CEPH_LAB_DIR", &lab_dir)

@@ -3,11 +3,12 @@
 //! stand-in `tests/lab/fake-ceph` as the orchestrator (named in main.rs). Open-loop client load
 //! through HAProxy, every request's outcome recorded.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::ingress::*;
 use crate::lab::Lab;
 use crate::sidecar::Sidecar;
+use crate::support::{blocking_command, now};
 
 fn sidecar_for(lab: &Lab, tag: &str, rgw_keys: &str) -> Sidecar {
     let lab_dir = lab.dir.display().to_string();
@@ -70,7 +71,7 @@ fn a_frozen_rgw_under_load_is_drained_restarted_and_back_with_zero_client_errors
     // The scenario's schedule: five seconds of load, then the freeze.
     std::thread::sleep(Duration::from_secs(5));
     lab.ctl("freeze", "b");
-    let frozen_at = Instant::now();
+    let frozen_at = now();
     haproxy.wait_status("rgw.b", "out of rotation", Duration::from_secs(15), |s| {
         s.starts_with("DOWN") || s.starts_with("MAINT") || s.starts_with("DRAIN")
     });
@@ -121,7 +122,7 @@ fn a_planned_restart_with_slow_requests_in_flight_has_zero_client_errors() {
     crate::support::wait_for("a slow request on rgw.b", Duration::from_secs(5), || {
         haproxy.current_sessions("rgw.b") > 0
     });
-    let restart = std::process::Command::new(crate::support::BIN)
+    let restart = blocking_command(crate::support::BIN)
         .args([
             "restart",
             "rgw.b",
@@ -140,7 +141,7 @@ fn a_planned_restart_with_slow_requests_in_flight_has_zero_client_errors() {
         said.starts_with("rgw.b: draining, HAProxy is told \"drain\""),
         "{said}"
     );
-    let asked = Instant::now();
+    let asked = now();
     haproxy.wait_status("rgw.b", "DRAIN", Duration::from_secs(5), |s| {
         s.starts_with("DRAIN")
     });
@@ -239,7 +240,7 @@ fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_1
     for id in &lab.ids {
         lab.ctl("freeze", id);
     }
-    let frozen = Instant::now();
+    let frozen = now();
     // The service answers again as soon as the first RGW is back.
     let mut first_200 = None;
     while frozen.elapsed() < Duration::from_secs(30) {
@@ -289,7 +290,7 @@ fn all_three_frozen_with_the_lease_off_are_restarted_one_at_a_time() {
     for id in &lab.ids {
         lab.ctl("freeze", id);
     }
-    let frozen = Instant::now();
+    let frozen = now();
     // While one restarts, the others wait their turn and say so in /status.
     let mut waited_turn = false;
     every_rgw_restarted_and_up(&lab, &haproxy, &before, || {
@@ -478,7 +479,7 @@ fn all_three_frozen_and_a_canary_restart_that_does_not_help_hold_every_restart_a
                 })
             })
     };
-    let asked = Instant::now();
+    let asked = now();
     while !others_say_why() {
         assert!(
             asked.elapsed() < Duration::from_secs(10),
@@ -493,7 +494,7 @@ fn all_three_frozen_and_a_canary_restart_that_does_not_help_hold_every_restart_a
     }
     assert_eq!(restarts(), 1, "only the canary was restarted");
     // A window of several lease retries (one a second): still nobody else is restarted.
-    let window = Instant::now();
+    let window = now();
     while window.elapsed() < Duration::from_secs(6) {
         assert_eq!(restarts(), 1, "a restart while the service holds");
         std::thread::sleep(Duration::from_millis(200));
@@ -501,7 +502,7 @@ fn all_three_frozen_and_a_canary_restart_that_does_not_help_hold_every_restart_a
     let shown = sidecar.get("/").1;
     eprintln!("while the service holds, / says:\n{shown}");
     // The operator resets the canary: the hold is lifted and restarts go on, one at a time.
-    let reset = std::process::Command::new(crate::support::BIN)
+    let reset = blocking_command(crate::support::BIN)
         .args(["reset", &canary, "--api"])
         .arg(format!("http://127.0.0.1:{}", sidecar.http_port))
         .output()
@@ -552,7 +553,7 @@ fn a_get_that_waits_on_a_frozen_osd_is_the_clusters_fault_with_the_default_chain
         "http timeout while rados: oldest op",
     );
     kill(osd, Signal::SIGCONT).expect("thaw the OSD");
-    let thawed = Instant::now();
+    let thawed = now();
     let status = sidecar.get("/").1;
     lab.wait_after_osd_thaw(|| {
         sidecar.status()["daemons"]

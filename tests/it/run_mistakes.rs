@@ -7,8 +7,8 @@
 //! loopback for the RGWs. The run on the built-in defaults happens in a mount and network
 //! namespace of its own (`unshare`), so its default paths and ports touch nothing of the host.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -18,7 +18,7 @@ use crate::support::*;
 /// Watches for `how_long` that the daemon is never told `down`/`drain` and nothing is
 /// restarted: an absence, so it is watched, not polled.
 fn never_drained_or_restarted(sidecar: &Sidecar, daemon: &str, how_long: Duration) {
-    let start = Instant::now();
+    let start = now();
     while start.elapsed() < how_long {
         let word = sidecar.agent(Some(daemon)).0;
         assert!(
@@ -33,7 +33,7 @@ fn never_drained_or_restarted(sidecar: &Sidecar, daemon: &str, how_long: Duratio
 
 /// `ceph-warden run --config CONFIG`, which must exit at once: its exit code and stderr.
 fn run_refused(config: &std::path::Path) -> (Option<i32>, String) {
-    let mut child = Command::new(BIN)
+    let mut child = blocking_command(BIN)
         .args(["run", "--config"])
         .arg(config)
         .stdin(Stdio::null())
@@ -189,7 +189,7 @@ fn a_daemon_only_the_saved_inventory_lists_is_never_restarted() {
     );
     // Failed and out of rotation, but never restarted: watched for longer than fall, the
     // drain confirmation and a retry would take.
-    let start = Instant::now();
+    let start = now();
     while start.elapsed() < Duration::from_secs(3) {
         assert_eq!(sidecar.restarts_asked(), 0, "{}", sidecar.get("/").1);
         std::thread::sleep(Duration::from_millis(100));
@@ -305,7 +305,7 @@ wait "$pid"
         bin = BIN,
         stderr = stderr.display()
     );
-    let output = Command::new("unshare")
+    let output = blocking_command("unshare")
         .args(["--mount", "--net", "--fork", "sh", "-c", &script])
         .stdin(Stdio::null())
         .output()
@@ -346,7 +346,7 @@ fn an_admin_socket_the_service_user_may_not_use_is_named_in_status() {
             dir.0.display()
         ),
     );
-    let mut child = Command::new("setpriv")
+    let mut child = blocking_command("setpriv")
         .args([
             "--reuid=65534",
             "--regid=65534",

@@ -160,7 +160,7 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
         ["up ready"],
         "never drained nor down"
     );
-    let thawed = std::time::Instant::now();
+    let thawed = now();
     for name in names {
         sidecar.wait_word(name, "up ready", Duration::from_secs(5), |w| {
             w == "up ready"

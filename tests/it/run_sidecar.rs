@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
@@ -131,7 +131,7 @@ fn a_restart_that_never_helps_ends_held_and_says_why() {
         "restart-timeout = \"1s\"\nmax-restarts = 2\nbackoff-max = \"2s\"",
     );
     let sidecar = Sidecar::start("held", &run, &rest, &[]);
-    let start = Instant::now();
+    let start = now();
     let held = sidecar.wait_word("rgw.a", "held", Duration::from_secs(20), |w| {
         w.starts_with("down #held")
     });
@@ -311,7 +311,7 @@ fn the_http_api_answers_plain_curl_and_the_metrics_parse() {
         w == "up ready"
     });
     let curl = |path: &str| {
-        let out = std::process::Command::new("curl")
+        let out = blocking_command("curl")
             .args([
                 "-s",
                 "-w",
@@ -361,7 +361,7 @@ fn the_http_api_answers_plain_curl_and_the_metrics_parse() {
         );
     }
     let file = sidecar.dir.write("metrics.txt", metrics);
-    let promtool = std::process::Command::new("promtool")
+    let promtool = blocking_command("promtool")
         .arg("check")
         .arg("metrics")
         .stdin(std::fs::File::open(&file).expect("metrics file"))
@@ -444,7 +444,7 @@ fn systemd_hears_ready_watchdog_pings_and_stopping() {
         String::from_utf8_lossy(&buf[..n]).trim().to_string()
     };
     assert_eq!(receive(), "READY=1");
-    let start = Instant::now();
+    let start = now();
     let mut pings = 0;
     while start.elapsed() < Duration::from_secs(1) {
         assert_eq!(receive(), "WATCHDOG=1");
@@ -482,7 +482,7 @@ impl Netns {
         let ns_if = format!("{name}n");
         let netns = Self { name: name.clone() };
         let ip = |args: &[&str]| {
-            let out = std::process::Command::new("ip")
+            let out = blocking_command("ip")
                 .args(args)
                 .output()
                 .expect("ip (iproute2)");
@@ -522,7 +522,7 @@ impl Netns {
 
     /// curl from inside the namespace; the HTTP status.
     fn curl(&self, method: &str, url: &str) -> String {
-        let out = std::process::Command::new("ip")
+        let out = blocking_command("ip")
             .args([
                 "netns",
                 "exec",
@@ -548,7 +548,7 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         // Deleting the namespace deletes its veth end, and with it the host's.
-        let _ = std::process::Command::new("ip")
+        let _ = blocking_command("ip")
             .args(["netns", "del", &self.name])
             .status();
     }
@@ -628,7 +628,7 @@ fn a_drain_survives_an_haproxy_reload_only_with_the_state_dump_of_the_reload_pat
         });
         // The load's schedule: one second of traffic before the reload.
         std::thread::sleep(Duration::from_secs(1));
-        let reloaded = Instant::now();
+        let reloaded = now();
         haproxy.reload(with_state);
         let outcomes = load.join().expect("load");
         let to_drained = backends[1].hits_after(reloaded);

@@ -1,56 +1,19 @@
-//! Shared pieces of the integration tests: the binary, the fake `ceph`, temp dirs, a tiny HTTP
-//! client and stub servers on loopback.
+//! What every test file uses: the binary, `ceph-warden check` runs with the fake `ceph`, and
+//! stand-in backends on loopback; with the lab harness's basics (tests/harness: the repository's
+//! files, temp dirs, ports, polling), so one `use crate::support::*` brings them all.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub use harness::{
+    blocking_command, closed_port, fake_ceph, http_status, now, repo_path, stub_server, wait_for,
+    TempDir,
+};
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_ceph-warden");
-
-pub fn repo_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// The stand-in for the `ceph` CLI's orchestrator commands (see main.rs).
-pub fn fake_ceph() -> String {
-    repo_path("tests/lab/fake-ceph").display().to_string()
-}
-
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "ceph-warden-it-{tag}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path(name);
-        std::fs::write(&path, text).expect("write temp file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `ceph-warden check` with the fake `ceph`, a private state directory and the fake's argv log.
 pub struct CheckRun {
@@ -62,7 +25,7 @@ pub struct CheckRun {
 impl CheckRun {
     pub fn new(tag: &str) -> Self {
         let dir = TempDir::new(tag);
-        let mut command = Command::new(BIN);
+        let mut command = blocking_command(BIN);
         command
             .arg("check")
             .arg("--state-directory")
@@ -104,7 +67,7 @@ impl CheckRun {
 
     pub fn run(&mut self) -> Finished {
         self.command.arg("--ceph").arg(&self.ceph);
-        let start = Instant::now();
+        let start = now();
         let output = self.command.output().expect("run ceph-warden");
         Finished::new(output, start.elapsed(), &self.dir)
     }
@@ -150,54 +113,6 @@ impl Finished {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|err| panic!("stdout is not JSON ({err}): {self:#?}"))
     }
-}
-
-/// `GET path` on 127.0.0.1:port; the status, or None on connect failure or timeout.
-pub fn http_status(port: u16, path: &str, timeout: Duration) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), timeout).ok()?;
-    stream.set_read_timeout(Some(timeout)).ok()?;
-    stream.set_write_timeout(Some(timeout)).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
-
-/// Polls `condition` every 100 ms until it holds or `deadline` passes.
-pub fn wait_for(what: &str, deadline: Duration, mut condition: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !condition() {
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A loopback port with no listener (connections are refused).
-pub fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind")
-        .port()
-}
-
-/// An HTTP server on loopback that answers every request with `response` (raw bytes), on a
-/// thread that ends with the test process. Returns its port.
-pub fn stub_server(response: &'static str) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind stub");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(1000) {
-            let Ok(mut stream) = stream else { continue };
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    port
 }
 
 /// A JSON array in `ceph orch ps` format: one entry per (name, port), on 127.0.0.1.
@@ -262,10 +177,10 @@ impl Backend {
                     let n = stream.read(&mut buf).unwrap_or(0);
                     if buf[..n].starts_with(b"GET /load") {
                         if let Ok(mut hits) = recorded.lock() {
-                            hits.push(Instant::now());
+                            hits.push(now());
                         }
                     }
-                    let start = Instant::now();
+                    let start = now();
                     while mode.load(Ordering::Relaxed) == Mode::Hang as u8 {
                         if start.elapsed() > Duration::from_secs(5) {
                             return;

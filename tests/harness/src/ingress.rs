@@ -5,12 +5,12 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use crate::support::*;
+use crate::{blocking_command, closed_port, now, repo_path, wait_for};
 
 pub struct Haproxy {
     pub port: u16,
@@ -112,12 +112,10 @@ impl Haproxy {
         Self::launch(dir, port, &config)
     }
 
-    /// cephadm's stock ingress config (bench/haproxy-cephadm.cfg) for `servers`, with no
-    /// sidecar: what users run today (the benchmark's and the demo's comparison).
-    #[allow(dead_code, reason = "the benchmark and the demo use it")]
+    /// cephadm's stock ingress config (tests/harness/haproxy-cephadm.cfg) for `servers`, with
+    /// no sidecar: what users run today (the benchmark's and the demo's comparison).
     pub fn start_cephadm_stock(dir: &Path, servers: &[(String, u16)]) -> Self {
-        let template = std::fs::read_to_string(repo_path("bench/haproxy-cephadm.cfg"))
-            .expect("bench/haproxy-cephadm.cfg");
+        let template = include_str!("../haproxy-cephadm.cfg");
         let port = closed_port();
         let lines: String = servers
             .iter()
@@ -135,7 +133,7 @@ impl Haproxy {
     pub fn launch(dir: &Path, port: u16, text: &str) -> Self {
         let config = dir.join("haproxy.cfg");
         std::fs::write(&config, text).expect("write cfg");
-        let check = Command::new("haproxy")
+        let check = blocking_command("haproxy")
             .arg("-c")
             .arg("-f")
             .arg(&config)
@@ -151,7 +149,7 @@ impl Haproxy {
         // Master-worker mode with a master CLI, as Debian's haproxy.service runs it (-Ws), so
         // the shipped reload path can be exercised.
         let master = dir.join("master.sock");
-        let child = Command::new("haproxy")
+        let child = blocking_command("haproxy")
             .arg("-W")
             .arg("-db")
             .arg("-S")
@@ -178,7 +176,6 @@ impl Haproxy {
     }
 
     /// The master process's pid (the demo prints it).
-    #[allow(dead_code)]
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
     }
@@ -257,7 +254,7 @@ impl Haproxy {
         deadline: Duration,
         want: impl Fn(&str) -> bool,
     ) -> Duration {
-        let start = Instant::now();
+        let start = now();
         loop {
             let status = self.status(name).unwrap_or_default();
             if want(&status) {
@@ -279,8 +276,8 @@ impl Drop for Haproxy {
         if let Some(mut child) = self.child.take() {
             let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
+            let deadline = now() + Duration::from_secs(5);
+            while now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     return;
                 }
@@ -296,7 +293,6 @@ impl Drop for Haproxy {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     /// When it was sent (the benchmark's timelines read it).
-    #[allow(dead_code)]
     pub sent: Instant,
     pub latency: Duration,
     /// The HTTP status, or the kind of error (`connect`, `timeout`, `reset`, `short`).
@@ -354,7 +350,7 @@ pub fn open_loop_with(
     stop: Option<Arc<AtomicBool>>,
 ) -> Vec<Outcome> {
     let (tx, rx) = mpsc::channel();
-    let start = Instant::now();
+    let start = now();
     let total = u64::from(rate) * duration.as_secs();
     let gap = Duration::from_secs(1) / rate;
     let mut handles = Vec::new();
@@ -397,7 +393,7 @@ pub fn request_with(
     body: usize,
     read_rate: Option<usize>,
 ) -> Outcome {
-    let begin = Instant::now();
+    let begin = now();
     let result = (|| -> Result<(u16, usize), String> {
         let mut stream =
             std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|_| "connect".to_string())?;

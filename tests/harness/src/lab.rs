@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use crate::support::*;
+use crate::{blocking_command, http_status, now, repo_path, TempDir};
 
 /// The caps of the cephx user in docs/operations.md and docs/install.md, exactly.
 pub const DOCUMENTED_CAPS: [&str; 6] = [
@@ -55,7 +54,7 @@ impl Lab {
             }
         }
         let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-        let status = Command::new("bash")
+        let status = blocking_command("bash")
             .arg(repo_path("tests/lab/up.sh"))
             .arg(&dir)
             .env("CEPH_LAB_RGW_IDS", ids.join(","))
@@ -116,27 +115,26 @@ impl Lab {
 
     /// `tests/lab/rgw-ctl.sh -d DIR <command> <id>` (freeze, thaw, hc-off, ...).
     pub fn ctl(&self, command: &str, id: &str) {
-        let status = Command::new("bash")
-            .arg(repo_path("tests/lab/rgw-ctl.sh"))
-            .arg("-d")
-            .arg(&self.dir)
-            .args([command, id])
-            .status()
-            .expect("run rgw-ctl.sh");
+        let status = self.rgw_ctl(command, id).status().expect("run rgw-ctl.sh");
         assert!(status.success(), "rgw-ctl.sh {command} {id} failed");
     }
 
     /// As [`Lab::ctl`], quietly and without insisting: for scripted scenarios where the
     /// daemon may already be in the wanted state (restarted by a sidecar, say).
-    #[allow(dead_code, reason = "the benchmark and the demo use it")]
     pub fn try_ctl(&self, command: &str, id: &str) {
-        let _ = Command::new("bash")
-            .arg(repo_path("tests/lab/rgw-ctl.sh"))
-            .arg("-d")
-            .arg(&self.dir)
-            .args([command, id])
+        let _ = self
+            .rgw_ctl(command, id)
             .stderr(std::process::Stdio::null())
             .status();
+    }
+
+    fn rgw_ctl(&self, command: &str, id: &str) -> std::process::Command {
+        let mut ctl = blocking_command("bash");
+        ctl.arg(repo_path("tests/lab/rgw-ctl.sh"))
+            .arg("-d")
+            .arg(&self.dir)
+            .args([command, id]);
+        ctl
     }
 
     pub fn answers_200(&self, id: &str) -> bool {
@@ -161,7 +159,7 @@ impl Lab {
     /// A bucket with one object of `size` bytes, through rgw.`id`, with the bucket ACL `acl`
     /// (`public-read`; `public-read-write` lets anonymous clients PUT).
     pub fn bucket(&self, id: &str, bucket: &str, key: &str, size: usize, acl: &str) {
-        let out = Command::new("python3")
+        let out = blocking_command("python3")
             .arg(repo_path("tests/lab/s3.py"))
             .arg(format!("http://127.0.0.1:{}", self.port(id)))
             .args([
@@ -182,7 +180,7 @@ impl Lab {
     /// the lab's cluster; returns its keyring's path.
     pub fn cephx_user(&self, name: &str, caps: &[&str]) -> String {
         let keyring = format!("{}/client.{name}.keyring", self.dir.display());
-        let created = Command::new("ceph")
+        let created = blocking_command("ceph")
             .args(["-c", &format!("{}/ceph.conf", self.dir.display())])
             .args(["auth", "get-or-create", &format!("client.{name}")])
             .args(caps)
@@ -203,14 +201,14 @@ impl Lab {
     /// OSD freeze of 40 s on 16.2.15, PGs stayed `active+clean+laggy` until `ceph osd down`),
     /// which tells the lab's fault from the sidecar's.
     pub fn wait_after_osd_thaw(&self, mut healthy: impl FnMut() -> bool) {
-        let thawed = std::time::Instant::now();
+        let thawed = now();
         while thawed.elapsed() < Duration::from_secs(60) {
             if healthy() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let pgs = Command::new("ceph")
+        let pgs = blocking_command("ceph")
             .args(["-c", &format!("{}/ceph.conf", self.dir.display())])
             .args(["pg", "ls", "--format", "json"])
             .output()
@@ -222,7 +220,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = Command::new("bash")
+        let _ = blocking_command("bash")
             .arg(repo_path("tests/lab/down.sh"))
             .arg(&self.dir)
             .status();

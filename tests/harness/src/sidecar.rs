@@ -4,13 +4,13 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Stdio};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::support::*;
+use crate::{blocking_command, closed_port, fake_ceph, now, wait_for, warden_binary, TempDir};
 
 pub struct Sidecar {
     pub dir: TempDir,
@@ -38,7 +38,7 @@ impl Sidecar {
         rest: &str,
         env: &[(&str, &str)],
     ) -> Self {
-        Self::start_full(tag, http_host, BIN, &[], run_keys, rest, env)
+        Self::start_full(tag, http_host, &warden_binary(), &[], run_keys, rest, env)
     }
 
     /// As [`Sidecar::start`], with these `ceph.args` after the lab's `-c` (a cephx user).
@@ -49,12 +49,12 @@ impl Sidecar {
         rest: &str,
         env: &[(&str, &str)],
     ) -> Self {
-        Self::start_full(tag, "127.0.0.1", BIN, ceph_args, run_keys, rest, env)
+        let binary = warden_binary();
+        Self::start_full(tag, "127.0.0.1", &binary, ceph_args, run_keys, rest, env)
     }
 
     /// As [`Sidecar::start`], running the binary at `binary` (the release build, for a
     /// benchmark: benches/freeze.rs).
-    #[allow(dead_code)]
     pub fn start_binary(
         tag: &str,
         binary: &str,
@@ -140,9 +140,8 @@ impl Sidecar {
             .append(true)
             .open(self.dir.path("sidecar.log"))
             .expect("log file");
-        let mut command = Command::new(&self.binary);
-        command
-            .args(["run", "--config"])
+        let mut run = blocking_command(&self.binary);
+        run.args(["run", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", "ceph_warden=debug")
             .env("FAKE_CEPH_LOG", self.dir.path("ceph-argv.log"))
@@ -150,9 +149,9 @@ impl Sidecar {
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         for (k, v) in &self.env {
-            command.env(k, v);
+            run.env(k, v);
         }
-        self.child = Some(command.spawn().expect("spawn ceph-warden run"));
+        self.child = Some(run.spawn().expect("spawn ceph-warden run"));
         wait_for("the sidecar's API", Duration::from_secs(20), || {
             self.assert_running();
             self.get("/status").0 == 200
@@ -182,17 +181,17 @@ impl Sidecar {
         let Some(mut child) = self.child.take() else {
             return (Duration::ZERO, None);
         };
-        let start = Instant::now();
+        let start = now();
         let _ = kill(
             Pid::from_raw(i32::try_from(child.id()).unwrap_or(0)),
             signal,
         );
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
                 return (start.elapsed(), status.code());
             }
-            if Instant::now() > deadline {
+            if now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!("ceph-warden did not exit within 20 s of {signal}");
@@ -221,7 +220,6 @@ impl Sidecar {
     /// Its `/events`, one readable line each: `rgw.b suspect -> failed (agent: down #timeout):
     /// timeout`, or the daemon and the reason alone when the state did not change (a lease
     /// taken or given back).
-    #[allow(dead_code, reason = "the benchmark and the demo use it")]
     pub fn event_lines(&self) -> Vec<String> {
         self.get("/events")
             .1
@@ -253,7 +251,7 @@ impl Sidecar {
         span: Duration,
         needle: &str,
     ) -> (Option<Duration>, std::collections::BTreeSet<String>) {
-        let begin = std::time::Instant::now();
+        let begin = now();
         let mut all_degraded = None;
         let mut words = std::collections::BTreeSet::new();
         while begin.elapsed() < span {
@@ -291,7 +289,7 @@ impl Sidecar {
         deadline: Duration,
         want: impl Fn(&str) -> bool,
     ) -> String {
-        let start = Instant::now();
+        let start = now();
         let mut last = String::new();
         while start.elapsed() < deadline {
             last = self.agent(Some(tag)).0;
@@ -341,7 +339,7 @@ impl Drop for Sidecar {
 
 /// One agent poll on `port` the way HAProxy does it.
 pub fn agent_poll(port: u16, tag: Option<&str>) -> (String, Duration) {
-    let start = Instant::now();
+    let start = now();
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return ("(refused)".into(), start.elapsed());
     };
