@@ -22,6 +22,9 @@ if [ -d "$RUN" ]; then
   # No restart starts an RGW from now on; one under way (the stand-in orchestrator's, recorded
   # in run/restarter-*.pending) is waited for, so that the RGW it starts is stopped below.
   touch "$LAB/stopping"
+  # The stand-in cephadm's serve loop first, so that it starts no RGW any more; it cuts a podman
+  # stop under way short (SIGKILL) when told to stop.
+  terminate cephadm-serve 15
   restarts_done() {
     local f pid
     for f in "$RUN"/restarter-*.pending; do
