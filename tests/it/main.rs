@@ -19,6 +19,7 @@ mod check_samples;
 mod client_cli;
 mod completions;
 mod config_files;
+mod fake_cephadm;
 mod ingress;
 mod lab;
 mod lease_lab;
