@@ -34,6 +34,17 @@ if [ -d "$RUN" ]; then
     done
   }
   poll 30 "the stand-in orchestrator's restarts to finish" restarts_done || true
+  # One still under way (a lab so loaded that the old RGW took long to stop) would start an RGW
+  # after the ones below were stopped: end its process group (it runs under setsid, so its pid
+  # is the group's), checked to be a restarter by its command line.
+  for f in "$RUN"/restarter-*.pending; do
+    [ -e "$f" ] || continue
+    pid="$(tr -cd '0-9' <"$f")"
+    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF " fake-ceph-restart "; then
+      log "a stand-in restart (pid $pid) is still under way; ending its process group"
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+  done
   # Clients first (RGWs), then mgr, osd, and the mon last; then anything else with a pid file.
   for f in "$RUN"/client.*.pid; do
     if [ -e "$f" ]; then terminate "$(basename "$f" .pid)" 10; fi
