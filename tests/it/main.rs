@@ -4,7 +4,10 @@
 //! orchestrator commands (no cephadm can run here). It prints real-format `ceph orch ps` JSON
 //! (a fixture file, or the live lab's daemons), records its argv, and performs
 //! `orch daemon restart` on the lab asynchronously, as cephadm does. Every other `ceph`
-//! command it passes to the real `ceph`. The radosgw daemons of `lab` tests are real.
+//! command it passes to the real `ceph`. With `FAKE_CEPH_MODEL=cephadm` it hands the `orch`
+//! commands to `tests/lab/fake-cephadm`, the stand-in that behaves as cephadm does (queued
+//! restarts, a cached inventory, podman's stop, refusals); `fake_cephadm` tests that stand-in
+//! itself. The radosgw daemons of `lab` tests are real.
 
 // Tests drive the binary synchronously and measure wall time with std's clock: through the
 // harness's blocking_command() and now(), which say why that is right for test code.
@@ -19,6 +22,7 @@ mod check_samples;
 mod client_cli;
 mod completions;
 mod config_files;
+mod fake_cephadm;
 mod lease_lab;
 mod peers_lab;
 mod run_lab;

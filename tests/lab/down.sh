@@ -22,6 +22,9 @@ if [ -d "$RUN" ]; then
   # No restart starts an RGW from now on; one under way (the stand-in orchestrator's, recorded
   # in run/restarter-*.pending) is waited for, so that the RGW it starts is stopped below.
   touch "$LAB/stopping"
+  # The stand-in cephadm's serve loop first, so that it starts no RGW any more; it cuts a podman
+  # stop under way short (SIGKILL) when told to stop.
+  terminate cephadm-serve 15
   restarts_done() {
     local f pid
     for f in "$RUN"/restarter-*.pending; do
@@ -31,6 +34,17 @@ if [ -d "$RUN" ]; then
     done
   }
   poll 30 "the stand-in orchestrator's restarts to finish" restarts_done || true
+  # One still under way (a lab so loaded that the old RGW took long to stop) would start an RGW
+  # after the ones below were stopped: end its process group (it runs under setsid, so its pid
+  # is the group's), checked to be a restarter by its command line.
+  for f in "$RUN"/restarter-*.pending; do
+    [ -e "$f" ] || continue
+    pid="$(tr -cd '0-9' <"$f")"
+    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF " fake-ceph-restart "; then
+      log "a stand-in restart (pid $pid) is still under way; ending its process group"
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+  done
   # Clients first (RGWs), then mgr, osd, and the mon last; then anything else with a pid file.
   for f in "$RUN"/client.*.pid; do
     if [ -e "$f" ]; then terminate "$(basename "$f" .pid)" 10; fi

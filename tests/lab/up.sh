@@ -2,6 +2,8 @@
 # ceph-warden test lab, up.sh: a throwaway single-host Ceph cluster of real daemons from Debian's
 # packages, on 127.0.0.1 only: mon.a, mgr.x, osd.0 (memstore) and N radosgw (client.rgw.a, b, ...)
 # with the beast frontend. No systemd, no cephadm, no containers: everything in one directory.
+# Beside them runs the serve loop of the stand-in cephadm (fake-cephadm serve, idle unless
+# fake-ceph is used with FAKE_CEPH_MODEL=cephadm), pid in run/cephadm-serve.pid.
 #
 # Usage: up.sh [DIR]                        (default: $CEPH_LAB_DIR or /tmp/ceph-warden-lab)
 # Environment (all optional):
@@ -231,6 +233,14 @@ if [ "$reuse" = 0 ]; then
     --access-key="$S3_ACCESS_KEY" --secret-key="$S3_SECRET_KEY" >"$LAB/s3-user.json" 2>>"$LOGS/cli.out" ||
     die "radosgw-admin user create failed; see $LOGS/cli.out"
 fi
+
+# 5. the stand-in cephadm's serve loop (tests/lab/fake-cephadm): runs the queued orchestrator
+# actions of the cephadm model; idle otherwise. down.sh stops it first.
+if ! is_ours "$(recorded_pid cephadm-serve)"; then
+  spawn cephadm-serve /usr/bin/python3 "$HERE/fake-cephadm" serve -c "$CONF"
+fi
+serve_loop_up() { [ -p "$LAB/cephadm/kick" ] && is_ours "$(recorded_pid cephadm-serve)"; }
+poll 30 "the stand-in cephadm's serve loop" serve_loop_up || die "fake-cephadm serve did not start; see $LOGS/cephadm-serve.out"
 
 write_env
 trap - EXIT

@@ -61,6 +61,18 @@ pub fn now() -> Instant {
     Instant::now()
 }
 
+/// Seconds since the epoch, from the wall clock: the one place this code reads it.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "test code compares with wall-clock times real processes wrote (the stand-in \
+              cephadm's `started` and `last_refresh`), which no argument can pass in"
+)]
+pub fn epoch_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// A blocking `std::process::Command` for `program`: the one place this code makes one.
 #[expect(
     clippy::disallowed_methods,
