@@ -51,7 +51,10 @@ struct VersionLabels {
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
+#[expect(
+    non_camel_case_types,
+    reason = "prometheus-client writes a label value as the variant's name: lowercase is the metric's value"
+)]
 enum StateLabel {
     starting,
     healthy,
@@ -85,7 +88,10 @@ impl From<State> for StateLabel {
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
+#[expect(
+    non_camel_case_types,
+    reason = "prometheus-client writes a label value as the variant's name: lowercase is the metric's value"
+)]
 enum ClassLabel {
     ok,
     busy,
@@ -115,7 +121,10 @@ impl From<ProbeClass> for ClassLabel {
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
+#[expect(
+    non_camel_case_types,
+    reason = "prometheus-client writes a label value as the variant's name: lowercase is the metric's value"
+)]
 enum WordLabel {
     up,
     up_ready,
@@ -126,7 +135,10 @@ enum WordLabel {
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
+#[expect(
+    non_camel_case_types,
+    reason = "prometheus-client writes a label value as the variant's name: lowercase is the metric's value"
+)]
 pub enum RestartOutcome {
     requested,
     failed,
