@@ -188,6 +188,7 @@ struct RawS3Credentials {
 }
 
 /// `[run]`: the sidecar (`ceph-warden run`).
+// Flat like the file: `#[serde(flatten)]` beside `deny_unknown_fields` loses serde's "expected one of" list.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawRun {
@@ -321,6 +322,7 @@ pub struct RawCheck {
 }
 
 /// `[daemon-types.<type>]`.
+// Flat like the file: `#[serde(flatten)]` beside `deny_unknown_fields` loses serde's "expected one of" list.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawDaemonType {
@@ -586,19 +588,48 @@ pub struct S3Config {
 pub struct RunConfig {
     pub host: Option<String>,
     pub types: Vec<String>,
-    pub agent_listen: SocketAddr,
-    pub http_listen: SocketAddr,
-    pub max_agent_connections: usize,
-    pub probe_interval: Duration,
-    pub probe_timeout: Duration,
-    pub inventory_interval: Duration,
-    pub inventory: InventorySource,
+    pub listen: ListenConfig,
+    pub probe: ProbeConfig,
+    pub inventory: InventoryConfig,
     pub orchestrators: Vec<Backend>,
     pub agent_inter: Duration,
     pub shutdown_timeout: Duration,
-    pub health_interval: Duration,
+    pub health_gate: HealthGateConfig,
+}
+
+/// `run.agent-listen`, `run.http-listen` and `run.max-agent-connections`: the sockets the
+/// sidecar serves on, which only a restart of the sidecar changes.
+#[derive(Debug, Clone)]
+pub struct ListenConfig {
+    /// The HAProxy agent-check listener.
+    pub agent: SocketAddr,
+    /// The HTTP API.
+    pub http: SocketAddr,
+    pub max_agent_connections: usize,
+}
+
+/// `run.probe-interval` and `run.probe-timeout`: how often a probe starts and its deadline.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+/// `run.inventory` and `run.inventory-interval`: where the daemons of this host come from and
+/// how often that is read again.
+#[derive(Debug, Clone)]
+pub struct InventoryConfig {
+    pub source: InventorySource,
+    pub interval: Duration,
+}
+
+/// `run.health-gate` and `run.health-interval`: the `ceph health detail` checks that make a
+/// probe timeout `degraded`, and how often they are read.
+#[derive(Debug, Clone)]
+pub struct HealthGateConfig {
     /// Empty: no health gate.
-    pub health_gate: Vec<String>,
+    pub checks: Vec<String>,
+    pub interval: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -983,18 +1014,26 @@ fn run_from(
     Ok(RunConfig {
         host: run.host.clone().filter(|h| !h.trim().is_empty()),
         types: run.types.clone(),
-        agent_listen,
-        http_listen,
-        max_agent_connections: usize::try_from(run.max_agent_connections).unwrap_or(usize::MAX),
-        probe_interval,
-        probe_timeout: at.duration("run.probe-timeout", &run.probe_timeout)?,
-        inventory_interval: at.duration("run.inventory-interval", &run.inventory_interval)?,
-        inventory,
+        listen: ListenConfig {
+            agent: agent_listen,
+            http: http_listen,
+            max_agent_connections: usize::try_from(run.max_agent_connections).unwrap_or(usize::MAX),
+        },
+        probe: ProbeConfig {
+            interval: probe_interval,
+            timeout: at.duration("run.probe-timeout", &run.probe_timeout)?,
+        },
+        inventory: InventoryConfig {
+            source: inventory,
+            interval: at.duration("run.inventory-interval", &run.inventory_interval)?,
+        },
         orchestrators,
         agent_inter,
         shutdown_timeout: at.duration("run.shutdown-timeout", &run.shutdown_timeout)?,
-        health_interval: at.duration("run.health-interval", &run.health_interval)?,
-        health_gate,
+        health_gate: HealthGateConfig {
+            checks: health_gate,
+            interval: at.duration("run.health-interval", &run.health_interval)?,
+        },
     })
 }
 
@@ -1463,7 +1502,7 @@ http-path = "/swift/healthcheck"
             )
             .unwrap();
             assert!(
-                matches!(cfg.run.inventory, InventorySource::Static(_)),
+                matches!(cfg.run.inventory.source, InventorySource::Static(_)),
                 "{url}"
             );
         }
@@ -1538,7 +1577,7 @@ http-path = "/swift/healthcheck"
             "t.toml",
         )
         .unwrap();
-        assert_eq!(cfg.run.health_gate.len(), 3);
+        assert_eq!(cfg.run.health_gate.checks.len(), 3);
         assert!(Config::from_toml("[run]\nhealth-gate = []\n", "t.toml").is_ok());
         let bare = error_of("[run]\nprobe-interval = 500\n");
         assert!(bare.contains("e.g. \"500ms\""), "{bare}");
