@@ -98,7 +98,9 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
     listeners.serve(&shell.cfg, &shell.host, api, polls, &token, &tracker);
     // The last good inventory from the state file serves until the orchestrator answers (its
     // daemons are watched, never restarted, until a fresh inventory lists them).
-    if let (InventorySource::CephOrch, Some(json)) = (&shell.cfg.run.inventory, saved_inventory) {
+    if let (InventorySource::CephOrch, Some(json)) =
+        (&shell.cfg.run.inventory.source, saved_inventory)
+    {
         if let Ok(daemons) = inventory::parse(&json) {
             shell.apply_inventory(daemons, Some(json), true);
         }
@@ -165,7 +167,7 @@ impl<W: World> Shell<W> {
         let host = cfg.run.host.clone().unwrap_or_else(short_hostname);
         let state_path = statefile::path_in(&cfg.state_directory);
         let (machine, saved_inventory) = restore(&cfg, &state_path);
-        let inventory = Inventory::new(&cfg.run.inventory);
+        let inventory = Inventory::new(&cfg.run.inventory.source);
         let view = View {
             snapshot: machine.snapshot(),
             at: now(),
@@ -360,8 +362,8 @@ impl<W: World> Shell<W> {
 
     /// A new config, to the machine and every loop; the listen addresses stay.
     fn apply_config(&mut self, new: Config) {
-        if new.run.agent_listen != self.cfg.run.agent_listen
-            || new.run.http_listen != self.cfg.run.http_listen
+        if new.run.listen.agent != self.cfg.run.listen.agent
+            || new.run.listen.http != self.cfg.run.listen.http
         {
             tracing::warn!("SIGHUP: listen addresses change only with a restart of the sidecar");
         }
@@ -375,8 +377,11 @@ impl<W: World> Shell<W> {
             Arc::new(Chain::from_config(&new.run.orchestrators, &new.ceph));
         self.cfg = Config {
             run: crate::config::RunConfig {
-                agent_listen: self.cfg.run.agent_listen,
-                http_listen: self.cfg.run.http_listen,
+                listen: crate::config::ListenConfig {
+                    agent: self.cfg.run.listen.agent,
+                    http: self.cfg.run.listen.http,
+                    max_agent_connections: new.run.listen.max_agent_connections,
+                },
                 ..new.run.clone()
             },
             ..new
@@ -394,7 +399,7 @@ impl<W: World> Shell<W> {
             config_file: self.config_path.clone(),
             inventory: self.inventory.status.clone(),
             health_gate: HealthGateStatus {
-                checks: self.cfg.run.health_gate.clone(),
+                checks: self.cfg.run.health_gate.checks.clone(),
                 finding: health.current(),
                 error: health.error.clone(),
             },

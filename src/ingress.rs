@@ -53,7 +53,7 @@ pub async fn print(cfg: &crate::config::Config, host: Option<&str>, daemon_type:
                 eprintln!("ceph-warden: no {daemon_type} daemons in the inventory");
                 return crate::exitcode::UNHEALTHY;
             }
-            print!("{}", server_lines(&wanted, cfg.run.agent_listen.port()));
+            print!("{}", server_lines(&wanted, cfg.run.listen.agent.port()));
             crate::exitcode::OK
         }
         Err(err) => {

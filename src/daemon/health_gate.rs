@@ -48,14 +48,14 @@ pub(super) async fn health_loop<W: World>(
 ) {
     loop {
         let cfg = Arc::clone(&config.borrow());
-        if cfg.run.health_gate.is_empty() {
+        if cfg.run.health_gate.checks.is_empty() {
             findings.send_replace(HealthFinding::none());
         } else {
             let read = world
                 .health_detail(&cfg)
                 .await
                 .map_err(GateError::from)
-                .and_then(|json| crate::health::gate(&json, &cfg.run.health_gate));
+                .and_then(|json| crate::health::gate(&json, &cfg.run.health_gate.checks));
             match read {
                 Ok(finding) => {
                     if findings.borrow().error.is_some() {
@@ -72,7 +72,7 @@ pub(super) async fn health_loop<W: World>(
                     }
                     findings.send_replace(HealthFinding {
                         finding,
-                        valid_until: tokio::time::Instant::now() + cfg.run.health_interval * 3,
+                        valid_until: tokio::time::Instant::now() + cfg.run.health_gate.interval * 3,
                         error: None,
                     });
                 }
@@ -88,7 +88,7 @@ pub(super) async fn health_loop<W: World>(
         }
         tokio::select! {
             () = token.cancelled() => return,
-            () = tokio::time::sleep(cfg.run.health_interval) => {}
+            () = tokio::time::sleep(cfg.run.health_gate.interval) => {}
         }
     }
 }

@@ -84,7 +84,7 @@ pub(super) async fn inventory_loop<W: World>(
         }
         tokio::select! {
             () = token.cancelled() => return,
-            () = tokio::time::sleep(cfg.run.inventory_interval) => force = false,
+            () = tokio::time::sleep(cfg.run.inventory.interval) => force = false,
             () = refresh.notified() => force = true,
         }
     }
@@ -197,7 +197,7 @@ impl<W: World> Shell<W> {
     /// The daemons a watched one may be compared with: this inventory and the last peer
     /// listing (the orchestrator's inventory only).
     fn peer_candidates(&self, daemons: &[Daemon]) -> Vec<Daemon> {
-        if let InventorySource::Static(_) = self.cfg.run.inventory {
+        if let InventorySource::Static(_) = self.cfg.run.inventory.source {
             return Vec::new();
         }
         let mut all = daemons.to_vec();
@@ -211,7 +211,7 @@ impl<W: World> Shell<W> {
 
     /// What the probes of `daemon` ask; `None` when the inventory has no address for it.
     fn target(&mut self, daemon: &Daemon, candidates: &[Daemon]) -> Option<Target> {
-        let url = match &self.cfg.run.inventory {
+        let url = match &self.cfg.run.inventory.source {
             InventorySource::Static(list) => list
                 .iter()
                 .find(|s| s.name == daemon.name)

@@ -74,8 +74,8 @@ impl Listeners {
                 .map_err(|source| ServeError::Bind { what, addr, source })
         };
         Ok(Self {
-            agent: bind("HAProxy agent checks", cfg.run.agent_listen).await?,
-            http: bind("the HTTP API", cfg.run.http_listen).await?,
+            agent: bind("HAProxy agent checks", cfg.run.listen.agent).await?,
+            http: bind("the HTTP API", cfg.run.listen.http).await?,
         })
     }
 
@@ -91,14 +91,14 @@ impl Listeners {
         tracker: &TaskTracker,
     ) {
         let (agent_addr, http_addr) = (
-            self.agent.local_addr().unwrap_or(cfg.run.agent_listen),
-            self.http.local_addr().unwrap_or(cfg.run.http_listen),
+            self.agent.local_addr().unwrap_or(cfg.run.listen.agent),
+            self.http.local_addr().unwrap_or(cfg.run.listen.http),
         );
         tracker.spawn(crate::agent::serve(
             self.agent,
             api.view.clone(),
             polls,
-            cfg.run.max_agent_connections,
+            cfg.run.listen.max_agent_connections,
             Arc::clone(&api.metrics),
             token.clone(),
             tracker.clone(),

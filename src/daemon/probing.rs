@@ -51,8 +51,8 @@ pub(super) struct ProbeSettings {
 
 pub(super) fn probe_settings(cfg: &Config) -> ProbeSettings {
     ProbeSettings {
-        interval: cfg.run.probe_interval,
-        prober: HttpProbe::new(cfg.run.probe_timeout, cfg.check.accept_status.clone()).ok(),
+        interval: cfg.run.probe.interval,
+        prober: HttpProbe::new(cfg.run.probe.timeout, cfg.check.accept_status.clone()).ok(),
         s3: cfg.s3.as_ref().and_then(|s3| {
             S3Canary::new(
                 s3.bucket.clone(),

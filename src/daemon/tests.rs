@@ -442,12 +442,12 @@ async fn a_reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_is_applied(
     let tracker = TaskTracker::new();
     let (mut shell, _wiring, _api, _) =
         Shell::start(cfg, Some(path.clone()), Fake::new(), &token, &tracker);
-    let agent_listen = shell.cfg.run.agent_listen;
+    let agent_listen = shell.cfg.run.listen.agent;
     let intervals = |shell: &Shell<Fake>| {
         (
-            shell.cfg.run.probe_interval,
+            shell.cfg.run.probe.interval,
             shell.loops.probe_settings.borrow().interval,
-            shell.loops.config.borrow().run.probe_interval,
+            shell.loops.config.borrow().run.probe.interval,
         )
     };
     let half_a_second = Duration::from_millis(500);
@@ -470,7 +470,7 @@ async fn a_reload_with_a_bad_config_keeps_the_old_one_and_a_good_one_is_applied(
         "the shell, the probe loop and the inventory loop read the new config"
     );
     assert_eq!(
-        shell.cfg.run.agent_listen, agent_listen,
+        shell.cfg.run.listen.agent, agent_listen,
         "listen addresses change only with a restart"
     );
     token.cancel();

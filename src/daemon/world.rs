@@ -94,7 +94,7 @@ pub(super) struct RealWorld;
 
 impl World for RealWorld {
     async fn inventory(&self, cfg: &Config, host: &str, refresh: bool) -> InventoryUpdate {
-        let result = match &cfg.run.inventory {
+        let result = match &cfg.run.inventory.source {
             InventorySource::Static(list) => Ok(Listing {
                 daemons: list.iter().map(|s| static_daemon(s, host)).collect(),
                 json: None,
@@ -115,7 +115,7 @@ impl World for RealWorld {
         };
         // The peers of the load-balanced types, on every host (not refreshed: cephadm's cache
         // is recent enough to know who the peers are).
-        let peers = match (&cfg.run.inventory, &result) {
+        let peers = match (&cfg.run.inventory.source, &result) {
             (InventorySource::CephOrch, Ok(_)) => peer_inventory(cfg).await,
             _ => None,
         };
