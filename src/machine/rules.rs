@@ -14,8 +14,8 @@
 //! No row can see what the shell decides today: how long a health finding is believed
 //! (`daemon::health_gate`), taking the lease before the orchestrator call and the service
 //! hold's check (`daemon::leases`). The tables are in `rules/daemon.rs` (§4) and
-//! `rules/cluster.rs` (§8); the tests at the end of each are four rules the core did not follow
-//! until this table found them.
+//! `rules/cluster.rs` (§8); four tests near the end of the latter (`design_4_*`, `design_8_*`)
+//! are rules the core did not follow until this table found them.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
