@@ -1,7 +1,8 @@
 //! ceph-warden: a health sidecar for Ceph RADOS Gateways.
 //!
 //! The pieces, in reading order. The operator's inputs:
-//! - [`cli`] and [`config`]: what the operator asked for, parsed then validated.
+//! - [`cli`] and [`config`]: what the operator asked for, parsed (`config::raw`) then
+//!   validated (`config::validate`, `config::run`, `config::s3`, `config::names`).
 //!
 //! The boundaries, each call under a deadline:
 //! - [`subprocess`]: every external command from an argv, its process group killed at the deadline.
@@ -22,6 +23,8 @@
 //!
 //! The shell, `ceph-warden run`, and what it serves:
 //! - [`daemon`]: runs the tasks, feeds observations to the machine, carries out its actions.
+//! - `daemon::listeners` (preflight, the agent and API sockets), `daemon::signals`,
+//!   `daemon::loops` (the tasks' wiring), `daemon::world` (every side effect, one trait).
 //! - `daemon::probing`, `daemon::health_gate`, `daemon::inventory_refresh`, `daemon::leases`:
 //!   the probe chains, the health read, the inventory, and the lease-then-restart path.
 //! - [`agent`]: HAProxy's agent-check listener, one reply line per poll from the snapshot.
