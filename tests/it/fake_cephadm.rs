@@ -105,6 +105,16 @@ fn last_history(lab: &Lab) -> Value {
         .expect("a history entry")
 }
 
+/// `ceph orch daemon ACTION NAME`, which cephadm only schedules: says so, exit 0.
+fn ask(lab: &Lab, action: &str, name: &str, host: &str) {
+    scheduled(
+        &ceph(lab, &["orch", "daemon", action, name]),
+        action,
+        name,
+        host,
+    );
+}
+
 fn scheduled(reply: &Reply, action: &str, name: &str, host: &str) {
     assert_eq!(
         (reply.code, reply.stdout.as_str(), reply.stderr.as_str()),
@@ -138,12 +148,7 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
     // Queued: "Scheduled", exit 0, and nothing has happened yet.
     let asked = now();
     let asked_epoch = epoch();
-    scheduled(
-        &ceph(&lab, &["orch", "daemon", "restart", "rgw.a"]),
-        "restart",
-        "rgw.a",
-        &host,
-    );
+    ask(&lab, "restart", "rgw.a", &host);
     assert_eq!(
         lab.pid("a"),
         Some(old_pid),
@@ -219,12 +224,7 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
     let before = row(&lab, "rgw.a", false);
     let requests = state(&lab)["refresh_requests"].as_u64().expect("count");
     let done = history_len(&lab);
-    scheduled(
-        &ceph(&lab, &["orch", "daemon", "restart", "rgw.a"]),
-        "restart",
-        "rgw.a",
-        &host,
-    );
+    ask(&lab, "restart", "rgw.a", &host);
     poll("the second restart", Duration::from_secs(20), || {
         (history_len(&lab) > done).then_some(())
     });
@@ -258,12 +258,7 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
     lab.ctl("freeze", "a");
     let frozen = lab.pid("a").expect("rgw.a pid");
     let done = history_len(&lab);
-    scheduled(
-        &ceph(&lab, &["orch", "daemon", "restart", "rgw.a"]),
-        "restart",
-        "rgw.a",
-        &host,
-    );
+    ask(&lab, "restart", "rgw.a", &host);
     let mut saw_sigterm_pending = false;
     loop {
         let status = std::fs::read_to_string(format!("/proc/{frozen}/status")).unwrap_or_default();
@@ -414,12 +409,7 @@ fn paused_unmanaged_offline_and_a_queued_stop_say_scheduled_and_do_not_restart()
 
     // A stop already queued outranks the restart: the RGW is stopped, not restarted.
     assert_eq!(ceph(&lab, &["orch", "pause"]).code, 0);
-    scheduled(
-        &ceph(&lab, &["orch", "daemon", "stop", "rgw.a"]),
-        "stop",
-        "rgw.a",
-        &host,
-    );
+    ask(&lab, "stop", "rgw.a", &host);
     scheduled(&restart(), "restart", "rgw.a", &host);
     assert_eq!(state(&lab)["actions"]["rgw.a"]["action"], "stop");
     assert_eq!(ceph(&lab, &["orch", "resume"]).code, 0);
@@ -431,12 +421,7 @@ fn paused_unmanaged_offline_and_a_queued_stop_say_scheduled_and_do_not_restart()
     serve_pass_after(&lab, stopped["done"].as_f64().expect("done") + 1.0);
     assert_eq!(lab.pid("a"), None, "restarted although a stop was queued");
     assert!(!lab.answers_200("a"));
-    scheduled(
-        &ceph(&lab, &["orch", "daemon", "start", "rgw.a"]),
-        "start",
-        "rgw.a",
-        &host,
-    );
+    ask(&lab, "start", "rgw.a", &host);
     poll("rgw.a started again", Duration::from_secs(30), || {
         lab.answers_200("a").then_some(())
     });
@@ -488,12 +473,7 @@ fn releases_differ_on_force_and_ok_to_stop_and_unknown_daemons_fail_with_exit_22
     }
     // With an ingress and two running RGWs it passes.
     knobs("20", "1");
-    scheduled(
-        &ceph(&lab, &["orch", "daemon", "restart", "rgw.b"]),
-        "restart",
-        "rgw.b",
-        &host,
-    );
+    ask(&lab, "restart", "rgw.b", &host);
     assert!(ceph(&lab, &["orch", "ls"])
         .stdout
         .contains("ingress.rgw.lab"));
@@ -525,12 +505,7 @@ fn releases_differ_on_force_and_ok_to_stop_and_unknown_daemons_fail_with_exit_22
          Error EINVAL: invalid command\n",
     );
     // Without it, no ok-to-stop: accepted with one RGW running.
-    scheduled(
-        &ceph(&lab, &["orch", "daemon", "restart", "rgw.a"]),
-        "restart",
-        "rgw.a",
-        &host,
-    );
+    ask(&lab, "restart", "rgw.a", &host);
     let versions: Vec<Value> =
         serde_json::from_str(&ceph(&lab, &["orch", "ps", "--format", "json"]).stdout)
             .expect("json");
@@ -575,12 +550,7 @@ fn mgr_failover_hangs_then_says_no_valid_command_then_module_not_found() {
     let before = lab.pid("a").expect("rgw.a pid");
 
     // 16.2: a restart queued just before the failover is lost with the old mgr.
-    scheduled(
-        &ceph(&lab, &["orch", "daemon", "restart", "rgw.a"]),
-        "restart",
-        "rgw.a",
-        &host,
-    );
+    ask(&lab, "restart", "rgw.a", &host);
     let started = now();
     failover(["2", "2", "2"]);
     let first = ceph(&lab, &["orch", "ps", "--format", "json"]);
@@ -628,12 +598,7 @@ fn mgr_failover_hangs_then_says_no_valid_command_then_module_not_found() {
         ],
     );
     let runs = history_len(&lab);
-    scheduled(
-        &ceph(&lab, &["orch", "daemon", "restart", "rgw.a"]),
-        "restart",
-        "rgw.a",
-        &host,
-    );
+    ask(&lab, "restart", "rgw.a", &host);
     let failed_over = epoch();
     failover(["1", "1", "1"]);
     poll(
