@@ -259,7 +259,12 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
     let frozen = lab.pid("a").expect("rgw.a pid");
     let done = history_len(&lab);
     ask(&lab, "restart", "rgw.a", &host);
+    // It must stay stopped (state T) until the SIGKILL: a process killed while stopped runs
+    // its exit path (R or D for a moment, longer on a loaded machine) before it is a zombie,
+    // so leaving T is not proof of a SIGCONT; leaving it before the timeout is.
     let mut saw_sigterm_pending = false;
+    let mut left_stopped = None;
+    let watch = now();
     loop {
         let status = std::fs::read_to_string(format!("/proc/{frozen}/status")).unwrap_or_default();
         let field = |name: &str| {
@@ -271,12 +276,19 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
         match field("State:").as_deref().and_then(|s| s.chars().next()) {
             Some('T') => {}
             None | Some('Z') => break,
-            Some(other) => panic!("the frozen rgw.a ran again (state {other}): it was continued"),
+            Some(_) => {
+                left_stopped.get_or_insert_with(epoch);
+            }
         }
         let pending = field("ShdPnd:").and_then(|m| u64::from_str_radix(&m, 16).ok());
         saw_sigterm_pending |= pending.is_some_and(|mask| mask & (1 << 14) != 0);
+        assert!(
+            watch.elapsed() < Duration::from_secs(30),
+            "the frozen rgw.a (pid {frozen}) still there 30 s after the restart was asked"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let gone = epoch();
     assert!(
         saw_sigterm_pending,
         "SIGTERM was sent (pending while stopped)"
@@ -293,6 +305,13 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
     assert!(
         (3.0..6.0).contains(&stop),
         "stopped in {stop:.2} s, not after the 3 s podman timeout"
+    );
+    let ran = restart["ran"].as_f64().expect("ran");
+    let still_stopped = left_stopped.unwrap_or(gone) - ran;
+    assert!(
+        still_stopped >= 2.9,
+        "the frozen rgw.a ran again {still_stopped:.2} s after the stop began, before the 3 s \
+         timeout's SIGKILL: it was continued"
     );
     poll(
         "the new rgw.a answering 200",

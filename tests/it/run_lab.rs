@@ -256,10 +256,13 @@ fn all_three_frozen_are_restarted_one_at_a_time_and_the_service_answers_within_1
     every_rgw_restarted_and_up(&lab, &haproxy, &before, || {});
     eprintln!("all three back in rotation after {:?}", frozen.elapsed());
     eprintln!("load: {}", summary(&load.join().expect("load")));
-    assert!(first_200 < Duration::from_secs(10), "{first_200:?}");
+    let events = sidecar.get("/events").1;
+    assert!(
+        first_200 < Duration::from_secs(10),
+        "first 200 after {first_200:?}; the sidecar's events:\n{events}"
+    );
     // One restart at a time: each is asked only once the one before is back, and the lease
     // is taken and given back in turn, never twice at once.
-    let events = sidecar.get("/events").1;
     let (mut restarting, mut holders, mut taken) = (0, 0, 0);
     for line in events.lines() {
         if line.contains("restart requested") {
