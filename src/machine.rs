@@ -262,6 +262,11 @@ pub enum Observation {
     /// Requests the daemon is serving right now (its established TCP connections, see
     /// [`crate::probe::connections`]), while a planned restart waits for them.
     InFlight { daemon: String, active: u64 },
+    /// The host shows when the daemon's running process started, `ago` before now: its admin
+    /// socket was created then (a new process replaces it). Sent before each probe, so a probe
+    /// that passes after this was answered by this process or a newer one. The proof of a
+    /// restart that does not wait for the orchestrator's cache (docs/design.md §7).
+    ProcessStarted { daemon: String, ago: Duration },
     /// The latest inventory of this host.
     Inventory(Vec<Discovered>),
 }
@@ -503,6 +508,11 @@ impl Machine {
             Observation::InFlight { daemon, active } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.phase.in_flight(active);
+                }
+            }
+            Observation::ProcessStarted { daemon, ago } => {
+                if let Some(t) = self.daemons.get_mut(&daemon) {
+                    t.process_started(&daemon, ago, now, &mut actions);
                 }
             }
         }

@@ -357,6 +357,17 @@ impl<W: World> Prober<W> {
         let tracker = self.tracker.clone();
         tracker.spawn(
             async move {
+                // Before the probe: a probe that passes after this was answered by this
+                // process or a newer one.
+                if let Some(ago) = self.world.process_started_ago(&target) {
+                    let _ = self
+                        .observations
+                        .send(Observation::ProcessStarted {
+                            daemon: target.name.clone(),
+                            ago,
+                        })
+                        .await;
+                }
                 let sent = now();
                 let start = tokio::time::Instant::now();
                 let context = ChainContext {

@@ -172,6 +172,10 @@ impl World for Fake {
         Some(0)
     }
 
+    fn process_started_ago(&self, _target: &Target) -> Option<Duration> {
+        None
+    }
+
     async fn held_because(
         &self,
         _lease: &LeaseSettings,

@@ -5,6 +5,7 @@
 //! [`RealWorld`] is the one `run` uses. The state file is not in it: tests write a temp dir.
 
 use std::future::Future;
+use std::time::Duration;
 
 use super::inventory_refresh::{peer_inventory, InventoryUpdate, Listing};
 use super::leases::LeaseRequest;
@@ -48,6 +49,10 @@ pub(super) trait World: Send + Sync + 'static {
     /// The requests a daemon on `port` is serving now (its established connections); `None`
     /// when they cannot be counted.
     fn in_flight(&self, port: u16) -> Option<usize>;
+
+    /// How long ago the daemon's running process started, as the host shows it; `None` when
+    /// it cannot tell.
+    fn process_started_ago(&self, target: &Target) -> Option<Duration>;
 
     /// Why every restart of `service` holds (a canary restart that did not help), if it does.
     fn held_because(
@@ -140,6 +145,10 @@ impl World for RealWorld {
 
     fn in_flight(&self, port: u16) -> Option<usize> {
         crate::probe::connections::established(port)
+    }
+
+    fn process_started_ago(&self, target: &Target) -> Option<Duration> {
+        crate::probe::asok::created_ago(&target.asok.0, &target.name, super::wall_now())
     }
 
     async fn held_because(

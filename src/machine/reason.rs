@@ -51,9 +51,16 @@ pub(super) enum Reason {
         ok: u32,
         rise: u32,
     },
-    /// `rise` reached, but the inventory does not show the restarted process yet.
+    /// `rise` reached, but the answering process is not known to be the new one:
+    /// `old_process` when the host shows it started before the restart, otherwise the
+    /// inventory does not show a new start yet.
     AwaitingNewProcess {
         ok: u32,
+        rise: u32,
+        old_process: bool,
+    },
+    /// The host shows a process started after the restart was asked for.
+    NewProcess {
         rise: u32,
     },
     FailedAgain {
@@ -117,9 +124,21 @@ impl fmt::Display for Reason {
             Self::PassAfterRestart { ok, rise } => {
                 write!(f, "probes pass {ok}/{rise} after the restart")
             }
-            Self::AwaitingNewProcess { ok, rise } => write!(
+            Self::AwaitingNewProcess {
+                ok,
+                rise,
+                old_process: true,
+            } => write!(
+                f,
+                "probes pass {ok}/{rise} from a process that started before the restart (its admin socket); waiting for the new one"
+            ),
+            Self::AwaitingNewProcess { ok, rise, .. } => write!(
                 f,
                 "probes pass {ok}/{rise}; waiting for the orchestrator to show the restarted process"
+            ),
+            Self::NewProcess { rise } => write!(
+                f,
+                "a new process started (its admin socket is new); waiting for {rise} passing probes from it"
             ),
             Self::FailedAgain { detail } => write!(f, "failed again after the restart: {detail}"),
             Self::RestartRequested { attempt } => write!(f, "restart requested (attempt {attempt})"),

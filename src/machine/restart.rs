@@ -19,9 +19,14 @@ const LEASE_RETRY: Duration = Duration::from_secs(1);
 /// before the restart was asked for counts as the new one.
 const START_SLACK: Duration = Duration::from_secs(1);
 
-/// While probes pass but the inventory does not show the new process yet, ask for a fresh
-/// inventory this often.
-const PROOF_REFRESH: Duration = Duration::from_secs(1);
+/// Two start times the host gives this close are one process (they are computed from the
+/// wall clock at each look).
+const SAME_PROCESS: Duration = Duration::from_millis(500);
+
+/// While probes pass but the inventory does not show the new process yet (and the host does
+/// not show it either), ask for a fresh inventory this often. With cephadm each ask is an
+/// `orch ps --refresh`: a queue entry and a serve-loop pass on the mgr.
+const PROOF_REFRESH: Duration = Duration::from_secs(5);
 
 /// What this host's daemons say about starting a restart of one of them now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,18 +352,64 @@ impl Tracked {
         });
     }
 
-    /// The process answering now is the one started by the restart: the inventory shows a
-    /// start after the request (or there are no start times to go by).
+    /// The process answering now is the one started by the restart: the host shows a
+    /// process started after the request (its admin socket), or, when the host cannot tell,
+    /// the inventory shows a start after it (or there are no start times to go by).
     pub(super) fn new_process_seen(&self, attempt: &Attempt) -> bool {
-        !self.policy.prove_by_start_time
-            || self
-                .listing
-                .started_at
-                .is_none_or(|started| started + START_SLACK >= attempt.issued)
+        if !self.policy.prove_by_start_time {
+            return true;
+        }
+        if let Some(started) = self.listing.process_started_at {
+            return started >= attempt.issued;
+        }
+        self.listing
+            .started_at
+            .is_none_or(|started| started + START_SLACK >= attempt.issued)
     }
 
-    /// Asks for a fresh inventory (at most one a second) to see the restarted process.
+    /// The host shows when the running process started. A process started after the restart
+    /// was asked for is the new one: the passes counted before it came were the old one's
+    /// (a frozen RGW thawed on its way out), so the count starts again from it.
+    pub(super) fn process_started(
+        &mut self,
+        name: &str,
+        ago: Duration,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(started) = now.checked_sub(ago) else {
+            return;
+        };
+        let same = self
+            .listing
+            .process_started_at
+            .is_some_and(|known| known.max(started) - known.min(started) < SAME_PROCESS);
+        if same {
+            return;
+        }
+        self.listing.process_started_at = Some(started);
+        let Some(attempt) = self.phase.attempt().copied() else {
+            return;
+        };
+        if started >= attempt.issued {
+            self.probes.streaks.reset();
+            let why = Why {
+                reason: Reason::NewProcess {
+                    rise: self.policy.rise,
+                },
+                peers: self.peer_note(),
+            };
+            self.set(name, Phase::Restarting(attempt), why, now, actions);
+        }
+    }
+
+    /// Asks for a fresh inventory (at most one per [`PROOF_REFRESH`]) to see the restarted
+    /// process, unless the host shows which process answers (the inventory cannot overrule
+    /// it).
     pub(super) fn ask_for_proof(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        if self.listing.process_started_at.is_some() {
+            return;
+        }
         if let Phase::Recovering(attempt) = &mut self.phase {
             if attempt.ask_for_proof(now, PROOF_REFRESH) {
                 actions.push(Action::RefreshInventory);

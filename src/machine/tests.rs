@@ -51,6 +51,8 @@ enum In {
     Saved(&'static [&'static str]),
     /// An inventory listing the daemon alone, started this long ago.
     StartedAgo(Duration),
+    /// The host shows its running process started this long ago (its admin socket).
+    Process(Duration),
 }
 
 type Row = (u64, In, State, &'static str, &'static [&'static str]);
@@ -131,6 +133,10 @@ impl Sim {
             In::Inventory(names) => inventory(names, false),
             In::Saved(names) => inventory(names, true),
             In::StartedAgo(ago) => Observation::Inventory(vec![listed(name, Some(ago), false)]),
+            In::Process(ago) => Observation::ProcessStarted {
+                daemon: name.into(),
+                ago,
+            },
             probe => probe_of(name, now, probe),
         };
         Ok(self.machine.observe(observation, now))
@@ -1269,7 +1275,8 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
             // The old process, thawed on its way out, still answers: two passes prove
             // nothing yet, and a fresh inventory is asked for.
             (5600, Pass, Recovering, "down #recovering 1/2", &[]),
-            (6100, Pass, Recovering, "down #recovering 2/2", &["refresh"]),
+            // Enough passes, not yet from the new process: the word says what it waits for.
+            (6100, Pass, Recovering, RECOVERING_UNPROVEN, &["refresh"]),
         ],
     );
     let reason = reason(&sim, A);
@@ -1283,11 +1290,80 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
                 6200,
                 StartedAgo(ms(3_606_000)),
                 Recovering,
-                "down #recovering 2/2",
+                RECOVERING_UNPROVEN,
                 &[],
             ),
             // ... one that shows a process started after the request does.
             (6500, StartedAgo(ms(500)), Healthy, "up ready", &["proven"]),
+        ],
+    );
+}
+
+const RECOVERING_UNPROVEN: &str = "down #recovering: waiting to see the new process";
+
+/// On the daemon's host the new process shows at once (its admin socket is new): no wait for
+/// the orchestrator's cache, which here never shows it (cephadm re-lists a host only on its
+/// serve loop's next pass), and no more fresh inventories asked for once the host can tell.
+#[test]
+fn a_restart_is_proven_by_the_new_process_on_the_host_whatever_the_inventory_says() {
+    let proving = Policy {
+        prove_by_start_time: true,
+        ..policy()
+    };
+    let ms = Duration::from_millis;
+    let mut sim = Sim::with(proving, BTreeMap::new(), Some(ms(3_600_000)));
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (0, Process(ms(3_600_000)), Starting, "up", &[]),
+            (1000, Pass, Starting, "up", &[]),
+            (2000, Pass, Healthy, "up ready", &[]),
+            (3000, Fail, Suspect, "up ready", &[]),
+            (4000, Fail, Suspect, "up ready", &[]),
+            (5000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
+            (
+                5100,
+                Answer(Ok("Scheduled")),
+                Restarting,
+                DOWN_RESTARTING,
+                &["refresh"],
+            ),
+            // The old process (its socket an hour old), thawed on its way out, answers: the
+            // passes prove nothing, and the inventory cannot overrule the host: none asked for.
+            (
+                5500,
+                Process(ms(3_605_500)),
+                Restarting,
+                DOWN_RESTARTING,
+                &[],
+            ),
+            (5600, Pass, Recovering, "down #recovering 1/2", &[]),
+            (6100, Pass, Recovering, RECOVERING_UNPROVEN, &[]),
+            (6600, Pass, Recovering, RECOVERING_UNPROVEN, &[]),
+        ],
+    );
+    let reason = reason(&sim, A);
+    assert!(
+        reason.contains("from a process that started before the restart"),
+        "{reason}"
+    );
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            // The new process binds its socket: the count starts again from it ...
+            (7000, Process(ms(200)), Restarting, DOWN_RESTARTING, &[]),
+            // ... and its own passes prove it, while the inventory still lists the old one.
+            (7100, Pass, Recovering, "down #recovering 1/2", &[]),
+            (
+                7200,
+                StartedAgo(ms(3_607_200)),
+                Recovering,
+                "down #recovering 1/2",
+                &[],
+            ),
+            (7600, Pass, Healthy, "up ready", &["proven"]),
         ],
     );
 }

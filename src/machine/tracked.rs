@@ -46,6 +46,9 @@ pub(super) struct Listing {
     pub(super) missing: u32,
     /// When the running process started, as the inventory last said.
     pub(super) started_at: Option<Instant>,
+    /// When the running process started, as the host shows it (its admin socket): fresher
+    /// than the inventory, and it decides when known.
+    pub(super) process_started_at: Option<Instant>,
     /// Until then probe failures of a starting daemon are expected: its process is young
     /// (discovered so, or a restart was asked for). RGW takes a while to initialise.
     pub(super) grace_until: Option<Instant>,
@@ -59,6 +62,7 @@ impl Listing {
             confirmed: !found.stale,
             missing: 0,
             started_at: found.started_ago.and_then(|ago| now.checked_sub(ago)),
+            process_started_at: None,
             grace_until: found
                 .started_ago
                 .filter(|ago| *ago < policy.startup_grace)
@@ -254,6 +258,14 @@ impl Tracked {
                 Word::Drain
             }
             Phase::Restarting(_) => Word::Down("restarting".into()),
+            // Passes enough, from a process not yet known to be the new one: the count says
+            // nothing more (it once read `recovering 118/2` until the restart timed out).
+            Phase::Recovering(attempt)
+                if self.probes.streaks.risen(self.policy.rise)
+                    && !self.new_process_seen(&attempt) =>
+            {
+                Word::Down("recovering: waiting to see the new process".into())
+            }
             Phase::Recovering(_) => Word::Down(format!(
                 "recovering {}/{}",
                 self.probes.streaks.ok(),
@@ -420,7 +432,11 @@ impl Tracked {
         if risen && self.new_process_seen(&attempt) {
             self.recovered(name, now, actions);
         } else if risen {
-            let reason = Reason::AwaitingNewProcess { ok, rise };
+            let reason = Reason::AwaitingNewProcess {
+                ok,
+                rise,
+                old_process: self.listing.process_started_at.is_some(),
+            };
             self.set(name, Phase::Recovering(attempt), reason, now, actions);
             self.ask_for_proof(now, actions);
         } else if pass {
@@ -490,10 +506,15 @@ impl Tracked {
 
     /// A probe sent before the restart under way was asked for: the old process may have
     /// answered it, so it says nothing now.
+    /// So is one sent before the new process started, once the host shows it.
     fn sent_before_restart(&self, sent: Instant) -> bool {
-        self.phase
-            .attempt()
-            .is_some_and(|attempt| sent < attempt.issued)
+        self.phase.attempt().is_some_and(|attempt| {
+            sent < attempt.issued
+                || self
+                    .listing
+                    .process_started_at
+                    .is_some_and(|started| started >= attempt.issued && sent < started)
+        })
     }
 
     /// No peer could take its clients and it still answers GET: not drained (unless for a

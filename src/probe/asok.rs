@@ -202,6 +202,21 @@ pub fn find(template: &str, daemon: &str) -> Option<PathBuf> {
     candidates.into_iter().next()
 }
 
+/// How long ago `daemon`'s admin socket (found as [`find`] does) was created: when its
+/// running process started, since each process binds the socket anew, replacing the file
+/// (connections do not touch its mtime), as of the wall-clock time `wall`. `None` when there
+/// is no socket there.
+pub fn created_ago(template: &str, daemon: &str, wall: std::time::SystemTime) -> Option<Duration> {
+    use std::os::unix::fs::FileTypeExt;
+    let path = find(template, daemon)?;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_socket() {
+        return None;
+    }
+    let created = meta.modified().ok()?;
+    Some(wall.duration_since(created).unwrap_or_default())
+}
+
 /// `*` matches any run of characters; everything else matches itself.
 fn wildcard(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
@@ -280,6 +295,66 @@ mod tests {
         assert!(wildcard("*", "anything"));
         assert!(wildcard("a*b*c", "aXXbYYc"));
         assert!(!wildcard("a*b*c", "aXXcYYb"));
+    }
+
+    #[test]
+    fn a_sockets_age_is_its_binding_and_a_new_binding_is_a_new_process() {
+        let dir = std::env::temp_dir().join(format!("ceph-warden-asok-age-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let template = format!("{}/ceph-client.{{name}}.asok", dir.display());
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the shell's wall clock, in a test"
+        )]
+        let wall = std::time::SystemTime::now;
+        let path = dir.join("ceph-client.rgw.a.asok");
+        assert_eq!(
+            created_ago(&template, "rgw.a", wall()),
+            None,
+            "no socket yet"
+        );
+        std::fs::write(&path, "not a socket").unwrap();
+        assert_eq!(
+            created_ago(&template, "rgw.a", wall()),
+            None,
+            "a plain file is no process"
+        );
+        std::fs::remove_file(&path).unwrap();
+        let old = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // The old process's socket, bound an hour ago; connections leave its age alone.
+        let hour_ago = nix::sys::time::TimeSpec::new(
+            i64::try_from(
+                wall()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            )
+            .unwrap()
+                - 3600,
+            0,
+        );
+        nix::sys::stat::utimensat(
+            None,
+            &path,
+            &hour_ago,
+            &hour_ago,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap();
+        drop(std::os::unix::net::UnixStream::connect(&path).unwrap());
+        let age = created_ago(&template, "rgw.a", wall()).unwrap();
+        assert!(
+            (3599..3700).contains(&age.as_secs()),
+            "an hour old after a connection: {age:?}"
+        );
+        // A new process unlinks it and binds its own.
+        drop(old);
+        std::fs::remove_file(&path).unwrap();
+        let _new = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let age = created_ago(&template, "rgw.a", wall()).unwrap();
+        assert!(age < Duration::from_secs(60), "{age:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A fake admin socket that answers every connection with `reply` (raw bytes), or never
