@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -65,8 +66,19 @@ pub(super) struct InventoryUpdate {
     pub(super) peers: Option<Vec<Daemon>>,
 }
 
-/// Refreshes the inventory every interval, and at once when asked: after a restart, with
-/// `--refresh` (cephadm caches its inventory; the restarted daemon has a new start time).
+/// After a failed refresh the next one comes sooner than the interval: 1 s, then doubling up
+/// to the interval. A sidecar that started while `orch ps` timed out (a busy mgr) would
+/// otherwise know no daemon for a whole interval; the doubling keeps a struggling mgr from
+/// being asked every second for long.
+fn retry_after(failures: u32, interval: Duration) -> Duration {
+    Duration::from_secs(1)
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)))
+        .min(interval)
+}
+
+/// Refreshes the inventory every interval (sooner after a failure, see [`retry_after`]), and
+/// at once when asked: after a restart, with `--refresh` (cephadm caches its inventory; the
+/// restarted daemon has a new start time).
 pub(super) async fn inventory_loop<W: World>(
     world: Arc<W>,
     config: watch::Receiver<Arc<Config>>,
@@ -76,15 +88,25 @@ pub(super) async fn inventory_loop<W: World>(
     token: CancellationToken,
 ) {
     let mut force = false;
+    let mut failures = 0u32;
     loop {
         let cfg = Arc::clone(&config.borrow());
         let update = world.inventory(&cfg, &host, force).await;
+        failures = if update.result.is_ok() {
+            0
+        } else {
+            failures.saturating_add(1)
+        };
         if updates.send(update).await.is_err() {
             return;
         }
+        let next = match failures {
+            0 => cfg.run.inventory.interval,
+            n => retry_after(n, cfg.run.inventory.interval),
+        };
         tokio::select! {
             () = token.cancelled() => return,
-            () = tokio::time::sleep(cfg.run.inventory.interval) => force = false,
+            () = tokio::time::sleep(next) => force = false,
             () = refresh.notified() => force = true,
         }
     }

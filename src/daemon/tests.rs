@@ -44,6 +44,8 @@ struct Script {
     restarted: bool,
     /// A restart request never returns.
     restart_hangs: bool,
+    /// The next this many inventories fail (`orch ps` printed nothing).
+    inventory_fails: u32,
 }
 
 /// A recording [`World`]: one daemon, `rgw.a` of service `rgw.s` on `host1`.
@@ -94,9 +96,15 @@ impl Fake {
 
     /// Waits (in virtual time) until a call starting with `prefix` is logged.
     async fn wait_for_call(&self, prefix: &str) {
+        self.wait_for_call_after(0, prefix).await;
+    }
+
+    /// Waits (in virtual time) until a call starting with `prefix` is logged after the first
+    /// `skip` calls.
+    async fn wait_for_call_after(&self, skip: usize, prefix: &str) {
         let mut log = self.log.subscribe();
         let found = log.wait_for(|log| {
-            log.iter().any(|line| {
+            log.iter().skip(skip).any(|line| {
                 line.split_once("s ")
                     .is_some_and(|(_, c)| c.starts_with(prefix))
             })
@@ -114,6 +122,18 @@ impl World for Fake {
             "inventory {host}{}",
             if refresh { " --refresh" } else { "" }
         ));
+        let failing = {
+            let mut script = self.script.lock().expect("no test thread panicked");
+            let failing = script.inventory_fails > 0;
+            script.inventory_fails = script.inventory_fails.saturating_sub(1);
+            failing
+        };
+        if failing {
+            return InventoryUpdate {
+                result: Err(crate::inventory::InventoryError::Empty),
+                peers: None,
+            };
+        }
         // A day-old process, until the restart: then one that started just now (the proof).
         let started = if self.restarted() {
             wall_now()
@@ -430,6 +450,44 @@ async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_releas
         .to_string();
     assert!(verified.ends_with(" 1"), "{verified:?} in {metrics}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A sidecar that starts while `orch ps` fails (a busy mgr) asks again after 1 s, then 2 s,
+/// 4 s ..., not after the whole inventory interval (60 s) during which it would know no daemon.
+#[tokio::test(start_paused = true)]
+async fn a_failed_inventory_is_asked_again_soon_and_less_often_each_time() {
+    let _logging = LOGGING.read().await;
+    let dir = scratch("inventory-retry");
+    let cfg = Config::from_toml(&config_text(&dir, ""), "test").expect("a valid config");
+    assert_eq!(cfg.run.inventory.interval, Duration::from_secs(60));
+    let fake = Fake::new();
+    fake.script(|s| s.inventory_fails = 3);
+    let mut running = serve(&fake, cfg);
+    running.word("up ready", |w| *w == Word::UpReady).await;
+    let asked: Vec<f64> = fake
+        .calls()
+        .into_iter()
+        .filter(|(_, call)| call.starts_with("inventory host1"))
+        .map(|(at, _)| at)
+        .collect();
+    let gaps: Vec<u64> = asked
+        .windows(2)
+        .map(|w| (w[1] - w[0]).round() as u64)
+        .collect();
+    assert_eq!(gaps, [1, 2, 4], "asked at {asked:?}");
+    // Answered: back to the interval.
+    let calls = fake.calls().len();
+    fake.wait_for_call_after(calls, "inventory host1").await;
+    let last_two: Vec<f64> = fake
+        .calls()
+        .into_iter()
+        .filter(|(_, call)| call.starts_with("inventory host1"))
+        .map(|(at, _)| at)
+        .rev()
+        .take(2)
+        .collect();
+    assert_eq!((last_two[0] - last_two[1]).round() as u64, 60);
+    running.token.cancel();
 }
 
 #[tokio::test(start_paused = true)]
