@@ -35,15 +35,6 @@ fn ceph(lab: &Lab, args: &[&str]) -> Reply {
     }
 }
 
-/// Writes the lab's mode file: the cephadm model with these `FAKE_CEPH_*` knobs.
-fn model(lab: &Lab, knobs: &[(&str, &str)]) {
-    let mut text = String::from("FAKE_CEPH_MODEL=cephadm\n");
-    for (key, value) in knobs {
-        text.push_str(&format!("FAKE_CEPH_{key}={value}\n"));
-    }
-    std::fs::write(lab.dir.join("fake-ceph.env"), text).expect("write fake-ceph.env");
-}
-
 /// The stand-in's state (`DIR/cephadm/state.json`, what `fake-cephadm -d DIR state` prints):
 /// queued actions, history, cache, serve-loop passes. Replaced by rename, so always whole.
 fn state(lab: &Lab) -> Value {
@@ -129,14 +120,11 @@ fn scheduled(reply: &Reply, action: &str, name: &str, host: &str) {
 #[test]
 fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeout() {
     let lab = Lab::up("cadm-queue", 1);
-    model(
-        &lab,
-        &[
-            ("SERVE_DELAY", "2"),
-            ("CACHE_LAG", "4"),
-            ("STOP_TIMEOUT", "10"),
-        ],
-    );
+    lab.cephadm_model(&[
+        ("SERVE_DELAY", "2"),
+        ("CACHE_LAG", "4"),
+        ("STOP_TIMEOUT", "10"),
+    ]);
     let before = row(&lab, "rgw.a", false);
     let host = before["hostname"].as_str().expect("hostname").to_string();
     assert_eq!(
@@ -212,15 +200,12 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
     );
 
     // --refresh returns the stale cache and only queues a re-listing.
-    model(
-        &lab,
-        &[
-            ("SERVE_DELAY", "0.5"),
-            ("CACHE_LAG", "60"),
-            ("REFRESH_LAG", "1"),
-            ("STOP_TIMEOUT", "3"),
-        ],
-    );
+    lab.cephadm_model(&[
+        ("SERVE_DELAY", "0.5"),
+        ("CACHE_LAG", "60"),
+        ("REFRESH_LAG", "1"),
+        ("STOP_TIMEOUT", "3"),
+    ]);
     let before = row(&lab, "rgw.a", false);
     let requests = state(&lab)["refresh_requests"].as_u64().expect("count");
     let done = history_len(&lab);
@@ -322,7 +307,7 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
 
     // Rows older than daemon_cache_timeout are re-listed with no action and no --refresh.
     let listed = row(&lab, "rgw.a", false)["last_refresh"].clone();
-    model(&lab, &[("CACHE_LAG", "60"), ("DAEMON_CACHE_TIMEOUT", "1")]);
+    lab.cephadm_model(&[("CACHE_LAG", "60"), ("DAEMON_CACHE_TIMEOUT", "1")]);
     poll(
         "a re-listing on the cache timeout",
         Duration::from_secs(10),
@@ -333,7 +318,7 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
 #[test]
 fn paused_unmanaged_offline_and_a_queued_stop_say_scheduled_and_do_not_restart() {
     let lab = Lab::up("cadm-noop", 1);
-    model(&lab, &[("SERVE_DELAY", "0.5"), ("CACHE_LAG", "0.5")]);
+    lab.cephadm_model(&[("SERVE_DELAY", "0.5"), ("CACHE_LAG", "0.5")]);
     let host = row(&lab, "rgw.a", false)["hostname"]
         .as_str()
         .expect("hostname")
@@ -387,14 +372,11 @@ fn paused_unmanaged_offline_and_a_queued_stop_say_scheduled_and_do_not_restart()
     assert_eq!(history_len(&lab), before.1 + 1, "two requests, one restart");
 
     // Unmanaged: `orch ls` says so; the restart waits until the service is managed again.
-    model(
-        &lab,
-        &[
-            ("SERVE_DELAY", "0.5"),
-            ("CACHE_LAG", "0.5"),
-            ("UNMANAGED", "1"),
-        ],
-    );
+    lab.cephadm_model(&[
+        ("SERVE_DELAY", "0.5"),
+        ("CACHE_LAG", "0.5"),
+        ("UNMANAGED", "1"),
+    ]);
     let services: Vec<Value> =
         serde_json::from_str(&ceph(&lab, &["orch", "ls", "--format", "json"]).stdout)
             .expect("json");
@@ -405,25 +387,22 @@ fn paused_unmanaged_offline_and_a_queued_stop_say_scheduled_and_do_not_restart()
     assert_eq!(rgw["unmanaged"], true);
     assert!(ceph(&lab, &["orch", "ls"]).stdout.contains("<unmanaged>"));
     let before = accepted_not_run("unmanaged");
-    model(&lab, &[("SERVE_DELAY", "0.5"), ("CACHE_LAG", "0.5")]);
+    lab.cephadm_model(&[("SERVE_DELAY", "0.5"), ("CACHE_LAG", "0.5")]);
     runs_later(before, "the restart once managed again");
 
     // An offline host: its rows say so; the restart waits for the host.
-    model(
-        &lab,
-        &[
-            ("SERVE_DELAY", "0.5"),
-            ("CACHE_LAG", "0.5"),
-            ("OFFLINE_HOSTS", &host),
-        ],
-    );
+    lab.cephadm_model(&[
+        ("SERVE_DELAY", "0.5"),
+        ("CACHE_LAG", "0.5"),
+        ("OFFLINE_HOSTS", &host),
+    ]);
     let offline = row(&lab, "rgw.a", false);
     assert_eq!(
         (&offline["status"], &offline["status_desc"]),
         (&Value::from(-1), &Value::from("host is offline"))
     );
     let before = accepted_not_run("host offline");
-    model(&lab, &[("SERVE_DELAY", "0.5"), ("CACHE_LAG", "0.5")]);
+    lab.cephadm_model(&[("SERVE_DELAY", "0.5"), ("CACHE_LAG", "0.5")]);
     runs_later(before, "the restart once the host is back");
 
     // A stop already queued outranks the restart: the RGW is stopped, not restarted.
@@ -451,15 +430,12 @@ fn releases_differ_on_force_and_ok_to_stop_and_unknown_daemons_fail_with_exit_22
     let lab = Lab::up("cadm-release", 2);
     let knobs = |release: &str, ingress: &str| {
         // Nothing queued here needs to run: the CLI's answers are the point.
-        model(
-            &lab,
-            &[
-                ("SERVE_DELAY", "600"),
-                ("REFRESH_LAG", "0.3"),
-                ("RELEASE", release),
-                ("INGRESS", ingress),
-            ],
-        );
+        lab.cephadm_model(&[
+            ("SERVE_DELAY", "600"),
+            ("REFRESH_LAG", "0.3"),
+            ("RELEASE", release),
+            ("INGRESS", ingress),
+        ]);
     };
     knobs("16", "0");
     let host = row(&lab, "rgw.a", false)["hostname"]
@@ -544,14 +520,11 @@ fn releases_differ_on_force_and_ok_to_stop_and_unknown_daemons_fail_with_exit_22
 fn mgr_failover_hangs_then_says_no_valid_command_then_module_not_found() {
     let lab = Lab::up("cadm-failover", 1);
     // The serve-loop delay leaves time to start the failover before the restart runs.
-    model(
-        &lab,
-        &[
-            ("SERVE_DELAY", "3"),
-            ("CACHE_LAG", "0.5"),
-            ("RELEASE", "16"),
-        ],
-    );
+    lab.cephadm_model(&[
+        ("SERVE_DELAY", "3"),
+        ("CACHE_LAG", "0.5"),
+        ("RELEASE", "16"),
+    ]);
     let host = row(&lab, "rgw.a", false)["hostname"]
         .as_str()
         .expect("hostname")
@@ -608,14 +581,11 @@ fn mgr_failover_hangs_then_says_no_valid_command_then_module_not_found() {
     );
 
     // 18.2 persists the queued action: it runs once cephadm is back, not during the failover.
-    model(
-        &lab,
-        &[
-            ("SERVE_DELAY", "2"),
-            ("CACHE_LAG", "0.5"),
-            ("RELEASE", "18"),
-        ],
-    );
+    lab.cephadm_model(&[
+        ("SERVE_DELAY", "2"),
+        ("CACHE_LAG", "0.5"),
+        ("RELEASE", "18"),
+    ]);
     let runs = history_len(&lab);
     ask(&lab, "restart", "rgw.a", &host);
     let failed_over = epoch();

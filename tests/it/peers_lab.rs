@@ -360,7 +360,7 @@ fn the_whole_sidecar_runs_under_the_documented_cephx_user() {
             .contains("gave back the restart lease")
     });
     let log = sidecar.log();
-    let calls = std::fs::read_to_string(sidecar.dir.path("ceph-argv.log")).unwrap_or_default();
+    let calls = sidecar.ceph_calls();
     // Inventory, peers, health, restart: every call as that user, none refused.
     for call in ["orch ps", "orch daemon restart rgw.b", "health detail"] {
         assert!(

@@ -104,7 +104,7 @@ fn wrong_s3_credentials_are_a_configuration_error_that_drains_nothing() {
             .is_some_and(|d| d.iter().all(|x| x["state"] == "healthy")),
         "{status}"
     );
-    let calls = std::fs::read_to_string(sidecar.dir.path("ceph-argv.log")).unwrap_or_default();
+    let calls = sidecar.ceph_calls();
     assert!(!calls.contains("orch daemon restart"), "{calls}");
     assert!(sidecar.log().contains(
         "configuration error (nothing is drained or restarted for it): s3 SignatureDoesNotMatch"
@@ -175,7 +175,7 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
     // sidecar's: the sidecar rightly keeps saying degraded while RADOS waits).
     lab.wait_after_osd_thaw(all_healthy);
     eprintln!("healthy again {:?} after the thaw", thawed.elapsed());
-    let calls = std::fs::read_to_string(sidecar.dir.path("ceph-argv.log")).unwrap_or_default();
+    let calls = sidecar.ceph_calls();
     assert!(
         !calls.contains("orch daemon restart"),
         "no restart: {calls}"

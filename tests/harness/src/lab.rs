@@ -137,6 +137,18 @@ impl Lab {
         ctl
     }
 
+    /// Switches the lab's orchestrator stand-in to `tests/lab/fake-cephadm` (cephadm as it
+    /// behaves: queued restarts, podman's stop, a cached `orch ps`) with these
+    /// `FAKE_CEPH_<KEY>` knobs (`SERVE_DELAY`, `CACHE_LAG`, `STOP_TIMEOUT`, ...), through the
+    /// lab's mode file, which every `fake-ceph` call reads: sidecars already running switch too.
+    pub fn cephadm_model(&self, knobs: &[(&str, &str)]) {
+        let mut text = String::from("FAKE_CEPH_MODEL=cephadm\n");
+        for (key, value) in knobs {
+            text.push_str(&format!("FAKE_CEPH_{key}={value}\n"));
+        }
+        std::fs::write(self.dir.join("fake-ceph.env"), text).expect("write fake-ceph.env");
+    }
+
     pub fn answers_200(&self, id: &str) -> bool {
         http_status(self.port(id), "/", Duration::from_secs(2)) == Some(200)
     }

@@ -121,10 +121,12 @@ impl Sidecar {
 
     /// How many `orch daemon restart` calls the fake `ceph` has seen from this sidecar.
     pub fn restarts_asked(&self) -> usize {
-        std::fs::read_to_string(self.dir.path("ceph-argv.log"))
-            .unwrap_or_default()
-            .matches("orch daemon restart")
-            .count()
+        self.ceph_calls().matches("orch daemon restart").count()
+    }
+
+    /// Every `ceph` call this sidecar made, one argv a line (as the fake `ceph` logs them).
+    pub fn ceph_calls(&self) -> String {
+        std::fs::read_to_string(self.dir.path("ceph-argv.log")).unwrap_or_default()
     }
 
     /// Sets (or replaces) an environment variable for the next [`Sidecar::spawn`].
