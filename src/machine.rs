@@ -279,9 +279,13 @@ pub enum RestartError {
     /// The daemon left the shell's inventory before the restart could be asked for.
     #[error("not in the inventory")]
     NotInInventory,
-    /// The orchestrator failed or refused (its error in full: argv, exit status, stderr).
+    /// The orchestrator tried and failed (its error in full: argv, exit status, stderr).
     #[error("{0}")]
     Orchestrator(String),
+    /// The orchestrator did not take the restart: it refused it (an unknown daemon, a mgr
+    /// failing over) or could not be asked (the CLI timed out). No attempt was made.
+    #[error("not taken: {0}")]
+    NotTaken(String),
 }
 
 /// A failure seen while no other daemon of the service was healthy.

@@ -142,6 +142,8 @@ enum WordLabel {
 pub enum RestartOutcome {
     requested,
     failed,
+    /// Refused, or the orchestrator could not be asked: no attempt, no budget spent.
+    not_taken,
     verified,
 }
 

@@ -236,9 +236,15 @@ impl<W: World> Restarts<W> {
             .restart(&self.orchestrator, &daemon)
             .await
             .map_err(|err| {
-                self.metrics.restart(&name, RestartOutcome::failed);
-                tracing::warn!("restart failed: {err}");
-                RestartError::Orchestrator(err.to_string())
+                if err.not_taken() {
+                    self.metrics.restart(&name, RestartOutcome::not_taken);
+                    tracing::warn!("the orchestrator did not take the restart: {err}");
+                    RestartError::NotTaken(err.to_string())
+                } else {
+                    self.metrics.restart(&name, RestartOutcome::failed);
+                    tracing::warn!("restart failed: {err}");
+                    RestartError::Orchestrator(err.to_string())
+                }
             });
         let _ = self
             .observations

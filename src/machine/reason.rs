@@ -74,6 +74,8 @@ pub(super) enum Reason {
     WaitingForTurn(Gate),
     /// Deferred by the restart lease, which says why.
     WaitingForLease(String),
+    /// The orchestrator did not take the restart (what it said): asked again shortly.
+    NotTaken(String),
     RestartFailed(RestartError),
     NotBack {
         waited: Duration,
@@ -145,6 +147,11 @@ impl fmt::Display for Reason {
             Self::PlannedRestartRequested => f.write_str("planned restart requested"),
             Self::WaitingForTurn(gate) => write!(f, "waiting to restart: {gate}"),
             Self::WaitingForLease(why) => write!(f, "waiting to restart: {why}"),
+            Self::NotTaken(said) => write!(
+                f,
+                "waiting to restart: the orchestrator did not take the restart, asked again in {}s (no restart budget spent): {said}",
+                super::restart::NOT_TAKEN_RETRY.as_secs()
+            ),
             Self::RestartFailed(err) => write!(f, "restart failed: {err}"),
             Self::NotBack { waited } => f.write_str(&not_back(waited)),
             Self::CanaryNotBack { waited, daemon } => write!(

@@ -15,6 +15,10 @@ use super::{Action, RestartError};
 /// How soon a restart deferred by the lease is tried again.
 const LEASE_RETRY: Duration = Duration::from_secs(1);
 
+/// How soon a restart the orchestrator did not take is asked for again: each ask is a mgr
+/// command, and what refused it (a mgr failing over, an inventory that lags) takes seconds.
+pub(super) const NOT_TAKEN_RETRY: Duration = Duration::from_secs(10);
+
 /// Start times come with whole-second or tick precision: a process that started this little
 /// before the restart was asked for counts as the new one.
 const START_SLACK: Duration = Duration::from_secs(1);
@@ -221,6 +225,26 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
+        let why = if rados_unreachable {
+            Reason::Cluster { detail: reason }
+        } else {
+            Reason::WaitingForLease(reason)
+        };
+        self.restart_not_made(name, why, LEASE_RETRY, rados_unreachable, now, actions);
+    }
+
+    /// The restart under way was not made (the lease deferred it, or the orchestrator did not
+    /// take it): undo the attempt, refund the budget, and ask again after `retry`, with no
+    /// backoff. A canary stays a canary: nothing was tried, so nothing failed.
+    fn restart_not_made(
+        &mut self,
+        name: &str,
+        why: Reason,
+        retry: Duration,
+        rados_unreachable: bool,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
         let (attempt, first) = match self.phase {
             Phase::Restarting(attempt) if attempt.outstanding => (attempt, true),
             Phase::WaitingForLease(LeaseWait::Asking(attempt)) => (attempt, false),
@@ -230,17 +254,16 @@ impl Tracked {
             self.budget.refund(attempt.issued);
         }
         self.listing.grace_until = None;
-        self.budget.retry_at(Some(now + LEASE_RETRY));
+        self.budget.retry_at(Some(now + retry));
         if rados_unreachable && attempt.planned.is_none() {
             self.budget.retry_at(None);
             self.probes.streaks.reset();
-            let reason = Reason::Cluster { detail: reason };
-            self.set(name, Phase::Degraded, reason, now, actions);
+            self.set(name, Phase::Degraded, why, now, actions);
             actions.push(Action::Persist);
             return;
         }
         let wait = Phase::WaitingForLease(LeaseWait::Idle(attempt.planned));
-        let why = Why::from(Reason::WaitingForLease(reason));
+        let why = Why::from(why);
         if first || why != self.why {
             self.set(name, wait, why, now, actions);
         } else {
@@ -258,6 +281,17 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
+        if let Err(RestartError::NotTaken(said)) = &result {
+            // The lease was taken for it: give it back, then wait as for the lease.
+            if self.phase.restart_under_way() {
+                actions.push(Action::ReleaseLease {
+                    daemon: name.to_string(),
+                });
+            }
+            let why = Reason::NotTaken(said.clone());
+            self.restart_not_made(name, why, NOT_TAKEN_RETRY, false, now, actions);
+            return;
+        }
         match &mut self.phase {
             Phase::WaitingForLease(LeaseWait::Asking(attempt)) => {
                 // The lease came through on a quiet retry: the restart is under way now.

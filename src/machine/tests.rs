@@ -42,6 +42,8 @@ enum In {
     /// HAProxy `n` polls but was told an older word (its reply raced the change).
     StalePoll(u8),
     Answer(Result<&'static str, &'static str>),
+    /// The orchestrator did not take the restart (refused it, or could not be asked).
+    NotTaken(&'static str),
     Active(u64),
     Tick,
     Cmd(Command),
@@ -123,6 +125,10 @@ impl Sim {
                 result: result
                     .map(String::from)
                     .map_err(|err| RestartError::Orchestrator(err.into())),
+            },
+            In::NotTaken(said) => Observation::RestartAnswered {
+                daemon: name.into(),
+                result: Err(RestartError::NotTaken(said.into())),
             },
             In::Active(active) => Observation::InFlight {
                 daemon: name.into(),
@@ -481,6 +487,61 @@ fn a_failed_restart_command_is_an_attempt_and_backs_off() {
         (12_499, Tick, Failed, "down #restart failed: `ceph orch daemon restart rgw.a` exited 2: Error ENOENT: No orchestrator configured", &[]),
         (12_500, Tick, Restarting, DOWN_RESTARTING, ASK_RESTART),
     ]);
+}
+
+/// cephadm refusing (an unknown daemon while its inventory lags, a mgr failing over) or a
+/// `ceph` CLI that timed out made no attempt: nothing is charged, no backoff, and the same
+/// restart is asked again 10 s later, until one is taken.
+#[test]
+fn a_restart_the_orchestrator_did_not_take_is_asked_again_without_charging_the_budget() {
+    const FAILOVER: &str =
+        "`ceph orch daemon restart rgw.a` exited 2: Error ENOENT: Module not found";
+    const WAITING: &str = "down #waiting to restart: the orchestrator did not take the restart, asked again in 10s (no restart budget spent): `ceph orch daemon restart rgw.a` exited 2: Error ENOENT: Module not found";
+    let mut sim = Sim::new(BTreeMap::new(), None);
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (0, Fail, Starting, "up", &[]),
+            (1000, Fail, Starting, "up", &[]),
+            (2000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
+            (2500, NotTaken(FAILOVER), Failed, WAITING, &["persist"]),
+            (12_499, Tick, Failed, WAITING, &[]),
+            // Asked again quietly: one wait, one word, until it is taken.
+            (12_500, Tick, Failed, WAITING, &["restart"]),
+        ],
+    );
+    // The lease taken for it goes back at once: another restart may take it meanwhile.
+    let actions = sim.feed(A, 13_000, NotTaken(FAILOVER)).unwrap();
+    assert!(
+        actions.contains(&Action::ReleaseLease { daemon: A.into() }),
+        "{actions:?}"
+    );
+    check_daemon(
+        &mut sim,
+        A,
+        &[(23_000, Tick, Failed, WAITING, &["restart"])],
+    );
+    assert_eq!(
+        sim.machine.snapshot().daemons[0].restarts_in_window,
+        1,
+        "only the restart under way counts"
+    );
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (
+                23_500,
+                Answer(Ok("Scheduled")),
+                Restarting,
+                DOWN_RESTARTING,
+                &["persist", "refresh"],
+            ),
+            (24_000, Pass, Recovering, "down #recovering 1/2", &[]),
+            (24_500, Pass, Healthy, "up ready", &["proven"]),
+        ],
+    );
 }
 
 #[test]

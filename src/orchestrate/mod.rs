@@ -31,8 +31,40 @@ pub enum OrchestrateError {
         code: String,
         stderr: String,
     },
-    #[error("{}", .0.join("; then "))]
-    AllFailed(Vec<String>),
+    #[error("{}", .failures.join("; then "))]
+    AllFailed {
+        failures: Vec<String>,
+        /// Every backend's failure was [`OrchestrateError::not_taken`].
+        none_taken: bool,
+    },
+}
+
+/// What cephadm answers when it did not take the restart at all: an unknown daemon (`Error
+/// EINVAL: Unable to find rgw.X daemon(s)`), a mgr failing over (`no valid command found`,
+/// `Error ENOENT: Module not found`), the ok-to-stop refusal even with `--force`, a CLI that
+/// does not know the command's words.
+const NOT_TAKEN: [&str; 5] = [
+    "Unable to find",
+    "no valid command found",
+    "Module not found",
+    "can be bypassed with the --force flag",
+    "Invalid command",
+];
+
+impl OrchestrateError {
+    /// The orchestrator did not take the restart (refused it, or could not be asked: the
+    /// `ceph` CLI timed out, as it does while no mgr is active), as opposed to a restart that
+    /// was tried and failed. Not taken is no attempt: it costs no restart budget.
+    pub fn not_taken(&self) -> bool {
+        match self {
+            Self::Ceph(CephError::Failed { stderr, .. }) => {
+                NOT_TAKEN.iter().any(|said| stderr.contains(said))
+            }
+            Self::Ceph(CephError::Run(SubprocessError::Timeout { .. })) => true,
+            Self::AllFailed { none_taken, .. } => *none_taken,
+            _ => false,
+        }
+    }
 }
 
 pub trait Orchestrator {
@@ -123,16 +155,21 @@ impl Chain {
 impl Orchestrator for Chain {
     async fn restart(&self, daemon: &Daemon) -> Result<String, OrchestrateError> {
         let mut failures = Vec::new();
+        let mut none_taken = true;
         for backend in &self.backends {
             match backend.restart(daemon).await {
                 Ok(said) => return Ok(said),
                 Err(err) => {
                     tracing::warn!(daemon = %daemon.name, backend = backend.name(), "restart failed: {err}");
+                    none_taken &= err.not_taken();
                     failures.push(format!("{}: {err}", backend.name()));
                 }
             }
         }
-        Err(OrchestrateError::AllFailed(failures))
+        Err(OrchestrateError::AllFailed {
+            failures,
+            none_taken,
+        })
     }
 }
 
