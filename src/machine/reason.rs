@@ -76,6 +76,10 @@ pub(super) enum Reason {
     WaitingForLease(String),
     /// The orchestrator did not take the restart (what it said): asked again shortly.
     NotTaken(String),
+    /// The orchestrator took the restart, but the process that runs is still the old one.
+    NotPerformed {
+        waited: Duration,
+    },
     RestartFailed(RestartError),
     NotBack {
         waited: Duration,
@@ -147,6 +151,12 @@ impl fmt::Display for Reason {
             Self::PlannedRestartRequested => f.write_str("planned restart requested"),
             Self::WaitingForTurn(gate) => write!(f, "waiting to restart: {gate}"),
             Self::WaitingForLease(why) => write!(f, "waiting to restart: {why}"),
+            Self::NotPerformed { waited } => write!(
+                f,
+                "waiting to restart: the orchestrator took the restart but has not performed it in {} (the same process runs); asked again in {}s, no restart budget spent",
+                humantime::format_duration(*waited),
+                super::restart::NOT_TAKEN_RETRY.as_secs()
+            ),
             Self::NotTaken(said) => write!(
                 f,
                 "waiting to restart: the orchestrator did not take the restart, asked again in {}s (no restart budget spent): {said}",

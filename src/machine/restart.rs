@@ -112,6 +112,17 @@ impl Tracked {
                     self.ask_for_proof(now, actions);
                 }
             }
+            Phase::Restarting(attempt) | Phase::Recovering(attempt)
+                if now >= attempt.deadline && self.old_process_still_runs(&attempt) =>
+            {
+                actions.push(Action::ReleaseLease {
+                    daemon: name.to_string(),
+                });
+                let why = Reason::NotPerformed {
+                    waited: attempt.timeout(),
+                };
+                self.restart_not_made(name, why, NOT_TAKEN_RETRY, false, now, actions);
+            }
             Phase::Restarting(attempt) | Phase::Recovering(attempt) if now >= attempt.deadline => {
                 self.restart_timed_out(name, attempt, now, actions);
                 // Out of budget: held at once, not at the next tick.
@@ -247,6 +258,12 @@ impl Tracked {
     ) {
         let (attempt, first) = match self.phase {
             Phase::Restarting(attempt) if attempt.outstanding => (attempt, true),
+            // Accepted, and past its timeout with the old process still there.
+            Phase::Restarting(attempt) | Phase::Recovering(attempt)
+                if self.old_process_still_runs(&attempt) =>
+            {
+                (attempt, true)
+            }
             Phase::WaitingForLease(LeaseWait::Asking(attempt)) => (attempt, false),
             _ => return,
         };
@@ -390,15 +407,25 @@ impl Tracked {
     /// process started after the request (its admin socket), or, when the host cannot tell,
     /// the inventory shows a start after it (or there are no start times to go by).
     pub(super) fn new_process_seen(&self, attempt: &Attempt) -> bool {
-        if !self.policy.prove_by_start_time {
-            return true;
-        }
         if let Some(started) = self.listing.process_started_at {
             return started >= attempt.issued;
+        }
+        if !self.policy.prove_by_start_time {
+            return true;
         }
         self.listing
             .started_at
             .is_none_or(|started| started + START_SLACK >= attempt.issued)
+    }
+
+    /// The host shows that the process running now started before the restart was asked
+    /// for: the orchestrator has not performed it (cephadm accepts a restart it will not run
+    /// while paused, for an unmanaged service or an offline host, and runs it late when its
+    /// serve loop is busy). Nothing was tried, so a timeout then is no failed attempt.
+    fn old_process_still_runs(&self, attempt: &Attempt) -> bool {
+        self.listing
+            .process_started_at
+            .is_some_and(|started| started < attempt.issued)
     }
 
     /// The host shows when the running process started. A process started after the restart

@@ -1241,6 +1241,79 @@ fn canary_not_back() -> (Sim, Vec<Action>) {
     (sim, actions)
 }
 
+/// cephadm took the canary's restart but its serve loop runs it only after the restart
+/// timeout (busy with a reconfig, say): the host shows the same process all along, so the
+/// timeout is no failed attempt and no failed canary. Asked again (cephadm merges it with the
+/// queued one), it is proven by the new process when it comes, with one restart counted.
+#[test]
+fn a_canary_restart_cephadm_runs_after_the_timeout_is_no_failure_and_holds_nothing() {
+    const NOT_PERFORMED: &str = "down #waiting to restart: the orchestrator took the restart but has not performed it in 2m (the same process runs); asked again in 10s, no restart budget spent";
+    let day = Duration::from_secs(86_400);
+    let mut sim = healthy_then(&[
+        (1500, Process(day), Healthy, "up ready", &[]),
+        (2000, FailNoPeer(false), Suspect, "up ready", &[]),
+        (3000, FailNoPeer(false), Suspect, "up ready", &[]),
+        (
+            4000,
+            FailNoPeer(false),
+            Failed,
+            "down #timeout; no healthy peer (rgw.b: s3 timeout)",
+            &[],
+        ),
+        (4500, Poll(1), Restarting, DOWN_RESTARTING, ASK_RESTART),
+        (
+            5000,
+            Answer(Ok("Scheduled")),
+            Restarting,
+            DOWN_RESTARTING,
+            &["refresh"],
+        ),
+        (
+            60_000,
+            Process(day + Duration::from_secs(60)),
+            Restarting,
+            DOWN_RESTARTING,
+            &[],
+        ),
+        (124_600, Tick, Failed, NOT_PERFORMED, &["persist"]),
+        (134_599, Tick, Failed, NOT_PERFORMED, &[]),
+        (134_600, Tick, Failed, NOT_PERFORMED, &["restart"]),
+        (
+            135_000,
+            Answer(Ok("Scheduled")),
+            Restarting,
+            DOWN_RESTARTING,
+            &["persist", "refresh"],
+        ),
+    ]);
+    let view = sim.machine.snapshot();
+    assert_eq!(
+        view.daemon(A).unwrap().restarts_in_window,
+        1,
+        "the one under way"
+    );
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            // 150 s after the first ask the serve loop runs it: a new process.
+            (
+                155_000,
+                Process(Duration::from_millis(100)),
+                Restarting,
+                DOWN_RESTARTING,
+                &[],
+            ),
+            (155_500, Pass, Recovering, "down #recovering 1/2", &[]),
+            (156_000, Pass, Healthy, "up ready", &["proven"]),
+        ],
+    );
+    assert_eq!(
+        sim.machine.snapshot().daemon(A).unwrap().restarts_in_window,
+        1
+    );
+}
+
 #[test]
 fn a_canary_restart_that_does_not_help_holds_the_whole_service() {
     let (sim, actions) = canary_not_back();
