@@ -25,6 +25,7 @@ mod config_files;
 mod fake_cephadm;
 mod lease_lab;
 mod peers_lab;
+mod run_cephadm;
 mod run_lab;
 mod run_mistakes;
 mod run_s3;

@@ -1,0 +1,325 @@
+//! The sidecar against the faithful cephadm stand-in, `tests/lab/fake-cephadm` (selected by
+//! the lab's mode file, `Lab::cephadm_model`): restarts queued behind a serve loop, podman's
+//! stop (SIGTERM, SIGKILL after its timeout, never SIGCONT), an `orch ps` cache re-listed only
+//! after a lag, release 20's ok-to-stop refusal, a mgr failover. The radosgw daemons and
+//! HAProxy are real, as in `run_lab`, whose scenario helpers these use.
+
+use std::time::Duration;
+
+use crate::ingress::*;
+use crate::lab::Lab;
+use crate::run_lab::{haproxy_for, sidecar_for};
+use crate::support::{blocking_command, now, repo_path, wait_for};
+
+/// Against the faithful cephadm stand-in (`tests/lab/fake-cephadm`): the restart waits 5 s in
+/// the serve loop's queue, podman's stop of the frozen RGW takes its 10 s SIGKILL timeout, and
+/// `orch ps` shows the new process only 30 s after the restart. The sidecar sees the new
+/// process on the host (its admin socket) and puts it back in rotation once it answers, long
+/// before cephadm's cache shows it, without leaning on `orch ps --refresh`.
+#[test]
+fn against_cephadm_a_frozen_rgw_is_back_once_its_new_process_answers_not_when_orch_ps_shows_it() {
+    let lab = Lab::up("cadm-frozen", 3);
+    lab.cephadm_model(&[("SERVE_DELAY", "5"), ("CACHE_LAG", "30")]);
+    let asok = format!(
+        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"",
+        lab.dir.display()
+    );
+    let sidecar = sidecar_for(&lab, "cadm-frozen", &asok);
+    let haproxy = haproxy_for(&lab, &sidecar);
+    let pid_before = lab.pid("b");
+    let port = haproxy.port;
+    let load = std::thread::spawn(move || open_loop(port, "/", 50, Duration::from_secs(40), None));
+    std::thread::sleep(Duration::from_secs(3));
+    lab.ctl("freeze", "b");
+    let frozen = now();
+    haproxy.wait_status("rgw.b", "out of rotation", Duration::from_secs(15), |s| {
+        s.starts_with("DOWN") || s.starts_with("MAINT") || s.starts_with("DRAIN")
+    });
+    let out = frozen.elapsed();
+    // Meanwhile the agent and /status say what the sidecar waits for.
+    let (mut words, mut reasons) = (Vec::new(), Vec::new());
+    let mut look = || {
+        let word = sidecar.agent(Some("rgw.b")).0;
+        if words.last() != Some(&word) {
+            words.push(word);
+        }
+        let status = sidecar.status();
+        let reason = status["daemons"]
+            .as_array()
+            .and_then(|d| d.iter().find(|x| x["name"] == "rgw.b"))
+            .map(|b| b["reason"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        if reasons.last() != Some(&reason) {
+            reasons.push(reason);
+        }
+    };
+    wait_for(
+        "rgw.b's new process answering 200",
+        Duration::from_secs(45),
+        || {
+            look();
+            lab.pid("b").is_some_and(|p| Some(p) != pid_before) && lab.answers_200("b")
+        },
+    );
+    let answered = frozen.elapsed();
+    wait_for("HAProxy has rgw.b back UP", Duration::from_secs(30), || {
+        look();
+        haproxy.status("rgw.b").is_some_and(|s| s == "UP")
+    });
+    let back = frozen.elapsed();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(lab.dir.join("cephadm/state.json")).expect("the stand-in's state"),
+    )
+    .expect("state.json");
+    let outcomes = load.join().expect("load");
+    eprintln!(
+        "freeze -> out {out:?}; new process answering {answered:?}; back in rotation {back:?}"
+    );
+    eprintln!("agent words: {words:?}");
+    eprintln!("/status reasons: {reasons:#?}");
+    eprintln!("load: {}", summary(&outcomes));
+    let restart = &state["history"][0];
+    assert_eq!(restart["daemon"], "rgw.b", "{state}");
+    assert_eq!(
+        restart["sigkill"], true,
+        "podman's stop ended the frozen rgw.b"
+    );
+    // Back within 5 s of answering, and before cephadm re-listed the host after the restart.
+    assert!(
+        back < answered + Duration::from_secs(5),
+        "back {back:?}, answering {answered:?}"
+    );
+    let done = restart["done"].as_f64().expect("done");
+    let relisted_after = state["hosts"]
+        .as_object()
+        .expect("hosts")
+        .values()
+        .filter_map(|h| h["last_refresh"].as_f64())
+        .any(|at| at > done);
+    assert!(!relisted_after, "orch ps had re-listed the host: {state}");
+    assert_eq!(errors(&outcomes), 0, "{}", summary(&outcomes));
+    let refreshes = sidecar
+        .ceph_calls()
+        .lines()
+        .filter(|l| l.contains("orch ps") && l.contains("--refresh"))
+        .count();
+    let allowed = 1 + usize::try_from(frozen.elapsed().as_secs() / 5).unwrap_or(0);
+    assert!(
+        refreshes <= allowed,
+        "{refreshes} orch ps --refresh in {:?}",
+        frozen.elapsed()
+    );
+    assert!(
+        words.iter().all(|w| !w.starts_with("down #recovering 3")),
+        "{words:?}"
+    );
+}
+
+/// The RGW's `/status` row.
+fn daemon_status(sidecar: &crate::sidecar::Sidecar, name: &str) -> serde_json::Value {
+    sidecar.status()["daemons"]
+        .as_array()
+        .and_then(|d| d.iter().find(|x| x["name"] == name))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Freezes rgw.`id` and waits until a new process of it is UP in HAProxy; returns the client
+/// load's outcomes over that time.
+fn frozen_then_back(lab: &Lab, haproxy: &Haproxy, id: &str) -> Vec<Outcome> {
+    let before = lab.pid(id);
+    let port = haproxy.port;
+    let load = std::thread::spawn(move || open_loop(port, "/", 50, Duration::from_secs(35), None));
+    std::thread::sleep(Duration::from_secs(2));
+    lab.ctl("freeze", id);
+    wait_for(
+        &format!("rgw.{id} restarted (new pid)"),
+        Duration::from_secs(60),
+        || lab.pid(id).is_some_and(|p| Some(p) != before),
+    );
+    haproxy.wait_status(
+        &format!("rgw.{id}"),
+        "back UP",
+        Duration::from_secs(30),
+        |s| s == "UP",
+    );
+    load.join().expect("load")
+}
+
+/// cephadm 20.2 without a cephadm ingress refuses an RGW restart (ok-to-stop) and says the
+/// warning can be bypassed with --force: the sidecar asks again with it. The same sidecar on
+/// 18.2, which rejects the word, never sends it.
+#[test]
+fn against_cephadm_20_the_ok_to_stop_refusal_is_forced_and_18_never_sees_force() {
+    let lab = Lab::up("cadm-force", 3);
+    // A short podman stop timeout (3 s, not 10) keeps the two restarts quick.
+    let knobs = |release| {
+        [
+            ("RELEASE", release),
+            ("INGRESS", "0"),
+            ("SERVE_DELAY", "1"),
+            ("CACHE_LAG", "5"),
+            ("STOP_TIMEOUT", "3"),
+        ]
+    };
+    lab.cephadm_model(&knobs("20"));
+    let asok = format!(
+        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"",
+        lab.dir.display()
+    );
+    let sidecar = sidecar_for(&lab, "cadm-force", &asok);
+    let haproxy = haproxy_for(&lab, &sidecar);
+
+    let outcomes = frozen_then_back(&lab, &haproxy, "b");
+    eprintln!("release 20, rgw.b: {}", summary(&outcomes));
+    let calls = sidecar.ceph_calls();
+    let asks: Vec<&str> = calls
+        .lines()
+        .filter(|l| l.contains("orch daemon restart"))
+        .collect();
+    assert!(
+        asks.len() == 2
+            && asks[0].ends_with("orch daemon restart rgw.b")
+            && asks[1].ends_with("orch daemon restart rgw.b --force"),
+        "asked, refused, asked again with --force: {calls}"
+    );
+    assert_eq!(errors(&outcomes), 0, "{}", summary(&outcomes));
+    let b = daemon_status(&sidecar, "rgw.b");
+    assert_eq!(b["state"], "healthy", "{b}");
+    assert_eq!(b["restarts_in_window"], 1, "one attempt, forced: {b}");
+
+    lab.cephadm_model(&knobs("18"));
+    let outcomes = frozen_then_back(&lab, &haproxy, "c");
+    eprintln!("release 18, rgw.c: {}", summary(&outcomes));
+    let calls = sidecar.ceph_calls();
+    assert_eq!(
+        calls.matches("orch daemon restart rgw.c").count(),
+        1,
+        "{calls}"
+    );
+    assert!(!calls.contains("rgw.c --force"), "{calls}");
+    assert_eq!(errors(&outcomes), 0, "{}", summary(&outcomes));
+}
+
+/// A mgr failover as the restart is asked for: the `ceph` CLI hangs (no active mgr), then the
+/// new mgr says `no valid command found`, then `Module not found`. None of that is an attempt:
+/// the daemon is never held, no restart budget is spent on it, and it is restarted once the mgr
+/// answers.
+#[test]
+fn against_cephadm_a_mgr_failover_during_the_restart_holds_nothing_and_the_restart_follows() {
+    let lab = Lab::up("cadm-failover", 3);
+    lab.cephadm_model(&[
+        ("SERVE_DELAY", "1"),
+        ("CACHE_LAG", "5"),
+        ("STOP_TIMEOUT", "3"),
+    ]);
+    let asok = format!(
+        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"",
+        lab.dir.display()
+    );
+    let sidecar = sidecar_for(&lab, "cadm-failover", &asok);
+    let haproxy = haproxy_for(&lab, &sidecar);
+    let before = lab.pid("b");
+    // The mgr fails over as rgw.b freezes: 8 s without a mgr (longer than finding rgw.b
+    // failed and drained takes), then 6 s of each error.
+    let failover = blocking_failover(&lab, "8", "6", "6");
+    assert!(failover.success(), "fake-cephadm failover");
+    lab.ctl("freeze", "b");
+    let mut states = Vec::new();
+    wait_for("rgw.b restarted (new pid)", Duration::from_secs(90), || {
+        let b = daemon_status(&sidecar, "rgw.b");
+        let state = format!("{}: {}", b["state"], b["reason"]);
+        if states.last() != Some(&state) {
+            states.push(state);
+        }
+        lab.pid("b").is_some_and(|p| Some(p) != before)
+    });
+    haproxy.wait_status("rgw.b", "back UP", Duration::from_secs(30), |s| s == "UP");
+    eprintln!("rgw.b through the failover: {states:#?}");
+    let calls = sidecar.ceph_calls();
+    eprintln!("{calls}");
+    assert!(
+        states.iter().all(|s| !s.starts_with("\"held\"")),
+        "{states:#?}"
+    );
+    assert!(
+        states
+            .iter()
+            .any(|s| s.contains("the orchestrator did not take the restart")),
+        "{states:#?}"
+    );
+    assert!(
+        calls.matches("orch daemon restart rgw.b").count() >= 2,
+        "asked again after the failover: {calls}"
+    );
+    let b = daemon_status(&sidecar, "rgw.b");
+    assert_eq!(
+        b["restarts_in_window"], 1,
+        "only the restart that was taken: {b}"
+    );
+}
+
+/// `fake-cephadm -d DIR failover HANG NOCMD NOMOD`: a mgr failover starting now.
+fn blocking_failover(lab: &Lab, hang: &str, nocmd: &str, nomod: &str) -> std::process::ExitStatus {
+    blocking_command("python3")
+        .arg(repo_path("tests/lab/fake-cephadm"))
+        .arg("-d")
+        .arg(&lab.dir)
+        .args(["failover", hang, nocmd, nomod])
+        .status()
+        .expect("run fake-cephadm")
+}
+
+/// cephadm's serve loop runs the restart 30 s after it was scheduled, past the 15 s
+/// restart-timeout (as a loop busy with a reconfig does, past the default 120 s): the host
+/// shows the old process all along, so the timeout charges nothing and holds nothing; the
+/// restart is asked again (cephadm merges it with the queued one) and proven when it runs.
+#[test]
+fn against_cephadm_a_restart_run_after_the_timeout_costs_no_budget_and_is_proven_when_it_runs() {
+    let lab = Lab::up("cadm-late", 3);
+    lab.cephadm_model(&[
+        ("SERVE_DELAY", "30"),
+        ("CACHE_LAG", "5"),
+        ("STOP_TIMEOUT", "3"),
+    ]);
+    let keys = format!(
+        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"\nrestart-timeout = \"15s\"",
+        lab.dir.display()
+    );
+    let sidecar = sidecar_for(&lab, "cadm-late", &keys);
+    let haproxy = haproxy_for(&lab, &sidecar);
+    let before = lab.pid("b");
+    lab.ctl("freeze", "b");
+    let mut reasons = Vec::new();
+    wait_for("rgw.b restarted (new pid)", Duration::from_secs(75), || {
+        let b = daemon_status(&sidecar, "rgw.b");
+        let seen = format!("{}: {}", b["state"], b["reason"]);
+        if reasons.last() != Some(&seen) {
+            reasons.push(seen);
+        }
+        lab.pid("b").is_some_and(|p| Some(p) != before)
+    });
+    haproxy.wait_status("rgw.b", "back UP", Duration::from_secs(30), |s| s == "UP");
+    eprintln!("rgw.b: {reasons:#?}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("took the restart but has not performed it in 15s")),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons.iter().all(|r| !r.starts_with("\"held\"")),
+        "{reasons:#?}"
+    );
+    let b = daemon_status(&sidecar, "rgw.b");
+    assert_eq!(b["state"], "healthy", "{b}");
+    assert_eq!(
+        b["restarts_in_window"], 1,
+        "the restart that ran, once: {b}"
+    );
+    let calls = sidecar.ceph_calls();
+    assert!(
+        calls.matches("orch daemon restart rgw.b").count() >= 2,
+        "asked again after the timeout: {calls}"
+    );
+}
