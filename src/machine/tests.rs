@@ -1214,29 +1214,33 @@ fn the_peers_changing_their_answer_rewrites_the_reason_without_piling_up() {
     }
 }
 
+/// Every peer down (the original incident): after a healthy start, the restart of this one is
+/// asked for as the canary, and cephadm schedules it.
+const CANARY_ASKED: &[Row] = &[
+    (2000, FailNoPeer(false), Suspect, "up ready", &[]),
+    (3000, FailNoPeer(false), Suspect, "up ready", &[]),
+    (
+        4000,
+        FailNoPeer(false),
+        Failed,
+        "down #timeout; no healthy peer (rgw.b: s3 timeout)",
+        &[],
+    ),
+    (4500, Poll(1), Restarting, DOWN_RESTARTING, ASK_RESTART),
+    (
+        5000,
+        Answer(Ok("Scheduled")),
+        Restarting,
+        DOWN_RESTARTING,
+        &["refresh"],
+    ),
+];
+
 /// Every peer down (the original incident): the restart of this one is the canary, and it
 /// does not help (the policy's restart timeout is 120 s). Returns the actions of the tick that
 /// gave up on it.
 fn canary_not_back() -> (Sim, Vec<Action>) {
-    let mut sim = healthy_then(&[
-        (2000, FailNoPeer(false), Suspect, "up ready", &[]),
-        (3000, FailNoPeer(false), Suspect, "up ready", &[]),
-        (
-            4000,
-            FailNoPeer(false),
-            Failed,
-            "down #timeout; no healthy peer (rgw.b: s3 timeout)",
-            &[],
-        ),
-        (4500, Poll(1), Restarting, DOWN_RESTARTING, ASK_RESTART),
-        (
-            5000,
-            Answer(Ok("Scheduled")),
-            Restarting,
-            DOWN_RESTARTING,
-            &["refresh"],
-        ),
-    ]);
+    let mut sim = healthy_then(CANARY_ASKED);
     let actions = sim.feed(A, 124_600, Tick).unwrap();
     (sim, actions)
 }
@@ -1249,25 +1253,9 @@ fn canary_not_back() -> (Sim, Vec<Action>) {
 fn a_canary_restart_cephadm_runs_after_the_timeout_is_no_failure_and_holds_nothing() {
     const NOT_PERFORMED: &str = "down #waiting to restart: the orchestrator took the restart but has not performed it in 2m (the same process runs); asked again in 10s, no restart budget spent";
     let day = Duration::from_secs(86_400);
-    let mut sim = healthy_then(&[
-        (1500, Process(day), Healthy, "up ready", &[]),
-        (2000, FailNoPeer(false), Suspect, "up ready", &[]),
-        (3000, FailNoPeer(false), Suspect, "up ready", &[]),
-        (
-            4000,
-            FailNoPeer(false),
-            Failed,
-            "down #timeout; no healthy peer (rgw.b: s3 timeout)",
-            &[],
-        ),
-        (4500, Poll(1), Restarting, DOWN_RESTARTING, ASK_RESTART),
-        (
-            5000,
-            Answer(Ok("Scheduled")),
-            Restarting,
-            DOWN_RESTARTING,
-            &["refresh"],
-        ),
+    let mut rows: Vec<Row> = vec![(1500, Process(day), Healthy, "up ready", &[])];
+    rows.extend_from_slice(CANARY_ASKED);
+    rows.extend_from_slice(&[
         (
             60_000,
             Process(day + Duration::from_secs(60)),
@@ -1286,6 +1274,7 @@ fn a_canary_restart_cephadm_runs_after_the_timeout_is_no_failure_and_holds_nothi
             &["persist", "refresh"],
         ),
     ]);
+    let mut sim = healthy_then(&rows);
     let view = sim.machine.snapshot();
     assert_eq!(
         view.daemon(A).unwrap().restarts_in_window,

@@ -20,12 +20,7 @@ use crate::support::{blocking_command, now, repo_path, wait_for};
 fn against_cephadm_a_frozen_rgw_is_back_once_its_new_process_answers_not_when_orch_ps_shows_it() {
     let lab = Lab::up("cadm-frozen", 3);
     lab.cephadm_model(&[("SERVE_DELAY", "5"), ("CACHE_LAG", "30")]);
-    let asok = format!(
-        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"",
-        lab.dir.display()
-    );
-    let sidecar = sidecar_for(&lab, "cadm-frozen", &asok);
-    let haproxy = haproxy_for(&lab, &sidecar);
+    let (sidecar, haproxy) = serving(&lab, "cadm-frozen", "");
     let pid_before = lab.pid("b");
     let port = haproxy.port;
     let load = std::thread::spawn(move || open_loop(port, "/", 50, Duration::from_secs(40), None));
@@ -115,6 +110,18 @@ fn against_cephadm_a_frozen_rgw_is_back_once_its_new_process_answers_not_when_or
     );
 }
 
+/// The sidecar (rgw keys `extra`, and the lab's admin sockets: how it sees a new process) and
+/// HAProxy in front of the lab's RGWs, every RGW up ready.
+fn serving(lab: &Lab, tag: &str, extra: &str) -> (crate::sidecar::Sidecar, Haproxy) {
+    let keys = format!(
+        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"\n{extra}",
+        lab.dir.display()
+    );
+    let sidecar = sidecar_for(lab, tag, &keys);
+    let haproxy = haproxy_for(lab, &sidecar);
+    (sidecar, haproxy)
+}
+
 /// The RGW's `/status` row.
 fn daemon_status(sidecar: &crate::sidecar::Sidecar, name: &str) -> serde_json::Value {
     sidecar.status()["daemons"]
@@ -163,12 +170,7 @@ fn against_cephadm_20_the_ok_to_stop_refusal_is_forced_and_18_never_sees_force()
         ]
     };
     lab.cephadm_model(&knobs("20"));
-    let asok = format!(
-        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"",
-        lab.dir.display()
-    );
-    let sidecar = sidecar_for(&lab, "cadm-force", &asok);
-    let haproxy = haproxy_for(&lab, &sidecar);
+    let (sidecar, haproxy) = serving(&lab, "cadm-force", "");
 
     let outcomes = frozen_then_back(&lab, &haproxy, "b");
     eprintln!("release 20, rgw.b: {}", summary(&outcomes));
@@ -213,12 +215,7 @@ fn against_cephadm_a_mgr_failover_during_the_restart_holds_nothing_and_the_resta
         ("CACHE_LAG", "5"),
         ("STOP_TIMEOUT", "3"),
     ]);
-    let asok = format!(
-        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"",
-        lab.dir.display()
-    );
-    let sidecar = sidecar_for(&lab, "cadm-failover", &asok);
-    let haproxy = haproxy_for(&lab, &sidecar);
+    let (sidecar, haproxy) = serving(&lab, "cadm-failover", "");
     let before = lab.pid("b");
     // The mgr fails over as rgw.b freezes: 8 s without a mgr (longer than finding rgw.b
     // failed and drained takes), then 6 s of each error.
@@ -282,12 +279,7 @@ fn against_cephadm_a_restart_run_after_the_timeout_costs_no_budget_and_is_proven
         ("CACHE_LAG", "5"),
         ("STOP_TIMEOUT", "3"),
     ]);
-    let keys = format!(
-        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"\nrestart-timeout = \"15s\"",
-        lab.dir.display()
-    );
-    let sidecar = sidecar_for(&lab, "cadm-late", &keys);
-    let haproxy = haproxy_for(&lab, &sidecar);
+    let (sidecar, haproxy) = serving(&lab, "cadm-late", "restart-timeout = \"15s\"");
     let before = lab.pid("b");
     lab.ctl("freeze", "b");
     let mut reasons = Vec::new();
