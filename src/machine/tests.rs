@@ -1378,23 +1378,11 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
     };
     let mut sim = Sim::with(proving, BTreeMap::new(), Some(Duration::from_secs(3600)));
     let ms = Duration::from_millis;
+    check_daemon(&mut sim, A, RESTART_ASKED_ALONE);
     check_daemon(
         &mut sim,
         A,
         &[
-            (1000, Pass, Starting, "up", &[]),
-            (2000, Pass, Healthy, "up ready", &[]),
-            (3000, Fail, Suspect, "up ready", &[]),
-            (4000, Fail, Suspect, "up ready", &[]),
-            // No HAProxy polls this daemon: nothing to wait for, the restart goes out at once.
-            (5000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
-            (
-                5100,
-                Answer(Ok("Scheduled")),
-                Restarting,
-                DOWN_RESTARTING,
-                &["refresh"],
-            ),
             // The old process, thawed on its way out, still answers: two passes prove
             // nothing yet, and a fresh inventory is asked for.
             (5600, Pass, Recovering, "down #recovering 1/2", &[]),
@@ -1422,6 +1410,23 @@ fn a_restart_is_proven_only_once_the_inventory_shows_the_new_process() {
     );
 }
 
+/// Healthy, then failing, with no HAProxy polling it: the restart goes out at once (nothing to
+/// wait for) and cephadm schedules it.
+const RESTART_ASKED_ALONE: &[Row] = &[
+    (1000, Pass, Starting, "up", &[]),
+    (2000, Pass, Healthy, "up ready", &[]),
+    (3000, Fail, Suspect, "up ready", &[]),
+    (4000, Fail, Suspect, "up ready", &[]),
+    (5000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
+    (
+        5100,
+        Answer(Ok("Scheduled")),
+        Restarting,
+        DOWN_RESTARTING,
+        &["refresh"],
+    ),
+];
+
 const RECOVERING_UNPROVEN: &str = "down #recovering: waiting to see the new process";
 
 /// On the daemon's host the new process shows at once (its admin socket is new): no wait for
@@ -1438,20 +1443,13 @@ fn a_restart_is_proven_by_the_new_process_on_the_host_whatever_the_inventory_say
     check_daemon(
         &mut sim,
         A,
+        &[(0, Process(ms(3_600_000)), Starting, "up", &[])],
+    );
+    check_daemon(&mut sim, A, RESTART_ASKED_ALONE);
+    check_daemon(
+        &mut sim,
+        A,
         &[
-            (0, Process(ms(3_600_000)), Starting, "up", &[]),
-            (1000, Pass, Starting, "up", &[]),
-            (2000, Pass, Healthy, "up ready", &[]),
-            (3000, Fail, Suspect, "up ready", &[]),
-            (4000, Fail, Suspect, "up ready", &[]),
-            (5000, Fail, Restarting, DOWN_RESTARTING, ASK_RESTART),
-            (
-                5100,
-                Answer(Ok("Scheduled")),
-                Restarting,
-                DOWN_RESTARTING,
-                &["refresh"],
-            ),
             // The old process (its socket an hour old), thawed on its way out, answers: the
             // passes prove nothing, and the inventory cannot overrule the host: none asked for.
             (
