@@ -198,6 +198,7 @@ impl<W: World> Shell<W> {
             events: Arc::clone(&published.events),
             metrics: Arc::clone(&published.metrics),
             observations: loops.observations.clone(),
+            taken_by: Arc::default(),
         };
         let shell = Self {
             cfg,
@@ -297,7 +298,7 @@ impl<W: World> Shell<W> {
         let mut persist = false;
         for action in actions {
             match action {
-                Action::Restart { daemon } => self.restart(daemon),
+                Action::Restart { daemon, fall_back } => self.restart(daemon, fall_back),
                 Action::Persist => persist = true,
                 Action::RefreshInventory => self.loops.refresh.notify_one(),
                 Action::ReleaseLease { daemon } => self.release_lease(daemon),

@@ -301,7 +301,9 @@ pub struct NoHealthyPeer {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Ask the orchestrator to restart the daemon, then report with `RestartAnswered`.
-    Restart { daemon: String },
+    /// `fall_back`: the last restart was taken by a backend that did not perform it: ask the
+    /// backends after that one (cephadm paused, an unmanaged service: `systemd` next).
+    Restart { daemon: String, fall_back: bool },
     /// Operator flags or restart history changed: write [`Machine::persisted`] to disk.
     Persist,
     /// Refresh the inventory now (after a restart: new start time).

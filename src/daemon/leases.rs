@@ -44,6 +44,9 @@ pub(super) struct Restarts<W> {
     pub(super) events: Arc<EventLog>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) observations: mpsc::Sender<Observation>,
+    /// Which backend of the chain took each daemon's last restart: a restart the machine
+    /// asks to fall back goes to the ones after it.
+    pub(super) taken_by: Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
 }
 
 // By hand: a derive would want `W: Clone`, and the world is shared, not cloned.
@@ -56,6 +59,7 @@ impl<W> Clone for Restarts<W> {
             events: Arc::clone(&self.events),
             metrics: Arc::clone(&self.metrics),
             observations: self.observations.clone(),
+            taken_by: Arc::clone(&self.taken_by),
         }
     }
 }
@@ -92,7 +96,7 @@ struct Deferred {
 }
 
 impl<W: World> Shell<W> {
-    pub(super) fn restart(&self, name: String) {
+    pub(super) fn restart(&self, name: String, fall_back: bool) {
         let Some(daemon) = self.inventory.known.get(&name).cloned() else {
             let _ = self
                 .loops
@@ -113,7 +117,7 @@ impl<W: World> Shell<W> {
                 + Duration::from_secs(30),
         });
         let span = tracing::info_span!("restart", daemon = %name);
-        let task = self.restarts.clone().restart(daemon, lease);
+        let task = self.restarts.clone().restart(daemon, lease, fall_back);
         self.loops.tracker.spawn(task.instrument(span));
     }
 
@@ -177,7 +181,7 @@ impl<W: World> Shell<W> {
 
 impl<W: World> Restarts<W> {
     /// Takes the lease, when there is one, then asks the orchestrator.
-    async fn restart(self, daemon: Daemon, lease: Option<LeaseRequest>) {
+    async fn restart(self, daemon: Daemon, lease: Option<LeaseRequest>, fall_back: bool) {
         if let Some(lease) = lease {
             if let Err(Deferred {
                 reason,
@@ -197,7 +201,7 @@ impl<W: World> Restarts<W> {
                 return;
             }
         }
-        self.ask_orchestrator(daemon).await;
+        self.ask_orchestrator(daemon, fall_back).await;
     }
 
     /// The restart lease for `name`, unless a canary restart that did not help holds every
@@ -227,14 +231,30 @@ impl<W: World> Restarts<W> {
         Ok(())
     }
 
-    async fn ask_orchestrator(self, daemon: Daemon) {
+    /// Asks the chain of backends; `fall_back`: from the one after the backend that took the
+    /// last restart (which it did not perform).
+    async fn ask_orchestrator(self, daemon: Daemon, fall_back: bool) {
         let name = daemon.name.clone();
-        tracing::info!("asking the orchestrator for a restart");
+        let last_taker = (self.taken_by.lock().ok()).and_then(|taken| taken.get(&name).copied());
+        let first = match last_taker {
+            Some(last) if fall_back => last + 1,
+            _ => 0,
+        };
+        tracing::info!(
+            first_backend = first,
+            "asking the orchestrator for a restart"
+        );
         self.metrics.restart(&name, RestartOutcome::requested);
         let result = self
             .world
-            .restart(&self.orchestrator, &daemon)
+            .restart(&self.orchestrator, &daemon, first)
             .await
+            .map(|(backend, said)| {
+                if let Ok(mut taken) = self.taken_by.lock() {
+                    taken.insert(name.clone(), backend);
+                }
+                said
+            })
             .map_err(|err| {
                 if err.not_taken() {
                     self.metrics.restart(&name, RestartOutcome::not_taken);

@@ -233,7 +233,8 @@ impl World for Fake {
         &self,
         _orchestrator: &Chain,
         daemon: &Daemon,
-    ) -> Result<String, OrchestrateError> {
+        _first: usize,
+    ) -> Result<(usize, String), OrchestrateError> {
         self.record(format!("restart {}", daemon.name));
         let hangs = {
             let mut script = self.script.lock().expect("no test thread panicked");
@@ -243,9 +244,9 @@ impl World for Fake {
         if hangs {
             std::future::pending::<()>().await;
         }
-        Ok(format!(
-            "Scheduled to restart {} on host 'host1'",
-            daemon.name
+        Ok((
+            0,
+            format!("Scheduled to restart {} on host 'host1'", daemon.name),
         ))
     }
 }

@@ -15,7 +15,7 @@ use crate::config::{Config, InventorySource, StaticDaemon};
 use crate::inventory::{self, Daemon};
 use crate::lease::{Held, LeaseError, LeaseSettings, RadosError};
 use crate::machine::verdict::Outcome;
-use crate::orchestrate::{Chain, OrchestrateError, Orchestrator};
+use crate::orchestrate::{Chain, OrchestrateError};
 use crate::probe::http::HttpProbe;
 use crate::probe::s3::S3Canary;
 
@@ -86,11 +86,13 @@ pub(super) trait World: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), RadosError>> + Send;
 
     /// Asks the configured orchestrators, in order, to restart `daemon`.
+    /// Asks the backends from the `first`-th on; which one took it, and what it said.
     fn restart(
         &self,
         orchestrator: &Chain,
         daemon: &Daemon,
-    ) -> impl Future<Output = Result<String, OrchestrateError>> + Send;
+        first: usize,
+    ) -> impl Future<Output = Result<(usize, String), OrchestrateError>> + Send;
 }
 
 /// The world `run` acts on: the `ceph` and `rados` CLIs, HTTP, the admin sockets, `/proc`.
@@ -185,8 +187,9 @@ impl World for RealWorld {
         &self,
         orchestrator: &Chain,
         daemon: &Daemon,
-    ) -> Result<String, OrchestrateError> {
-        orchestrator.restart(daemon).await
+        first: usize,
+    ) -> Result<(usize, String), OrchestrateError> {
+        orchestrator.restart_from(daemon, first).await
     }
 }
 

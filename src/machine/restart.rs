@@ -121,6 +121,7 @@ impl Tracked {
                 let why = Reason::NotPerformed {
                     waited: attempt.timeout(),
                 };
+                self.flags.fall_back = true;
                 self.restart_not_made(name, why, NOT_TAKEN_RETRY, false, now, actions);
             }
             Phase::Restarting(attempt) | Phase::Recovering(attempt) if now >= attempt.deadline => {
@@ -200,6 +201,7 @@ impl Tracked {
         let attempt = Attempt::new(now, self.policy.restart_timeout, canary, planned);
         actions.push(Action::Restart {
             daemon: name.to_string(),
+            fall_back: self.flags.fall_back,
         });
         if let Phase::WaitingForLease(_) = self.phase {
             self.phase = Phase::WaitingForLease(LeaseWait::Asking(attempt));
@@ -352,6 +354,7 @@ impl Tracked {
         });
         self.budget.succeeded();
         self.listing.grace_until = None;
+        self.flags.fall_back = false;
         self.serve(name, Reason::BackAfterRestart, now, actions);
     }
 

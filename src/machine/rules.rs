@@ -372,7 +372,7 @@ const PLANNED: &[At] = &[
 /// The actions as the rows write them.
 fn said(action: &Action) -> String {
     match action {
-        Action::Restart { daemon } => format!("restart {daemon}"),
+        Action::Restart { daemon, .. } => format!("restart {daemon}"),
         Action::Persist => "persist".into(),
         Action::RefreshInventory => "refresh".into(),
         Action::Event(event) => format!("{} -> {}", event.daemon, event.to),
@@ -528,7 +528,7 @@ impl Play {
         self.last.extend(actions.iter().map(said));
         self.restarts
             .extend(actions.iter().filter_map(|action| match action {
-                Action::Restart { daemon } => Some(daemon.clone()),
+                Action::Restart { daemon, .. } => Some(daemon.clone()),
                 _ => None,
             }));
         self.out |= !matches!(self.word(self.who), Word::Up | Word::UpReady);

@@ -132,7 +132,7 @@ impl Probes {
     }
 }
 
-/// What only the operator sets, or clears.
+/// What the operator sets or clears, and what outlives one restart attempt.
 #[derive(Debug)]
 pub(super) struct Flags {
     /// Persisted.
@@ -142,6 +142,9 @@ pub(super) struct Flags {
     /// This daemon's failed canary restart holds every restart of its service until the
     /// operator resets it, even once it came back by itself (the hold in RADOS stays too).
     pub(super) holds_service: bool,
+    /// The last restart was taken and not performed: the next goes to the backends after the
+    /// one that took it, until a restart is proven.
+    pub(super) fall_back: bool,
 }
 
 impl Tracked {
@@ -164,6 +167,7 @@ impl Tracked {
                 maintenance: saved.maintenance,
                 drained: saved.drained,
                 holds_service: false,
+                fall_back: false,
             },
             announced: Announced::new(Word::Up, now),
             budget: Budget::from_ages(&saved.restart_ages, policy.restart_window, now),

@@ -154,11 +154,34 @@ impl Chain {
 
 impl Orchestrator for Chain {
     async fn restart(&self, daemon: &Daemon) -> Result<String, OrchestrateError> {
+        self.restart_from(daemon, 0).await.map(|(_, said)| said)
+    }
+}
+
+impl Chain {
+    /// Tries the backends from the `first`-th (0 when there is none after it) until one takes
+    /// the restart; returns which one did and what it said (named after the first backend).
+    pub async fn restart_from(
+        &self,
+        daemon: &Daemon,
+        first: usize,
+    ) -> Result<(usize, String), OrchestrateError> {
+        let first = if first < self.backends.len() {
+            first
+        } else {
+            tracing::warn!(
+                daemon = %daemon.name,
+                "no backend after {} to fall back to: asking it again",
+                self.backends.last().map_or("none", AnyOrchestrator::name)
+            );
+            0
+        };
         let mut failures = Vec::new();
         let mut none_taken = true;
-        for backend in &self.backends {
+        for (i, backend) in self.backends.iter().enumerate().skip(first) {
             match backend.restart(daemon).await {
-                Ok(said) => return Ok(said),
+                Ok(said) if i == 0 => return Ok((i, said)),
+                Ok(said) => return Ok((i, format!("{}: {said}", backend.name()))),
                 Err(err) => {
                     tracing::warn!(daemon = %daemon.name, backend = backend.name(), "restart failed: {err}");
                     none_taken &= err.not_taken();
@@ -184,6 +207,31 @@ mod tests {
         })
     }
 
+    /// A restart the first backend took and did not perform goes to the ones after it; with
+    /// none after it, to the first again.
+    #[tokio::test]
+    async fn a_restart_can_start_past_the_backend_that_took_the_last_one() {
+        let daemon = &crate::inventory::parse(r#"[{"daemon_name": "rgw.a"}]"#).unwrap()[0];
+        let chain = Chain {
+            backends: vec![
+                command(&["echo", "Scheduled to restart {name}"]),
+                command(&["echo", "restarted {name} by hand"]),
+            ],
+        };
+        assert_eq!(
+            chain.restart_from(daemon, 0).await.unwrap(),
+            (0, "Scheduled to restart rgw.a".to_string())
+        );
+        assert_eq!(
+            chain.restart_from(daemon, 1).await.unwrap(),
+            (1, "command: restarted rgw.a by hand".to_string())
+        );
+        assert_eq!(
+            chain.restart_from(daemon, 2).await.unwrap(),
+            (0, "Scheduled to restart rgw.a".to_string())
+        );
+    }
+
     #[tokio::test]
     async fn the_chain_falls_back_to_the_next_backend_and_reports_every_failure() {
         let daemon = &crate::inventory::parse(r#"[{"daemon_name": "rgw.a"}]"#).unwrap()[0];
@@ -193,7 +241,11 @@ mod tests {
                 command(&["echo", "restarted {name}"]),
             ],
         };
-        assert_eq!(chain.restart(daemon).await.unwrap(), "restarted rgw.a");
+        // Said by a fallback: the answer names it.
+        assert_eq!(
+            chain.restart(daemon).await.unwrap(),
+            "command: restarted rgw.a"
+        );
         let failing = Chain {
             backends: vec![
                 command(&["sh", "-c", "echo first >&2; exit 1"]),

@@ -219,8 +219,7 @@ fn against_cephadm_a_mgr_failover_during_the_restart_holds_nothing_and_the_resta
     let before = lab.pid("b");
     // The mgr fails over as rgw.b freezes: 8 s without a mgr (longer than finding rgw.b
     // failed and drained takes), then 6 s of each error.
-    let failover = blocking_failover(&lab, "8", "6", "6");
-    assert!(failover.success(), "fake-cephadm failover");
+    stand_in(&lab, &["failover", "8", "6", "6"]);
     lab.ctl("freeze", "b");
     let mut states = Vec::new();
     wait_for("rgw.b restarted (new pid)", Duration::from_secs(90), || {
@@ -256,15 +255,17 @@ fn against_cephadm_a_mgr_failover_during_the_restart_holds_nothing_and_the_resta
     );
 }
 
-/// `fake-cephadm -d DIR failover HANG NOCMD NOMOD`: a mgr failover starting now.
-fn blocking_failover(lab: &Lab, hang: &str, nocmd: &str, nomod: &str) -> std::process::ExitStatus {
-    blocking_command("python3")
+/// `fake-cephadm -d DIR WORDS...`: the stand-in's own commands (`failover HANG NOCMD NOMOD`,
+/// `orch pause`).
+fn stand_in(lab: &Lab, words: &[&str]) {
+    let status = blocking_command("python3")
         .arg(repo_path("tests/lab/fake-cephadm"))
         .arg("-d")
         .arg(&lab.dir)
-        .args(["failover", hang, nocmd, nomod])
+        .args(words)
         .status()
-        .expect("run fake-cephadm")
+        .expect("run fake-cephadm");
+    assert!(status.success(), "fake-cephadm {words:?}");
 }
 
 /// cephadm's serve loop runs the restart 30 s after it was scheduled, past the 15 s
@@ -314,4 +315,79 @@ fn against_cephadm_a_restart_run_after_the_timeout_costs_no_budget_and_is_proven
         calls.matches("orch daemon restart rgw.b").count() >= 2,
         "asked again after the timeout: {calls}"
     );
+}
+
+/// The service unmanaged (rgw.c), then the orchestrator paused (rgw.b): cephadm says
+/// `Scheduled to restart ...` and never runs it. At restart-timeout (15 s here) the host still
+/// shows the old process, `/status` says so, and the restart goes to the next backend, which
+/// restarts it. Stand-in for that backend, besides fake-cephadm: `command` running the lab's
+/// `rgw-ctl.sh restart` where a host would have the `systemd` backend (`systemctl restart` of
+/// cephadm's unit; no systemd runs here).
+#[test]
+fn against_cephadm_a_restart_accepted_and_never_run_falls_back_to_the_next_backend() {
+    let lab = Lab::up("cadm-fallback", 3);
+    let knobs = [("SERVE_DELAY", "1"), ("CACHE_LAG", "5"), ("UNMANAGED", "1")];
+    lab.cephadm_model(&knobs);
+    let lab_dir = lab.dir.display().to_string();
+    let sidecar = crate::sidecar::Sidecar::start(
+        "cadm-fallback",
+        "orchestrators = [\"ceph-orch\", \"command\"]",
+        &format!(
+            "[command]\nrestart = [\"bash\", \"{}\", \"-d\", \"{lab_dir}\", \"restart\", \"{{id}}\"]\n\
+             [daemon-types.rgw]\nadmin-socket = \"{lab_dir}/run/ceph-client.{{name}}.asok\"\n\
+             restart-timeout = \"15s\"\n",
+            repo_path("tests/lab/rgw-ctl.sh").display()
+        ),
+        &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
+    );
+    let haproxy = haproxy_for(&lab, &sidecar);
+    for (id, obstacle) in [("c", "unmanaged"), ("b", "paused")] {
+        if obstacle == "paused" {
+            stand_in(&lab, &["orch", "pause"]);
+        }
+        let name = format!("rgw.{id}");
+        let before = lab.pid(id);
+        lab.ctl("freeze", id);
+        let mut reasons = Vec::new();
+        wait_for(
+            &format!("{name} restarted (new pid)"),
+            Duration::from_secs(60),
+            || {
+                let d = daemon_status(&sidecar, &name);
+                let seen = format!("{}: {}", d["state"], d["reason"]);
+                if reasons.last() != Some(&seen) {
+                    reasons.push(seen);
+                }
+                lab.pid(id).is_some_and(|p| Some(p) != before)
+            },
+        );
+        haproxy.wait_status(&name, "back UP", Duration::from_secs(30), |s| s == "UP");
+        eprintln!("{name} ({obstacle}): {reasons:#?}");
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("took the restart but has not performed it in 15s")),
+            "{reasons:#?}"
+        );
+        assert!(
+            reasons.iter().all(|r| !r.starts_with("\"held\"")),
+            "{reasons:#?}"
+        );
+        let d = daemon_status(&sidecar, &name);
+        assert_eq!(d["state"], "healthy", "{d}");
+        assert_eq!(
+            d["restarts_in_window"], 1,
+            "the fallback's restart only: {d}"
+        );
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(lab.dir.join("cephadm/state.json")).expect("the stand-in's state"),
+        )
+        .expect("state.json");
+        assert!(
+            state["history"]
+                .as_array()
+                .is_some_and(|h| h.iter().all(|r| r["daemon"] != name.as_str())),
+            "cephadm never ran it ({obstacle}): {state}"
+        );
+    }
 }
