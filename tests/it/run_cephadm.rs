@@ -131,6 +131,52 @@ fn daemon_status(sidecar: &crate::sidecar::Sidecar, name: &str) -> serde_json::V
         .unwrap_or_default()
 }
 
+/// Waits until rgw.`id` runs a process other than `before` and HAProxy has it UP again;
+/// returns each `state: reason` its `/status` row went through meanwhile.
+fn back_after_restart(
+    lab: &Lab,
+    sidecar: &crate::sidecar::Sidecar,
+    haproxy: &Haproxy,
+    id: &str,
+    before: Option<u32>,
+    limit: Duration,
+) -> Vec<String> {
+    let name = format!("rgw.{id}");
+    let mut seen = Vec::new();
+    wait_for(&format!("{name} restarted (new pid)"), limit, || {
+        let row = daemon_status(sidecar, &name);
+        let now = format!("{}: {}", row["state"], row["reason"]);
+        if seen.last() != Some(&now) {
+            seen.push(now);
+        }
+        lab.pid(id).is_some_and(|p| Some(p) != before)
+    });
+    haproxy.wait_status(&name, "back UP", Duration::from_secs(30), |s| s == "UP");
+    seen
+}
+
+/// What a restart cephadm took and did not run (within the 15 s restart-timeout of these
+/// tests) left, once the daemon is back: `/status` said so, the daemon was never held, and one
+/// restart is counted, the one that was performed.
+fn not_performed_then_back(sidecar: &crate::sidecar::Sidecar, name: &str, reasons: &[String]) {
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("took the restart but has not performed it in 15s")),
+        "{reasons:#?}"
+    );
+    assert!(
+        reasons.iter().all(|r| !r.starts_with("\"held\"")),
+        "{reasons:#?}"
+    );
+    let row = daemon_status(sidecar, name);
+    assert_eq!(row["state"], "healthy", "{row}");
+    assert_eq!(
+        row["restarts_in_window"], 1,
+        "the restart that ran, once: {row}"
+    );
+}
+
 /// Freezes rgw.`id` and waits until a new process of it is UP in HAProxy; returns the client
 /// load's outcomes over that time.
 fn frozen_then_back(lab: &Lab, haproxy: &Haproxy, id: &str) -> Vec<Outcome> {
@@ -221,16 +267,14 @@ fn against_cephadm_a_mgr_failover_during_the_restart_holds_nothing_and_the_resta
     // failed and drained takes), then 6 s of each error.
     stand_in(&lab, &["failover", "8", "6", "6"]);
     lab.ctl("freeze", "b");
-    let mut states = Vec::new();
-    wait_for("rgw.b restarted (new pid)", Duration::from_secs(90), || {
-        let b = daemon_status(&sidecar, "rgw.b");
-        let state = format!("{}: {}", b["state"], b["reason"]);
-        if states.last() != Some(&state) {
-            states.push(state);
-        }
-        lab.pid("b").is_some_and(|p| Some(p) != before)
-    });
-    haproxy.wait_status("rgw.b", "back UP", Duration::from_secs(30), |s| s == "UP");
+    let states = back_after_restart(
+        &lab,
+        &sidecar,
+        &haproxy,
+        "b",
+        before,
+        Duration::from_secs(90),
+    );
     eprintln!("rgw.b through the failover: {states:#?}");
     let calls = sidecar.ceph_calls();
     eprintln!("{calls}");
@@ -283,33 +327,16 @@ fn against_cephadm_a_restart_run_after_the_timeout_costs_no_budget_and_is_proven
     let (sidecar, haproxy) = serving(&lab, "cadm-late", "restart-timeout = \"15s\"");
     let before = lab.pid("b");
     lab.ctl("freeze", "b");
-    let mut reasons = Vec::new();
-    wait_for("rgw.b restarted (new pid)", Duration::from_secs(75), || {
-        let b = daemon_status(&sidecar, "rgw.b");
-        let seen = format!("{}: {}", b["state"], b["reason"]);
-        if reasons.last() != Some(&seen) {
-            reasons.push(seen);
-        }
-        lab.pid("b").is_some_and(|p| Some(p) != before)
-    });
-    haproxy.wait_status("rgw.b", "back UP", Duration::from_secs(30), |s| s == "UP");
+    let reasons = back_after_restart(
+        &lab,
+        &sidecar,
+        &haproxy,
+        "b",
+        before,
+        Duration::from_secs(75),
+    );
     eprintln!("rgw.b: {reasons:#?}");
-    assert!(
-        reasons
-            .iter()
-            .any(|r| r.contains("took the restart but has not performed it in 15s")),
-        "{reasons:#?}"
-    );
-    assert!(
-        reasons.iter().all(|r| !r.starts_with("\"held\"")),
-        "{reasons:#?}"
-    );
-    let b = daemon_status(&sidecar, "rgw.b");
-    assert_eq!(b["state"], "healthy", "{b}");
-    assert_eq!(
-        b["restarts_in_window"], 1,
-        "the restart that ran, once: {b}"
-    );
+    not_performed_then_back(&sidecar, "rgw.b", &reasons);
     let calls = sidecar.ceph_calls();
     assert!(
         calls.matches("orch daemon restart rgw.b").count() >= 2,
@@ -348,37 +375,16 @@ fn against_cephadm_a_restart_accepted_and_never_run_falls_back_to_the_next_backe
         let name = format!("rgw.{id}");
         let before = lab.pid(id);
         lab.ctl("freeze", id);
-        let mut reasons = Vec::new();
-        wait_for(
-            &format!("{name} restarted (new pid)"),
+        let reasons = back_after_restart(
+            &lab,
+            &sidecar,
+            &haproxy,
+            id,
+            before,
             Duration::from_secs(60),
-            || {
-                let d = daemon_status(&sidecar, &name);
-                let seen = format!("{}: {}", d["state"], d["reason"]);
-                if reasons.last() != Some(&seen) {
-                    reasons.push(seen);
-                }
-                lab.pid(id).is_some_and(|p| Some(p) != before)
-            },
         );
-        haproxy.wait_status(&name, "back UP", Duration::from_secs(30), |s| s == "UP");
         eprintln!("{name} ({obstacle}): {reasons:#?}");
-        assert!(
-            reasons
-                .iter()
-                .any(|r| r.contains("took the restart but has not performed it in 15s")),
-            "{reasons:#?}"
-        );
-        assert!(
-            reasons.iter().all(|r| !r.starts_with("\"held\"")),
-            "{reasons:#?}"
-        );
-        let d = daemon_status(&sidecar, &name);
-        assert_eq!(d["state"], "healthy", "{d}");
-        assert_eq!(
-            d["restarts_in_window"], 1,
-            "the fallback's restart only: {d}"
-        );
+        not_performed_then_back(&sidecar, &name, &reasons);
         let state: serde_json::Value = serde_json::from_slice(
             &std::fs::read(lab.dir.join("cephadm/state.json")).expect("the stand-in's state"),
         )
