@@ -32,6 +32,19 @@ const SAME_PROCESS: Duration = Duration::from_millis(500);
 /// `orch ps --refresh`: a queue entry and a serve-loop pass on the mgr.
 const PROOF_REFRESH: Duration = Duration::from_secs(5);
 
+/// Why a restart under way was not made. Nothing was tried in any case: no budget spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotMade {
+    /// The lease kept it back (held by another restart, or RADOS unreachable); no lease was
+    /// taken for it.
+    Deferred { rados_unreachable: bool },
+    /// The orchestrator refused it, or could not be asked.
+    NotTaken,
+    /// The orchestrator took it and, at the restart timeout, the same process still runs:
+    /// the next restart goes to the backends after the one that took it.
+    NotPerformed,
+}
+
 /// What this host's daemons say about starting a restart of one of them now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Gate {
@@ -115,14 +128,10 @@ impl Tracked {
             Phase::Restarting(attempt) | Phase::Recovering(attempt)
                 if now >= attempt.deadline && self.old_process_still_runs(&attempt) =>
             {
-                actions.push(Action::ReleaseLease {
-                    daemon: name.to_string(),
-                });
                 let why = Reason::NotPerformed {
                     waited: attempt.timeout(),
                 };
-                self.flags.fall_back = true;
-                self.restart_not_made(name, why, NOT_TAKEN_RETRY, false, now, actions);
+                self.restart_not_made(name, NotMade::NotPerformed, why, now, actions);
             }
             Phase::Restarting(attempt) | Phase::Recovering(attempt) if now >= attempt.deadline => {
                 self.restart_timed_out(name, attempt, now, actions);
@@ -243,30 +252,40 @@ impl Tracked {
         } else {
             Reason::WaitingForLease(reason)
         };
-        self.restart_not_made(name, why, LEASE_RETRY, rados_unreachable, now, actions);
+        let cause = NotMade::Deferred { rados_unreachable };
+        self.restart_not_made(name, cause, why, now, actions);
     }
 
-    /// The restart under way was not made (the lease deferred it, or the orchestrator did not
-    /// take it): undo the attempt, refund the budget, and ask again after `retry`, with no
-    /// backoff. A canary stays a canary: nothing was tried, so nothing failed.
+    /// The restart under way was not made (`cause`): undo the attempt, refund the budget,
+    /// give back the lease taken for it, and ask again shortly, with no backoff. A canary
+    /// stays a canary: nothing was tried, so nothing failed.
     fn restart_not_made(
         &mut self,
         name: &str,
+        cause: NotMade,
         why: Reason,
-        retry: Duration,
-        rados_unreachable: bool,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        let (attempt, first) = match self.phase {
-            Phase::Restarting(attempt) if attempt.outstanding => (attempt, true),
-            // Accepted, and past its timeout with the old process still there.
-            Phase::Restarting(attempt) | Phase::Recovering(attempt)
-                if self.old_process_still_runs(&attempt) =>
-            {
+        let (retry, rados_unreachable) = match cause {
+            NotMade::Deferred { rados_unreachable } => (LEASE_RETRY, rados_unreachable),
+            NotMade::NotTaken | NotMade::NotPerformed => {
+                // The lease was taken for it.
+                if self.phase.restart_under_way() {
+                    actions.push(Action::ReleaseLease {
+                        daemon: name.to_string(),
+                    });
+                }
+                self.flags.fall_back |= cause == NotMade::NotPerformed;
+                (NOT_TAKEN_RETRY, false)
+            }
+        };
+        let (attempt, first) = match (self.phase, cause) {
+            (Phase::Restarting(attempt), _) if attempt.outstanding => (attempt, true),
+            (Phase::Restarting(attempt) | Phase::Recovering(attempt), NotMade::NotPerformed) => {
                 (attempt, true)
             }
-            Phase::WaitingForLease(LeaseWait::Asking(attempt)) => (attempt, false),
+            (Phase::WaitingForLease(LeaseWait::Asking(attempt)), _) => (attempt, false),
             _ => return,
         };
         if attempt.planned.is_none() {
@@ -301,14 +320,8 @@ impl Tracked {
         actions: &mut Vec<Action>,
     ) {
         if let Err(RestartError::NotTaken(said)) = &result {
-            // The lease was taken for it: give it back, then wait as for the lease.
-            if self.phase.restart_under_way() {
-                actions.push(Action::ReleaseLease {
-                    daemon: name.to_string(),
-                });
-            }
             let why = Reason::NotTaken(said.clone());
-            self.restart_not_made(name, why, NOT_TAKEN_RETRY, false, now, actions);
+            self.restart_not_made(name, NotMade::NotTaken, why, now, actions);
             return;
         }
         match &mut self.phase {
