@@ -85,8 +85,8 @@ pub(super) trait World: Send + Sync + 'static {
         service: &str,
     ) -> impl Future<Output = Result<(), RadosError>> + Send;
 
-    /// Asks the configured orchestrators, in order, to restart `daemon`.
-    /// Asks the backends from the `first`-th on; which one took it, and what it said.
+    /// Asks the configured orchestrators, in order from the `first`-th, to restart `daemon`;
+    /// which one took it, and what it said.
     fn restart(
         &self,
         orchestrator: &Chain,

@@ -11,7 +11,7 @@ use crate::inventory::Daemon;
 /// `Error EINVAL: Unable to restart daemon rgw.X: WARNING: Removing RGW daemons can cause
 /// clients to lose connectivity. ...`). Releases without `--force` on `orch daemon restart`
 /// (16.2, 18.2) never print it, so `--force` only ever goes to one that accepts it.
-const FORCE_BYPASSES: &str = "can be bypassed with the --force flag";
+pub(super) const FORCE_BYPASSES: &str = "can be bypassed with the --force flag";
 
 #[derive(Debug, Clone)]
 pub struct CephOrch {

@@ -47,7 +47,7 @@ const NOT_TAKEN: [&str; 5] = [
     "Unable to find",
     "no valid command found",
     "Module not found",
-    "can be bypassed with the --force flag",
+    ceph::FORCE_BYPASSES,
     "Invalid command",
 ];
 
@@ -150,17 +150,10 @@ impl Chain {
                 .collect(),
         }
     }
-}
 
-impl Orchestrator for Chain {
-    async fn restart(&self, daemon: &Daemon) -> Result<String, OrchestrateError> {
-        self.restart_from(daemon, 0).await.map(|(_, said)| said)
-    }
-}
-
-impl Chain {
-    /// Tries the backends from the `first`-th (0 when there is none after it) until one takes
-    /// the restart; returns which one did and what it said (named after the first backend).
+    /// Tries the backends from the `first`-th (from the first again when `first` is past the
+    /// last) until one takes the restart; returns which one did and what it said (with its
+    /// name, when it is not the first backend).
     pub async fn restart_from(
         &self,
         daemon: &Daemon,
@@ -171,7 +164,7 @@ impl Chain {
         } else {
             tracing::warn!(
                 daemon = %daemon.name,
-                "no backend after {} to fall back to: asking it again",
+                "no backend after {} to fall back to: asking from the first again",
                 self.backends.last().map_or("none", AnyOrchestrator::name)
             );
             0
@@ -193,6 +186,12 @@ impl Chain {
             failures,
             none_taken,
         })
+    }
+}
+
+impl Orchestrator for Chain {
+    async fn restart(&self, daemon: &Daemon) -> Result<String, OrchestrateError> {
+        self.restart_from(daemon, 0).await.map(|(_, said)| said)
     }
 }
 
