@@ -263,8 +263,9 @@ pub enum Observation {
     /// [`crate::probe::connections`]), while a planned restart waits for them.
     InFlight { daemon: String, active: u64 },
     /// The host shows when the daemon's running process started, `ago` before now: its admin
-    /// socket was created then (a new process replaces it). Sent before each probe, so a probe
-    /// that passes after this was answered by this process or a newer one. The proof of a
+    /// socket was created then (a new process replaces it). Sent before each probe while a
+    /// restart is under way, so a probe that passes after this was answered by this process
+    /// or a newer one. The proof of a
     /// restart that does not wait for the orchestrator's cache (docs/design.md §7).
     ProcessStarted { daemon: String, ago: Duration },
     /// The latest inventory of this host.

@@ -353,13 +353,24 @@ impl<W: World> Prober<W> {
         slot: Slot,
     ) {
         let health = self.health.borrow().current();
+        // Which process answers matters only to a restart under way (its proof); not a look
+        // at the host's files at every probe of every daemon.
+        let restarting = self
+            .view
+            .borrow()
+            .snapshot
+            .daemon(&target.name)
+            .is_some_and(|d| matches!(d.state, State::Restarting | State::Recovering));
         let span = tracing::info_span!("probe", daemon = %target.name);
         let tracker = self.tracker.clone();
         tracker.spawn(
             async move {
                 // Before the probe: a probe that passes after this was answered by this
                 // process or a newer one.
-                if let Some(ago) = self.world.process_started_ago(&target) {
+                let started = restarting
+                    .then(|| self.world.process_started_ago(&target))
+                    .flatten();
+                if let Some(ago) = started {
                     let _ = self
                         .observations
                         .send(Observation::ProcessStarted {
