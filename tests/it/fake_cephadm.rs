@@ -35,13 +35,6 @@ fn ceph(lab: &Lab, args: &[&str]) -> Reply {
     }
 }
 
-/// The stand-in's state (`DIR/cephadm/state.json`, what `fake-cephadm -d DIR state` prints):
-/// queued actions, history, cache, serve-loop passes. Replaced by rename, so always whole.
-fn state(lab: &Lab) -> Value {
-    let text = std::fs::read(lab.dir.join("cephadm/state.json")).expect("cephadm/state.json");
-    serde_json::from_slice(&text).expect("state.json is JSON")
-}
-
 /// The `orch ps --format json` row of `name`.
 fn row(lab: &Lab, name: &str, refresh: bool) -> Value {
     let mut args = vec!["orch", "ps", "--format", "json"];
@@ -81,16 +74,18 @@ fn poll<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) ->
 /// sleeping for a guessed time.
 fn serve_pass_after(lab: &Lab, t: f64) {
     poll("serve-loop pass", Duration::from_secs(10), || {
-        (state(lab)["last_pass"].as_f64().unwrap_or(0.0) > t).then_some(())
+        (lab.cephadm_state()["last_pass"].as_f64().unwrap_or(0.0) > t).then_some(())
     });
 }
 
 fn history_len(lab: &Lab) -> usize {
-    state(lab)["history"].as_array().map_or(0, Vec::len)
+    lab.cephadm_state()["history"]
+        .as_array()
+        .map_or(0, Vec::len)
 }
 
 fn last_history(lab: &Lab) -> Value {
-    state(lab)["history"]
+    lab.cephadm_state()["history"]
         .as_array()
         .and_then(|h| h.last().cloned())
         .expect("a history entry")
@@ -179,7 +174,7 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
     );
     assert_ne!(fresh["last_refresh"], before["last_refresh"]);
     let restart = last_history(&lab);
-    let refreshed_at = state(&lab)["hosts"][&host]["last_refresh"]
+    let refreshed_at = lab.cephadm_state()["hosts"][&host]["last_refresh"]
         .as_f64()
         .expect("last_refresh");
     let lag = refreshed_at - restart["done"].as_f64().expect("done");
@@ -207,7 +202,9 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
         ("STOP_TIMEOUT", "3"),
     ]);
     let before = row(&lab, "rgw.a", false);
-    let requests = state(&lab)["refresh_requests"].as_u64().expect("count");
+    let requests = lab.cephadm_state()["refresh_requests"]
+        .as_u64()
+        .expect("count");
     let done = history_len(&lab);
     ask(&lab, "restart", "rgw.a", &host);
     poll("the second restart", Duration::from_secs(20), || {
@@ -230,7 +227,7 @@ fn restart_is_queued_the_cache_lags_and_a_frozen_rgw_takes_podmans_sigkill_timeo
     );
     assert_eq!(fresh["status_desc"], "running");
     assert_eq!(
-        state(&lab)["refresh_requests"].as_u64(),
+        lab.cephadm_state()["refresh_requests"].as_u64(),
         Some(requests + 1),
         "one --refresh call, one queued refresh"
     );
@@ -330,13 +327,13 @@ fn paused_unmanaged_offline_and_a_queued_stop_say_scheduled_and_do_not_restart()
     let accepted_not_run = |why: &str| {
         let before = pid();
         scheduled(&restart(), "restart", "rgw.a", &host);
-        let due = state(&lab)["actions"]["rgw.a"]["run_at"]
+        let due = lab.cephadm_state()["actions"]["rgw.a"]["run_at"]
             .as_f64()
             .unwrap_or_else(|| panic!("{why}: the restart is not queued"));
         serve_pass_after(&lab, due + 0.2);
         assert_eq!(pid(), before, "{why}: restarted");
         assert!(
-            state(&lab)["actions"]["rgw.a"].is_object(),
+            lab.cephadm_state()["actions"]["rgw.a"].is_object(),
             "{why}: still queued"
         );
         (before, history_len(&lab))
@@ -363,7 +360,7 @@ fn paused_unmanaged_offline_and_a_queued_stop_say_scheduled_and_do_not_restart()
     let before = accepted_not_run("paused");
     // A second restart merges with the queued one: one restart in all.
     scheduled(&restart(), "restart", "rgw.a", &host);
-    assert_eq!(state(&lab)["actions"]["rgw.a"]["merged"], 1);
+    assert_eq!(lab.cephadm_state()["actions"]["rgw.a"]["merged"], 1);
     assert_eq!(ceph(&lab, &["orch", "resume"]).code, 0);
     runs_later(before, "the restart queued while paused");
     let last = last_history(&lab);
@@ -409,7 +406,7 @@ fn paused_unmanaged_offline_and_a_queued_stop_say_scheduled_and_do_not_restart()
     assert_eq!(ceph(&lab, &["orch", "pause"]).code, 0);
     ask(&lab, "stop", "rgw.a", &host);
     scheduled(&restart(), "restart", "rgw.a", &host);
-    assert_eq!(state(&lab)["actions"]["rgw.a"]["action"], "stop");
+    assert_eq!(lab.cephadm_state()["actions"]["rgw.a"]["action"], "stop");
     assert_eq!(ceph(&lab, &["orch", "resume"]).code, 0);
     poll("rgw.a stopped in orch ps", Duration::from_secs(20), || {
         (row(&lab, "rgw.a", false)["status_desc"] == "stopped").then_some(())
@@ -459,7 +456,7 @@ fn releases_differ_on_force_and_ok_to_stop_and_unknown_daemons_fail_with_exit_22
             &format!("Error EINVAL: Unable to {action} daemon rgw.a: {warning}"),
         );
     }
-    assert_eq!(state(&lab)["actions"], serde_json::json!({}));
+    assert_eq!(lab.cephadm_state()["actions"], serde_json::json!({}));
     for reply in [
         ceph(&lab, &["orch", "daemon", "restart", "rgw.a", "--force"]),
         ceph(&lab, &["orch", "daemon", "restart", "--force", "rgw.a"]),

@@ -38,12 +38,10 @@ fn against_cephadm_a_frozen_rgw_is_back_once_its_new_process_answers_not_when_or
         if words.last() != Some(&word) {
             words.push(word);
         }
-        let status = sidecar.status();
-        let reason = status["daemons"]
-            .as_array()
-            .and_then(|d| d.iter().find(|x| x["name"] == "rgw.b"))
-            .map(|b| b["reason"].as_str().unwrap_or_default().to_string())
-            .unwrap_or_default();
+        let reason = daemon_status(&sidecar, "rgw.b")["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if reasons.last() != Some(&reason) {
             reasons.push(reason);
         }
@@ -62,10 +60,7 @@ fn against_cephadm_a_frozen_rgw_is_back_once_its_new_process_answers_not_when_or
         haproxy.status("rgw.b").is_some_and(|s| s == "UP")
     });
     let back = frozen.elapsed();
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(lab.dir.join("cephadm/state.json")).expect("the stand-in's state"),
-    )
-    .expect("state.json");
+    let state = lab.cephadm_state();
     let outcomes = load.join().expect("load");
     eprintln!(
         "freeze -> out {out:?}; new process answering {answered:?}; back in rotation {back:?}"
@@ -385,10 +380,7 @@ fn against_cephadm_a_restart_accepted_and_never_run_falls_back_to_the_next_backe
         );
         eprintln!("{name} ({obstacle}): {reasons:#?}");
         not_performed_then_back(&sidecar, &name, &reasons);
-        let state: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(lab.dir.join("cephadm/state.json")).expect("the stand-in's state"),
-        )
-        .expect("state.json");
+        let state = lab.cephadm_state();
         assert!(
             state["history"]
                 .as_array()

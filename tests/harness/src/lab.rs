@@ -149,6 +149,14 @@ impl Lab {
         std::fs::write(self.dir.join("fake-ceph.env"), text).expect("write fake-ceph.env");
     }
 
+    /// The cephadm stand-in's state (`DIR/cephadm/state.json`, what `fake-cephadm -d DIR
+    /// state` prints): queued actions, history, cache, serve-loop passes. Replaced by rename,
+    /// so always whole.
+    pub fn cephadm_state(&self) -> serde_json::Value {
+        let text = std::fs::read(self.dir.join("cephadm/state.json")).expect("cephadm/state.json");
+        serde_json::from_slice(&text).expect("state.json is JSON")
+    }
+
     pub fn answers_200(&self, id: &str) -> bool {
         http_status(self.port(id), "/", Duration::from_secs(2)) == Some(200)
     }
