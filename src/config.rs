@@ -122,6 +122,8 @@ pub struct RunConfig {
     pub probe: ProbeConfig,
     pub inventory: InventoryConfig,
     pub orchestrators: Vec<Backend>,
+    /// `run.kill-hung`: how a hung daemon whose restart was taken is killed; `None`: it is not.
+    pub kill_hung: Option<HungKill>,
     pub agent_inter: Duration,
     pub shutdown_timeout: Duration,
     pub health_gate: HealthGateConfig,
@@ -181,6 +183,18 @@ pub enum Backend {
     /// `ceph orch daemon restart <name>`.
     CephOrch,
     /// `systemctl restart ceph-<fsid>@<name>.service`, for when the mgr is down.
+    Systemd { fsid: String },
+    /// An argv template with `{name}`, `{type}`, `{id}`, `{host}`.
+    Command {
+        argv: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+/// How the sidecar kills a hung daemon whose restart the orchestrator took (`run.kill-hung`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum HungKill {
+    /// `systemctl kill --signal=SIGKILL ceph-<fsid>@<name>.service`.
     Systemd { fsid: String },
     /// An argv template with `{name}`, `{type}`, `{id}`, `{host}`.
     Command {

@@ -26,6 +26,7 @@ use crate::http::{Api, CommandRequest};
 use crate::inventory;
 use crate::machine::{Action, Event, Machine, Policy};
 use crate::metrics::{Metrics, RestartOutcome};
+use crate::orchestrate::kill::Killer;
 use crate::orchestrate::Chain;
 use crate::statefile;
 use crate::status::{EventLog, HealthGateStatus, View};
@@ -114,11 +115,21 @@ fn max_concurrent_restarts(cfg: &Config) -> u32 {
 }
 
 fn policies(cfg: &Config) -> (BTreeMap<String, Policy>, Policy) {
+    let policy = |daemon_type: &str| Policy {
+        kill_hung: cfg.run.kill_hung.is_some(),
+        ..cfg.policy(daemon_type)
+    };
     let mut policies = BTreeMap::new();
     for daemon_type in &cfg.run.types {
-        policies.insert(daemon_type.clone(), cfg.policy(daemon_type));
+        policies.insert(daemon_type.clone(), policy(daemon_type));
     }
-    (policies, cfg.policy("other"))
+    (policies, policy("other"))
+}
+
+/// `run.kill-hung`'s way to kill a hung daemon, if on.
+fn killer(cfg: &Config) -> Option<Arc<Killer>> {
+    let how = cfg.run.kill_hung.clone()?;
+    Some(Arc::new(Killer::new(how, cfg.ceph.timeout)))
 }
 
 /// The machine, with what the state file kept, and the inventory it kept.
@@ -194,6 +205,7 @@ impl<W: World> Shell<W> {
         let restarts = Restarts {
             world,
             orchestrator: Arc::new(Chain::from_config(&cfg.run.orchestrators, &cfg.ceph)),
+            killer: killer(&cfg),
             book: Arc::default(),
             events: Arc::clone(&published.events),
             metrics: Arc::clone(&published.metrics),
@@ -299,6 +311,7 @@ impl<W: World> Shell<W> {
         for action in actions {
             match action {
                 Action::Restart { daemon, fall_back } => self.restart(daemon, fall_back),
+                Action::KillHung { daemon } => self.kill_hung(daemon),
                 Action::Persist => persist = true,
                 Action::RefreshInventory => self.loops.refresh.notify_one(),
                 Action::ReleaseLease { daemon } => self.release_lease(daemon),
@@ -376,6 +389,7 @@ impl<W: World> Shell<W> {
         self.loops.config.send_replace(Arc::new(new.clone()));
         self.restarts.orchestrator =
             Arc::new(Chain::from_config(&new.run.orchestrators, &new.ceph));
+        self.restarts.killer = killer(&new);
         self.cfg = Config {
             run: crate::config::RunConfig {
                 listen: crate::config::ListenConfig {

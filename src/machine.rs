@@ -77,6 +77,9 @@ pub struct Policy {
     /// daemon started after the restart was asked for: until the orchestrator acts, the old
     /// process (thawed on its way out) can still answer probes.
     pub prove_by_start_time: bool,
+    /// Kill a hung process whose restart the orchestrator took, instead of waiting for its
+    /// stop (podman's 10 s): `kill-hung` is on and a way to kill is configured.
+    pub kill_hung: bool,
 }
 
 impl Policy {
@@ -101,6 +104,7 @@ impl Policy {
             // An HAProxy that has not polled for 10 agent intervals is gone (reloaded, removed).
             peer_ttl: agent_inter * 10,
             prove_by_start_time: true,
+            kill_hung: false,
         }
     }
 }
@@ -236,6 +240,8 @@ pub enum Observation {
         config_problem: Option<String>,
         /// A failure while no peer of the service is healthy.
         no_healthy_peer: Option<NoHealthyPeer>,
+        /// A failure, and the admin socket did not answer either: the process is hung.
+        hung: bool,
     },
     /// The HAProxy at `haproxy` polled the agent for `daemon` and was told `word`. Only a
     /// poll that was told the current word confirms a change.
@@ -268,6 +274,12 @@ pub enum Observation {
     /// or a newer one. The proof of a
     /// restart that does not wait for the orchestrator's cache (docs/design.md §7).
     ProcessStarted { daemon: String, ago: Duration },
+    /// The kill of a hung process ([`Action::KillHung`]) answered: what the killer said, or
+    /// why it failed.
+    HungKilled {
+        daemon: String,
+        result: Result<String, String>,
+    },
     /// The latest inventory of this host.
     Inventory(Vec<Discovered>),
 }
@@ -313,6 +325,9 @@ pub enum Action {
     Event(Event),
     /// Give back the restart lease taken for this daemon's restart, if any.
     ReleaseLease { daemon: String },
+    /// Kill the daemon's hung process (`kill-hung`): the orchestrator took its restart, every
+    /// HAProxy has heard it is out, its admin socket is silent too. Report with `HungKilled`.
+    KillHung { daemon: String },
     /// The restart is proven: `rise` passing probes from the new process (the "verified"
     /// restart metric).
     RestartProven { daemon: String },
@@ -477,12 +492,15 @@ impl Machine {
                 step,
                 config_problem,
                 no_healthy_peer,
+                hung,
             } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     let canary = t.phase.attempt().is_some_and(|a| a.canary);
                     t.config_problem(&daemon, &result, config_problem, &mut actions);
                     t.peers(&daemon, &result, no_healthy_peer, sent, now, &mut actions);
+                    t.note_hung(&result, hung, sent);
                     t.probe(&daemon, &result, step, sent, now, &mut actions);
+                    t.kill_if_hung(&daemon, now, &mut actions);
                     if canary && t.in_service() {
                         let service = t.listing.service.clone();
                         self.canary_back(&daemon, &service);
@@ -501,6 +519,7 @@ impl Machine {
             Observation::RestartAnswered { daemon, result } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.restart_answered(&daemon, result, now, &mut actions);
+                    t.kill_if_hung(&daemon, now, &mut actions);
                 }
             }
             Observation::RestartDeferred {
@@ -520,6 +539,12 @@ impl Machine {
             Observation::ProcessStarted { daemon, ago } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.process_started(&daemon, ago, now, &mut actions);
+                    t.kill_if_hung(&daemon, now, &mut actions);
+                }
+            }
+            Observation::HungKilled { daemon, result } => {
+                if let Some(t) = self.daemons.get_mut(&daemon) {
+                    t.hung_killed(&daemon, result, now, &mut actions);
                 }
             }
         }

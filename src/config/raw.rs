@@ -194,6 +194,12 @@ pub struct RawRun {
     /// Default `["ceph-orch"]`.
     #[serde(default = "default_orchestrators")]
     pub orchestrators: Vec<String>,
+    /// How to kill a hung daemon whose restart the orchestrator took, so the restart need not
+    /// wait for the stop's SIGTERM timeout (podman's 10 s): `systemd` (`systemctl kill
+    /// --signal=SIGKILL` of cephadm's unit, needs `[systemd] fsid`), `command` (`[command]
+    /// kill`) or `off`. Default `systemd` when `[systemd] fsid` is set, else `off`.
+    #[serde(default)]
+    pub kill_hung: Option<String>,
     /// HAProxy's `agent-inter` for our servers; the drain confirmation waits at most 3 of them
     /// by default. Default `"1s"` (haproxy/haproxy.cfg).
     #[serde(default = "default_agent_inter")]
@@ -236,6 +242,10 @@ pub struct RawCommand {
     /// argv template; `{name}`, `{type}`, `{id}`, `{host}` are replaced. Never run by a shell.
     #[serde(default)]
     pub restart: Vec<String>,
+    /// argv template of `run.kill-hung = "command"`: kills the daemon's hung process (the
+    /// same placeholders). Never run by a shell.
+    #[serde(default)]
+    pub kill: Vec<String>,
     /// Each run is killed after this long. Default `"60s"`.
     #[serde(default = "default_command_timeout")]
     pub timeout: String,
@@ -443,6 +453,7 @@ impl Default for RawCommand {
     fn default() -> Self {
         Self {
             restart: Vec::new(),
+            kill: Vec::new(),
             timeout: default_command_timeout(),
         }
     }
@@ -461,6 +472,7 @@ impl Default for RawRun {
             inventory_interval: default_inventory_interval(),
             inventory: default_inventory_source(),
             orchestrators: default_orchestrators(),
+            kill_hung: None,
             agent_inter: default_agent_inter(),
             shutdown_timeout: default_shutdown_timeout(),
             health_interval: default_health_interval(),

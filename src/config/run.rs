@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::raw::{RawCommand, RawConfig, RawRun, RawStatic, RawSystemd};
 use super::validate::{known_type, Origin};
 use super::{
-    names, Backend, ConfigError, HealthGateConfig, InventoryConfig, InventorySource, ListenConfig,
-    ProbeConfig, RunConfig, StaticDaemon,
+    names, Backend, ConfigError, HealthGateConfig, HungKill, InventoryConfig, InventorySource,
+    ListenConfig, ProbeConfig, RunConfig, StaticDaemon,
 };
 
 /// `[run]`, with the sections it points at: `[[static]]` for the static inventory, `[systemd]`
@@ -29,6 +29,7 @@ pub(super) fn run_from(
     at.at_least_one("run.max-agent-connections", run.max_agent_connections)?;
     let inventory = inventory_from(run, &raw.static_daemons, at)?;
     let orchestrators = orchestrators_from(raw, at)?;
+    let kill_hung = kill_hung_from(raw, at)?;
     let probe_interval = at.duration("run.probe-interval", &run.probe_interval)?;
     let health_gate = health_gate_from(&run.health_gate, at)?;
     Ok(RunConfig {
@@ -48,6 +49,7 @@ pub(super) fn run_from(
             interval: at.duration("run.inventory-interval", &run.inventory_interval)?,
         },
         orchestrators,
+        kill_hung,
         agent_inter,
         shutdown_timeout: at.duration("run.shutdown-timeout", &run.shutdown_timeout)?,
         health_gate: HealthGateConfig {
@@ -184,6 +186,32 @@ fn backend_from(
         other => Err(at.invalid(
             "run.orchestrators",
             format!("{other:?}: expected \"ceph-orch\", \"systemd\" or \"command\""),
+        )),
+    }
+}
+
+/// `run.kill-hung`: how a hung daemon is killed, with the section it needs. Unset: `systemd`
+/// when `[systemd] fsid` is set (the sidecar can name cephadm's unit), else off.
+fn kill_hung_from(raw: &RawConfig, at: Origin<'_>) -> Result<Option<HungKill>, ConfigError> {
+    let fsid = raw.systemd.fsid.clone().filter(|f| !f.trim().is_empty());
+    match (raw.run.kill_hung.as_deref(), fsid) {
+        (None, None) | (Some("off"), _) => Ok(None),
+        (None | Some("systemd"), Some(fsid)) => Ok(Some(HungKill::Systemd { fsid })),
+        (Some("systemd"), None) => Err(at.invalid(
+            "systemd.fsid",
+            "run.kill-hung = \"systemd\" needs the cluster fsid (cephadm's unit is ceph-<fsid>@<name>.service)",
+        )),
+        (Some("command"), _) if raw.command.kill.is_empty() => Err(at.invalid(
+            "command.kill",
+            "run.kill-hung = \"command\" needs an argv, e.g. [\"systemctl\", \"kill\", \"--signal=SIGKILL\", \"my-{name}.service\"]",
+        )),
+        (Some("command"), _) => Ok(Some(HungKill::Command {
+            argv: raw.command.kill.clone(),
+            timeout: at.duration("command.timeout", &raw.command.timeout)?,
+        })),
+        (Some(other), _) => Err(at.invalid(
+            "run.kill-hung",
+            format!("{other:?}: expected \"systemd\", \"command\" or \"off\""),
         )),
     }
 }
@@ -333,6 +361,41 @@ mod tests {
             "{STATIC}[[static]]\nname = \"node-exporter.h1\"\nurl = \"http://127.0.0.1:9100/\"\n"
         ));
         assert!(err.contains("static[0].name: \"node-exporter.h1\" is of type node-exporter, which run.types does not list, so it would never be watched; add \"node-exporter\" to run.types"), "{err}");
+    }
+
+    /// `run.kill-hung`: on wherever it can work (cephadm's unit named by `[systemd] fsid`),
+    /// off otherwise, and every way it cannot work is an error naming what to write.
+    #[test]
+    fn kill_hung_defaults_to_cephadms_unit_when_the_fsid_is_known() {
+        let kill = |toml: &str| Config::from_toml(toml, "t.toml").unwrap().run.kill_hung;
+        assert_eq!(kill(""), None);
+        assert_eq!(
+            kill("[systemd]\nfsid = \"3f2a\"\n"),
+            Some(HungKill::Systemd {
+                fsid: "3f2a".into()
+            })
+        );
+        assert_eq!(
+            kill("[run]\nkill-hung = \"off\"\n[systemd]\nfsid = \"3f2a\"\n"),
+            None
+        );
+        assert_eq!(
+            kill("[run]\nkill-hung = \"command\"\n[command]\nkill = [\"rgw-ctl\", \"kill\", \"{id}\"]\ntimeout = \"5s\"\n"),
+            Some(HungKill::Command {
+                argv: vec!["rgw-ctl".into(), "kill".into(), "{id}".into()],
+                timeout: Duration::from_secs(5),
+            })
+        );
+        assert_eq!(
+            error_of("[run]\nkill-hung = \"systemd\"\n"),
+            "t.toml: systemd.fsid: run.kill-hung = \"systemd\" needs the cluster fsid (cephadm's unit is ceph-<fsid>@<name>.service)"
+        );
+        assert!(error_of("[run]\nkill-hung = \"command\"\n")
+            .starts_with("t.toml: command.kill: run.kill-hung = \"command\" needs an argv"));
+        assert_eq!(
+            error_of("[run]\nkill-hung = \"yes\"\n"),
+            "t.toml: run.kill-hung: \"yes\": expected \"systemd\", \"command\" or \"off\""
+        );
     }
 
     #[test]

@@ -235,6 +235,8 @@ fn policy_from(
         backoff_max: or("backoff-max", &raw.backoff_max, defaults.backoff_max)?,
         peer_ttl: defaults.peer_ttl,
         prove_by_start_time: defaults.prove_by_start_time,
+        // `run.kill-hung`, set by `run` (a `check` kills nothing).
+        kill_hung: defaults.kill_hung,
     })
 }
 

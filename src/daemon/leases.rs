@@ -16,6 +16,7 @@ use crate::inventory::Daemon;
 use crate::lease::{Held, LeaseSettings};
 use crate::machine::{Observation, RestartError, State};
 use crate::metrics::{Metrics, RestartOutcome};
+use crate::orchestrate::kill::Killer;
 use crate::orchestrate::Chain;
 use crate::status::EventLog;
 
@@ -40,6 +41,8 @@ impl LeaseBook {
 pub(super) struct Restarts<W> {
     pub(super) world: Arc<W>,
     pub(super) orchestrator: Arc<Chain>,
+    /// `run.kill-hung`'s way to kill a hung daemon; `None`: off.
+    pub(super) killer: Option<Arc<Killer>>,
     pub(super) book: Arc<LeaseBook>,
     pub(super) events: Arc<EventLog>,
     pub(super) metrics: Arc<Metrics>,
@@ -55,6 +58,7 @@ impl<W> Clone for Restarts<W> {
         Self {
             world: Arc::clone(&self.world),
             orchestrator: Arc::clone(&self.orchestrator),
+            killer: self.killer.clone(),
             book: Arc::clone(&self.book),
             events: Arc::clone(&self.events),
             metrics: Arc::clone(&self.metrics),
@@ -118,6 +122,42 @@ impl<W: World> Shell<W> {
         });
         let span = tracing::info_span!("restart", daemon = %name);
         let task = self.restarts.clone().restart(daemon, lease, fall_back);
+        self.loops.tracker.spawn(task.instrument(span));
+    }
+
+    /// Kills the daemon's hung process (the machine asked: its restart was taken and its admin
+    /// socket is silent too); what the kill said goes back to the machine.
+    pub(super) fn kill_hung(&self, name: String) {
+        let (Some(daemon), Some(killer)) = (
+            self.inventory.known.get(&name).cloned(),
+            self.restarts.killer.clone(),
+        ) else {
+            let _ = self.loops.observations.try_send(Observation::HungKilled {
+                daemon: name,
+                result: Err("run.kill-hung is off, or the daemon left the inventory".into()),
+            });
+            return;
+        };
+        let restarts = self.restarts.clone();
+        let span = tracing::info_span!("restart", daemon = %name);
+        let task = async move {
+            let result = restarts.world.kill(&killer, &daemon).await;
+            match &result {
+                Ok(said) => tracing::warn!(
+                    "killed the hung process (its admin socket did not answer either): {said}"
+                ),
+                Err(err) => tracing::error!(
+                    "could not kill the hung process (the orchestrator's stop will, later): {err}"
+                ),
+            }
+            let _ = restarts
+                .observations
+                .send(Observation::HungKilled {
+                    daemon: name,
+                    result: result.map_err(|err| err.to_string()),
+                })
+                .await;
+        };
         self.loops.tracker.spawn(task.instrument(span));
     }
 

@@ -18,7 +18,7 @@ use super::health_gate::HealthFinding;
 use super::now;
 use super::world::World;
 use crate::config::{Config, ProbeStep};
-use crate::machine::verdict::{Outcome, ProbeClass, ProbeError, Step, Verdict};
+use crate::machine::verdict::{AdminSocket, Outcome, ProbeClass, ProbeError, Step, Verdict};
 use crate::machine::{Observation, State};
 use crate::metrics::Metrics;
 use crate::peers::Peer;
@@ -100,8 +100,8 @@ pub(super) async fn run_chain(
                 None => Err(ProbeError::Config("s3 probe without [s3] settings".into())),
             },
             ProbeStep::Asok => match rados_stall(target).await {
-                Ok(Some(stall)) => Ok(Verdict::Degraded { reason: stall }),
-                Ok(None) => Ok(Verdict::Ok),
+                Ok(AdminSocket::Stalled(stall)) => Ok(Verdict::Degraded { reason: stall }),
+                Ok(AdminSocket::Answered | AdminSocket::Silent) => Ok(Verdict::Ok),
                 Err(problem) => Err(ProbeError::Config(problem.to_string())),
             },
         };
@@ -112,27 +112,49 @@ pub(super) async fn run_chain(
     if chain.steps_done() {
         return chain;
     }
-    if chain.waits_on_rados()
-        && target.chain.contains(&ProbeStep::Asok)
-        && chain.rados(
-            rados_stall(target)
-                .await
-                .map_err(|problem| problem.to_string()),
-        )
-    {
-        return chain;
-    }
-    if chain.health(context.health.as_deref()) || target.peers.is_empty() {
-        return chain;
-    }
+    // The admin socket, the peers and the failing step asked again are asked at once: on a
+    // frozen RGW each takes its whole timeout, and one after the other they added a second to
+    // every timeout's verdict. What they say is judged in that order: the socket, the health
+    // gate, the peers. The peers are not asked when the health gate decides anyway.
+    let ask_socket = chain.waits_on_rados() && target.chain.contains(&ProbeStep::Asok);
+    let gate_decides = chain.clone().health(context.health.as_deref());
+    let ask_peers = !target.peers.is_empty() && !gate_decides;
     let s3 = s3.filter(|_| target.chain.contains(&ProbeStep::S3));
-    let again = async {
-        match (chain.step, s3) {
-            (Step::S3, Some(s3)) => s3.probe_daemon(&target.url).await,
-            _ => http.probe(&target.url).await.0,
+    let step = chain.step;
+    let socket = async {
+        if ask_socket {
+            Some(rados_stall(target).await)
+        } else {
+            None
         }
     };
-    let (report, again) = tokio::join!(context.peers.compare(&target.peers, http, s3), again);
+    let beside_peers = async {
+        if !ask_peers {
+            return None;
+        }
+        let again = async {
+            match (step, s3) {
+                (Step::S3, Some(s3)) => s3.probe_daemon(&target.url).await,
+                _ => http.probe(&target.url).await.0,
+            }
+        };
+        Some(tokio::join!(
+            context.peers.compare(&target.peers, http, s3),
+            again
+        ))
+    };
+    let (socket, beside_peers) = tokio::join!(socket, beside_peers);
+    if let Some(socket) = socket {
+        if chain.rados(socket.map_err(|problem| problem.to_string())) {
+            return chain;
+        }
+    }
+    if chain.health(context.health.as_deref()) {
+        return chain;
+    }
+    let Some((report, again)) = beside_peers else {
+        return chain;
+    };
     let failure = chain.failure();
     let judgement = crate::peers::judge(chain.step, &failure, &report);
     if chain.peers(judgement, &again) {
@@ -158,11 +180,11 @@ pub(super) enum AsokProblem {
     PermissionDenied { path: PathBuf, daemon: String },
 }
 
-/// `rados: oldest op 4.2s on osd.0` when the daemon's oldest RADOS operation is older than the
-/// threshold; `None` when it is not, or the admin socket does not answer within 1 s (a frozen
-/// daemon's does not). `Err` when no socket is where the config says, or the service user may
-/// not use it.
-pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, AsokProblem> {
+/// `Stalled("rados: oldest op 4.2s on osd.0 ...")` when the daemon's oldest RADOS operation is
+/// older than the threshold; `Answered` when it is not; `Silent` when the admin socket does not
+/// answer within 1 s (a frozen daemon's does not). `Err` when no socket is where the config
+/// says, or the service user may not use it.
+pub(super) async fn rados_stall(target: &Target) -> Result<AdminSocket, AsokProblem> {
     let (template, threshold) = &target.asok;
     let Some(path) = crate::probe::asok::find(template, &target.name) else {
         return Err(AsokProblem::NoSocket {
@@ -189,21 +211,22 @@ pub(super) async fn rados_stall(target: &Target) -> Result<Option<String>, AsokP
         }
         Err(err) => {
             tracing::debug!("asok: {err}");
-            return Ok(None);
+            return Ok(AdminSocket::Silent);
         }
     };
     let Ok(Some(oldest)) = crate::probe::asok::oldest_op(&reply) else {
-        return Ok(None);
+        return Ok(AdminSocket::Answered);
     };
-    Ok((oldest.age >= threshold.as_secs_f64()).then(|| {
-        let osd = oldest
-            .osd
-            .map_or_else(|| "an unknown OSD".to_string(), |osd| format!("osd.{osd}"));
-        format!(
-            "rados: oldest op {:.1}s on {osd} ({} in flight)",
-            oldest.age, oldest.ops
-        )
-    }))
+    if oldest.age < threshold.as_secs_f64() {
+        return Ok(AdminSocket::Answered);
+    }
+    let osd = oldest
+        .osd
+        .map_or_else(|| "an unknown OSD".to_string(), |osd| format!("osd.{osd}"));
+    Ok(AdminSocket::Stalled(format!(
+        "rados: oldest op {:.1}s on {osd} ({} in flight)",
+        oldest.age, oldest.ops
+    )))
 }
 
 /// While a planned restart waits for in-flight requests, counts them every 200 ms: the
@@ -408,6 +431,7 @@ impl<W: World> Prober<W> {
                         step: outcome.step,
                         config_problem: outcome.config_problem,
                         no_healthy_peer: outcome.no_healthy_peer,
+                        hung: outcome.hung,
                     })
                     .await;
             }

@@ -25,6 +25,7 @@ use crate::inventory::{Daemon, OrchStatus};
 use crate::lease::{Held, LeaseError, LeaseSettings, RadosError};
 use crate::machine::verdict::{Outcome, ProbeError, Step, Verdict};
 use crate::machine::{Observation, Word};
+use crate::orchestrate::kill::Killer;
 use crate::orchestrate::{Chain, OrchestrateError};
 use crate::probe::http::HttpProbe;
 use crate::probe::s3::S3Canary;
@@ -248,6 +249,11 @@ impl World for Fake {
             0,
             format!("Scheduled to restart {} on host 'host1'", daemon.name),
         ))
+    }
+
+    async fn kill(&self, _killer: &Killer, daemon: &Daemon) -> Result<String, OrchestrateError> {
+        self.record(format!("kill {}", daemon.name));
+        Ok(format!("killed {}", daemon.name))
     }
 }
 

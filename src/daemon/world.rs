@@ -15,6 +15,7 @@ use crate::config::{Config, InventorySource, StaticDaemon};
 use crate::inventory::{self, Daemon};
 use crate::lease::{Held, LeaseError, LeaseSettings, RadosError};
 use crate::machine::verdict::Outcome;
+use crate::orchestrate::kill::Killer;
 use crate::orchestrate::{Chain, OrchestrateError};
 use crate::probe::http::HttpProbe;
 use crate::probe::s3::S3Canary;
@@ -93,6 +94,13 @@ pub(super) trait World: Send + Sync + 'static {
         daemon: &Daemon,
         first: usize,
     ) -> impl Future<Output = Result<(usize, String), OrchestrateError>> + Send;
+
+    /// Kills `daemon`'s hung process (`run.kill-hung`); says what ran.
+    fn kill(
+        &self,
+        killer: &Killer,
+        daemon: &Daemon,
+    ) -> impl Future<Output = Result<String, OrchestrateError>> + Send;
 }
 
 /// The world `run` acts on: the `ceph` and `rados` CLIs, HTTP, the admin sockets, `/proc`.
@@ -190,6 +198,10 @@ impl World for RealWorld {
         first: usize,
     ) -> Result<(usize, String), OrchestrateError> {
         orchestrator.restart_from(daemon, first).await
+    }
+
+    async fn kill(&self, killer: &Killer, daemon: &Daemon) -> Result<String, OrchestrateError> {
+        killer.kill(daemon).await
     }
 }
 

@@ -57,6 +57,20 @@ pub(super) struct Attempt {
     pub(super) planned: Option<Planned>,
     /// When a fresh inventory was last asked for to prove it.
     pub(super) proof_refresh_at: Option<Instant>,
+    /// The sidecar's own kill of the hung process it restarts.
+    pub(super) kill: Kill,
+}
+
+/// The sidecar's own kill of a hung process whose restart the orchestrator took: podman's
+/// stop would wait 10 s for a SIGTERM a hung process never acts on (docs/design.md §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kill {
+    NotAsked,
+    /// Asked for; no answer yet.
+    Asked,
+    Killed,
+    /// The kill failed: the orchestrator's stop ends the process, later.
+    Failed,
 }
 
 impl Attempt {
@@ -74,6 +88,7 @@ impl Attempt {
             canary,
             planned,
             proof_refresh_at: None,
+            kill: Kill::NotAsked,
         }
     }
 

@@ -10,6 +10,37 @@ use super::budget::Spent;
 use super::restart::Gate;
 use super::{NoHealthyPeer, RestartError};
 
+/// What a restart under way waits for, before any process answers.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Awaiting {
+    /// The orchestrator (or the lease in front of it) has not answered.
+    Answer,
+    /// The orchestrator took the restart; the old process still runs (cephadm queues it).
+    Orchestrator,
+    /// The hung process was killed; the orchestrator starts the new one.
+    NewProcess,
+    /// Killing the hung process failed (what the kill said): the orchestrator's stop does it.
+    KillFailed(String),
+}
+
+impl fmt::Display for Awaiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Answer => f.write_str("asking the orchestrator"),
+            Self::Orchestrator => {
+                f.write_str("the orchestrator took it; waiting for it to restart the daemon")
+            }
+            Self::NewProcess => f.write_str(
+                "the hung process was killed (its admin socket did not answer either); waiting for the orchestrator to start a new one",
+            ),
+            Self::KillFailed(err) => write!(
+                f,
+                "the orchestrator took it; killing the hung process failed ({err}); waiting for the orchestrator to restart the daemon"
+            ),
+        }
+    }
+}
+
 /// What a daemon's last move was for. `detail` is the last probe as `/status` shows it
 /// (`timeout`, `s3: http 500`).
 #[derive(Debug, Clone, PartialEq)]
@@ -68,8 +99,11 @@ pub(super) enum Reason {
     },
     RestartRequested {
         attempt: u32,
+        awaiting: Awaiting,
     },
-    PlannedRestartRequested,
+    PlannedRestartRequested {
+        awaiting: Awaiting,
+    },
     /// Held back by this host's other daemons (or by the state file).
     WaitingForTurn(Gate),
     /// Deferred by the restart lease, which says why.
@@ -147,8 +181,12 @@ impl fmt::Display for Reason {
                 "a new process started (its admin socket is new); waiting for {rise} passing probes from it"
             ),
             Self::FailedAgain { detail } => write!(f, "failed again after the restart: {detail}"),
-            Self::RestartRequested { attempt } => write!(f, "restart requested (attempt {attempt})"),
-            Self::PlannedRestartRequested => f.write_str("planned restart requested"),
+            Self::RestartRequested { attempt, awaiting } => {
+                write!(f, "restart requested (attempt {attempt}); {awaiting}")
+            }
+            Self::PlannedRestartRequested { awaiting } => {
+                write!(f, "planned restart requested; {awaiting}")
+            }
             Self::WaitingForTurn(gate) => write!(f, "waiting to restart: {gate}"),
             Self::WaitingForLease(why) => write!(f, "waiting to restart: {why}"),
             Self::NotPerformed { waited } => write!(
@@ -243,8 +281,12 @@ mod tests {
         };
         let rows: Vec<(Why, &str)> = vec![
             (
-                Reason::RestartRequested { attempt: 1 }.into(),
-                "restart requested (attempt 1)",
+                Reason::RestartRequested {
+                    attempt: 1,
+                    awaiting: Awaiting::Answer,
+                }
+                .into(),
+                "restart requested (attempt 1); asking the orchestrator",
             ),
             (Reason::BackAfterRestart.into(), "back after the restart"),
             (

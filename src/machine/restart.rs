@@ -7,10 +7,10 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::phase::{Attempt, LeaseWait, Phase};
-use super::reason::{Reason, Why};
+use super::phase::{Attempt, Kill, LeaseWait, Phase};
+use super::reason::{Awaiting, Reason, Why};
 use super::tracked::Tracked;
-use super::{Action, RestartError};
+use super::{Action, RestartError, State};
 
 /// How soon a restart deferred by the lease is tried again.
 const LEASE_RETRY: Duration = Duration::from_secs(1);
@@ -216,22 +216,32 @@ impl Tracked {
             self.phase = Phase::WaitingForLease(LeaseWait::Asking(attempt));
             return;
         }
-        // Restarted for want of a healthy peer: /status keeps saying so (docs/design.md §4).
-        let why = Why {
-            reason: self.attempt_reason(&attempt),
-            peers: self.peer_note(),
-        };
-        self.set(name, Phase::Restarting(attempt), why, now, actions);
+        self.restarting(name, attempt, Awaiting::Answer, now, actions);
         actions.push(Action::Persist);
     }
 
-    fn attempt_reason(&self, attempt: &Attempt) -> Reason {
-        match attempt.planned {
-            Some(_) => Reason::PlannedRestartRequested,
+    /// Restarting, saying what the restart waits for (and, when it was restarted for want of
+    /// a healthy peer, that too: /status keeps saying so, docs/design.md §4).
+    fn restarting(
+        &mut self,
+        name: &str,
+        attempt: Attempt,
+        awaiting: Awaiting,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let reason = match attempt.planned {
+            Some(_) => Reason::PlannedRestartRequested { awaiting },
             None => Reason::RestartRequested {
                 attempt: self.budget.attempt(),
+                awaiting,
             },
-        }
+        };
+        let why = Why {
+            reason,
+            peers: self.peer_note(),
+        };
+        self.set(name, Phase::Restarting(attempt), why, now, actions);
     }
 
     /// The restart was not asked for (lease held or unavailable): undo the attempt and try
@@ -332,12 +342,18 @@ impl Tracked {
                     ..*attempt
                 };
                 if result.is_ok() {
-                    let reason = self.attempt_reason(&attempt);
-                    self.set(name, Phase::Restarting(attempt), reason, now, actions);
+                    self.restarting(name, attempt, Awaiting::Orchestrator, now, actions);
                     actions.push(Action::Persist);
                 }
             }
-            Phase::Restarting(attempt) | Phase::Recovering(attempt) => attempt.outstanding = false,
+            Phase::Restarting(attempt) => {
+                attempt.outstanding = false;
+                let attempt = *attempt;
+                if result.is_ok() {
+                    self.restarting(name, attempt, Awaiting::Orchestrator, now, actions);
+                }
+            }
+            Phase::Recovering(attempt) => attempt.outstanding = false,
             // Proven back or given up already: a late answer changes nothing.
             _ => return,
         }
@@ -419,6 +435,88 @@ impl Tracked {
         });
     }
 
+    /// Kills the process it restarts when that is proven hung and nothing is lost by it: the
+    /// orchestrator took the restart (cephadm's stop would SIGTERM it and wait podman's 10 s
+    /// for a process that acts on no signal but SIGKILL), every HAProxy has heard it is out
+    /// of rotation, its last probe failed with the admin socket silent too, and the host shows
+    /// that the process running is still the one from before the request (never a new one).
+    /// Once per attempt, only when `kill-hung` is on; never for a planned restart.
+    pub(super) fn kill_if_hung(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        let Phase::Restarting(attempt) = self.phase else {
+            return;
+        };
+        let due = self.policy.kill_hung
+            && self.probes.hung
+            && !attempt.outstanding
+            && attempt.planned.is_none()
+            && attempt.kill == Kill::NotAsked
+            && self.old_process_still_runs(&attempt)
+            && self.drain_confirmed(now);
+        if due {
+            self.phase = Phase::Restarting(Attempt {
+                kill: Kill::Asked,
+                ..attempt
+            });
+            actions.push(Action::KillHung {
+                daemon: name.to_string(),
+            });
+        }
+    }
+
+    /// The kill of the hung process answered (what it said, or why it failed): one event
+    /// either way, and the restart says what it waits for now.
+    pub(super) fn hung_killed(
+        &mut self,
+        name: &str,
+        result: Result<String, String>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Phase::Restarting(attempt) = self.phase else {
+            return;
+        };
+        if attempt.kill != Kill::Asked {
+            return;
+        }
+        let (kill, awaiting, said) = match result {
+            Ok(said) => (
+                Kill::Killed,
+                Awaiting::NewProcess,
+                format!("killed the hung process (its admin socket did not answer either): {said}"),
+            ),
+            Err(err) => (
+                Kill::Failed,
+                Awaiting::KillFailed(err.clone()),
+                format!("could not kill the hung process: {err}"),
+            ),
+        };
+        let attempt = Attempt { kill, ..attempt };
+        self.restarting(name, attempt, awaiting, now, actions);
+        self.last_event = Some(said.clone());
+        actions.push(Action::Event(self.event(name, State::Restarting, said)));
+    }
+
+    /// What the agent's `down` word says a restart waits for: `restarting`, and what for when
+    /// the host shows which process runs (`/status`'s reason says the rest).
+    pub(super) fn restart_word(&self, attempt: &Attempt) -> String {
+        let wait = if attempt.outstanding {
+            None
+        } else if self
+            .listing
+            .process_started_at
+            .is_some_and(|started| started >= attempt.issued)
+        {
+            Some("waiting for the new process to answer")
+        } else if attempt.kill == Kill::Killed {
+            Some("hung process killed, waiting for the orchestrator to start a new one")
+        } else if self.old_process_still_runs(attempt) {
+            Some("waiting for the orchestrator to restart it")
+        } else {
+            None
+        };
+        wait.map_or_else(|| "restarting".into(), |wait| format!("restarting: {wait}"))
+    }
+
     /// The process answering now is the one started by the restart: the host shows a
     /// process started after the request (its admin socket), or, when the host cannot tell,
     /// the inventory shows a start after it (or there are no start times to go by).
@@ -438,7 +536,7 @@ impl Tracked {
     /// for: the orchestrator has not performed it (cephadm accepts a restart it will not run
     /// while paused, for an unmanaged service or an offline host, and runs it late when its
     /// serve loop is busy). Nothing was tried, so a timeout then is no failed attempt.
-    fn old_process_still_runs(&self, attempt: &Attempt) -> bool {
+    pub(super) fn old_process_still_runs(&self, attempt: &Attempt) -> bool {
         self.listing
             .process_started_at
             .is_some_and(|started| started < attempt.issued)
@@ -465,6 +563,7 @@ impl Tracked {
             return;
         }
         self.listing.process_started_at = Some(started);
+        self.refresh_word(now);
         let Some(attempt) = self.phase.attempt().copied() else {
             return;
         };

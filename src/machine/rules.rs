@@ -373,6 +373,7 @@ const PLANNED: &[At] = &[
 fn said(action: &Action) -> String {
     match action {
         Action::Restart { daemon, .. } => format!("restart {daemon}"),
+        Action::KillHung { daemon } => format!("kill {daemon}"),
         Action::Persist => "persist".into(),
         Action::RefreshInventory => "refresh".into(),
         Action::Event(event) => format!("{} -> {}", event.daemon, event.to),
@@ -404,8 +405,12 @@ fn judged(facts: &Facts) -> Outcome {
         return outcome;
     }
     if let Some(stall) = facts.rados_stall {
-        let oldest = stall.then(|| "rados: oldest op 4.2s on osd.0 (3 in flight)".to_string());
-        if outcome.waits_on_rados() && outcome.rados(Ok(oldest)) {
+        let socket = if stall {
+            verdict::AdminSocket::Stalled("rados: oldest op 4.2s on osd.0 (3 in flight)".into())
+        } else {
+            verdict::AdminSocket::Silent
+        };
+        if outcome.waits_on_rados() && outcome.rados(Ok(socket)) {
             return outcome;
         }
     }
@@ -427,6 +432,7 @@ fn probe(daemon: &str, outcome: Outcome, sent: Instant) -> Observation {
         step: outcome.step,
         config_problem: outcome.config_problem,
         no_healthy_peer: outcome.no_healthy_peer,
+        hung: outcome.hung,
     }
 }
 

@@ -34,6 +34,10 @@ enum In {
     Pass,
     SlowDown,
     Fail,
+    /// A timeout, and the admin socket silent too: the process is hung.
+    Hung,
+    /// The kill of the hung process answered.
+    Killed(Result<&'static str, &'static str>),
     /// A timeout while no peer is healthy; whether it still answers GET.
     FailNoPeer(bool),
     Refused,
@@ -143,6 +147,10 @@ impl Sim {
                 daemon: name.into(),
                 ago,
             },
+            In::Killed(result) => Observation::HungKilled {
+                daemon: name.into(),
+                result: result.map(String::from).map_err(String::from),
+            },
             probe => probe_of(name, now, probe),
         };
         Ok(self.machine.observe(observation, now))
@@ -152,8 +160,10 @@ impl Sim {
 /// A probe of `name` answered at `now`: probes take 1 ms here (the stale-answer scenario sends
 /// its own).
 fn probe_of(name: &str, now: Instant, input: In) -> Observation {
+    let hung = matches!(input, In::Hung);
     let (result, no_healthy_peer) = match input {
         In::Pass => (Ok(Verdict::Ok), None),
+        In::Hung => (Err(ProbeError::Timeout), None),
         In::SlowDown => (
             Ok(Verdict::Busy {
                 code: "SlowDown".into(),
@@ -178,6 +188,7 @@ fn probe_of(name: &str, now: Instant, input: In) -> Observation {
         step: verdict::Step::Http,
         config_problem: None,
         no_healthy_peer,
+        hung,
     }
 }
 
@@ -209,6 +220,7 @@ fn words(actions: &[Action]) -> Vec<&'static str> {
         .iter()
         .filter_map(|a| match a {
             Action::Restart { .. } => Some("restart"),
+            Action::KillHung { .. } => Some("kill"),
             Action::Persist => Some("persist"),
             Action::RefreshInventory => Some("refresh"),
             Action::ConfigProblem { .. } => Some("config"),
@@ -319,6 +331,7 @@ fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
         step: verdict::Step::Http,
         config_problem: None,
         no_healthy_peer: None,
+        hung: false,
     };
     sim.machine.observe(stale.clone(), sim.at(5200));
     sim.machine.observe(stale, sim.at(5201));
@@ -855,6 +868,7 @@ fn a_configuration_error_is_reported_and_changes_nothing() {
         step: verdict::Step::S3,
         config_problem: None,
         no_healthy_peer: None,
+        hung: false,
     };
     let (first, second) = (config(2000), config(3000));
     let actions = sim.machine.observe(first, sim.at(2001));
@@ -902,6 +916,7 @@ fn the_failing_step_names_the_reason() {
             step: verdict::Step::S3,
             config_problem: None,
             no_healthy_peer: None,
+            hung: false,
         };
         for action in sim.machine.observe(s3_timeout, sim.at(ms + 1)) {
             if let Action::Event(event) = action {
@@ -925,6 +940,7 @@ fn a_skipped_misconfigured_step_leaves_the_verdict_to_the_others() {
         step: verdict::Step::Http,
         config_problem: Some("s3 SignatureDoesNotMatch: wrong".into()),
         no_healthy_peer: None,
+        hung: false,
     };
     let (first, second) = (probe(0, Ok(Verdict::Ok)), probe(1000, Ok(Verdict::Ok)));
     sim.machine.observe(first, sim.at(1));
@@ -949,6 +965,7 @@ fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
         step: verdict::Step::Asok,
         config_problem: None,
         no_healthy_peer: None,
+        hung: false,
     };
     let probes: Vec<Observation> = (2..30).map(|s| degraded(s * 1000)).collect();
     let mut restarts = 0;
@@ -1197,7 +1214,7 @@ fn the_peers_changing_their_answer_rewrites_the_reason_without_piling_up() {
         sim.feed(A, ms, FailNoPeer(true)).unwrap();
     }
     let reason = |sim: &Sim| sim.machine.snapshot().daemon(A).unwrap().reason.clone();
-    let base = "restart requested (attempt 1)";
+    let base = "restart requested (attempt 1); asking the orchestrator";
     let lone = format!("{base}; not drained: no healthy peer (rgw.b: s3 timeout)");
     // Restarted for want of a healthy peer, and it says so (docs/design.md §4).
     assert_eq!(reason(&sim), lone);
@@ -1254,13 +1271,20 @@ fn a_canary_restart_cephadm_runs_after_the_timeout_is_no_failure_and_holds_nothi
     const NOT_PERFORMED: &str = "down #waiting to restart: the orchestrator took the restart but has not performed it in 2m (the same process runs); asked again in 10s, no restart budget spent";
     let day = Duration::from_secs(86_400);
     let mut rows: Vec<Row> = vec![(1500, Process(day), Healthy, "up ready", &[])];
-    rows.extend_from_slice(CANARY_ASKED);
+    rows.extend_from_slice(but_the_answer(CANARY_ASKED));
     rows.extend_from_slice(&[
+        (
+            5000,
+            Answer(Ok("Scheduled")),
+            Restarting,
+            DOWN_QUEUED,
+            &["refresh"],
+        ),
         (
             60_000,
             Process(day + Duration::from_secs(60)),
             Restarting,
-            DOWN_RESTARTING,
+            DOWN_QUEUED,
             &[],
         ),
         (124_600, Tick, Failed, NOT_PERFORMED, &["persist"]),
@@ -1283,7 +1307,7 @@ fn a_canary_restart_cephadm_runs_after_the_timeout_is_no_failure_and_holds_nothi
             135_000,
             Answer(Ok("Scheduled")),
             Restarting,
-            DOWN_RESTARTING,
+            DOWN_QUEUED,
             &["persist", "refresh"],
         )],
     );
@@ -1302,7 +1326,7 @@ fn a_canary_restart_cephadm_runs_after_the_timeout_is_no_failure_and_holds_nothi
                 155_000,
                 Process(Duration::from_millis(100)),
                 Restarting,
-                DOWN_RESTARTING,
+                DOWN_NEW_PROCESS,
                 &[],
             ),
             (155_500, Pass, Recovering, "down #recovering 1/2", &[]),
@@ -1440,6 +1464,16 @@ const RESTART_ASKED_ALONE: &[Row] = &[
 ];
 
 const RECOVERING_UNPROVEN: &str = "down #recovering: waiting to see the new process";
+/// The host shows the process from before the restart, still running.
+const DOWN_QUEUED: &str = "down #restarting: waiting for the orchestrator to restart it";
+/// The host shows a process started after the restart was asked for.
+const DOWN_NEW_PROCESS: &str = "down #restarting: waiting for the new process to answer";
+
+/// Every row but the last (the orchestrator's answer, whose word depends on what the host
+/// shows).
+fn but_the_answer(rows: &[Row]) -> &[Row] {
+    &rows[..rows.len() - 1]
+}
 
 /// On the daemon's host the new process shows at once (its admin socket is new): no wait for
 /// the orchestrator's cache, which here never shows it (cephadm re-lists a host only on its
@@ -1457,20 +1491,21 @@ fn a_restart_is_proven_by_the_new_process_on_the_host_whatever_the_inventory_say
         A,
         &[(0, Process(ms(3_600_000)), Starting, "up", &[])],
     );
-    check_daemon(&mut sim, A, RESTART_ASKED_ALONE);
+    check_daemon(&mut sim, A, but_the_answer(RESTART_ASKED_ALONE));
     check_daemon(
         &mut sim,
         A,
         &[
+            (
+                5100,
+                Answer(Ok("Scheduled")),
+                Restarting,
+                DOWN_QUEUED,
+                &["refresh"],
+            ),
             // The old process (its socket an hour old), thawed on its way out, answers: the
             // passes prove nothing, and the inventory cannot overrule the host: none asked for.
-            (
-                5500,
-                Process(ms(3_605_500)),
-                Restarting,
-                DOWN_RESTARTING,
-                &[],
-            ),
+            (5500, Process(ms(3_605_500)), Restarting, DOWN_QUEUED, &[]),
             (5600, Pass, Recovering, "down #recovering 1/2", &[]),
             (6100, Pass, Recovering, RECOVERING_UNPROVEN, &[]),
             (6600, Pass, Recovering, RECOVERING_UNPROVEN, &[]),
@@ -1486,7 +1521,7 @@ fn a_restart_is_proven_by_the_new_process_on_the_host_whatever_the_inventory_say
         A,
         &[
             // The new process binds its socket: the count starts again from it ...
-            (7000, Process(ms(200)), Restarting, DOWN_RESTARTING, &[]),
+            (7000, Process(ms(200)), Restarting, DOWN_NEW_PROCESS, &[]),
             // ... and its own passes prove it, while the inventory still lists the old one.
             (7100, Pass, Recovering, "down #recovering 1/2", &[]),
             (
@@ -1741,11 +1776,175 @@ fn a_drain_command_keeps_the_peers_note_apart() {
     for ms in [0, 1000, 2000, 3000] {
         sim.feed(A, ms, FailNoPeer(true)).unwrap();
     }
-    let lone = "restart requested (attempt 1); not drained: no healthy peer (rgw.b: s3 timeout)";
+    let lone = "restart requested (attempt 1); asking the orchestrator; not drained: no healthy peer (rgw.b: s3 timeout)";
     sim.feed(A, 3050, Cmd(Command::Drain)).unwrap();
     assert_eq!(reason(&sim, A), lone);
     sim.feed(A, 3100, Fail).unwrap();
     sim.feed(A, 3150, Cmd(Command::Drain)).unwrap();
     sim.feed(A, 3200, FailNoPeer(true)).unwrap();
     assert_eq!(reason(&sim, A), lone);
+}
+
+/// `kill-hung`: a hung RGW (its admin socket silent too) whose restart cephadm took is killed
+/// at once, once, and only while the host shows the old process: podman's stop would wait
+/// 10 s for a SIGTERM it never acts on. Before the orchestrator takes the restart, or once
+/// the host shows a new process, nothing is killed; a daemon that only times out (its socket
+/// answers) is left to the orchestrator's stop.
+#[test]
+fn a_hung_process_whose_restart_was_taken_is_killed_once_while_it_is_still_the_old_one() {
+    let killing = Policy {
+        kill_hung: true,
+        ..policy()
+    };
+    let ms = Duration::from_millis;
+    let hour = ms(3_600_000);
+    let mut sim = Sim::with(killing.clone(), BTreeMap::new(), Some(hour));
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (0, Process(hour), Starting, "up", &[]),
+            (1000, Pass, Starting, "up", &[]),
+            (2000, Pass, Healthy, "up ready", &[]),
+            (3000, Hung, Suspect, "up ready", &[]),
+            (4000, Hung, Suspect, "up ready", &[]),
+            // Failed and drained (no HAProxy polls): the restart is asked for; nothing is
+            // killed before the orchestrator takes it.
+            (5000, Hung, Restarting, DOWN_RESTARTING, ASK_RESTART),
+            (
+                5100,
+                Answer(Ok("Scheduled")),
+                Restarting,
+                DOWN_QUEUED,
+                &["refresh", "kill"],
+            ),
+            // Once: a second proof of the old process asks for nothing more.
+            (5500, Process(ms(3_605_500)), Restarting, DOWN_QUEUED, &[]),
+            (6000, Hung, Restarting, DOWN_QUEUED, &[]),
+        ],
+    );
+    // The kill is an event of its own, and the word says what the restart waits for now.
+    let said = sim
+        .feed(
+            A,
+            6100,
+            Killed(Ok("systemctl kill --signal=SIGKILL ceph-f@rgw.a.service")),
+        )
+        .unwrap();
+    let event = said.iter().find_map(|a| match a {
+        Action::Event(e) => Some(e.reason.as_str()),
+        _ => None,
+    });
+    assert_eq!(
+        event,
+        Some("killed the hung process (its admin socket did not answer either): systemctl kill --signal=SIGKILL ceph-f@rgw.a.service")
+    );
+    assert_eq!(
+        reason(&sim, A),
+        "restart requested (attempt 1); the hung process was killed (its admin socket did not answer either); waiting for the orchestrator to start a new one"
+    );
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (6200, Refused, Restarting, "down #restarting: hung process killed, waiting for the orchestrator to start a new one", &[]),
+            (8000, Process(ms(100)), Restarting, DOWN_NEW_PROCESS, &[]),
+            (8100, Pass, Recovering, "down #recovering 1/2", &[]),
+            (8600, Pass, Healthy, "up ready", &["proven"]),
+        ],
+    );
+
+    // The kill failed: said, and the orchestrator's stop does it later.
+    let mut sim = Sim::with(killing.clone(), BTreeMap::new(), Some(hour));
+    let mut rows: Vec<Row> = vec![(0, Process(hour), Starting, "up", &[])];
+    rows.extend_from_slice(&[
+        (1000, Pass, Starting, "up", &[]),
+        (2000, Pass, Healthy, "up ready", &[]),
+        (3000, Hung, Suspect, "up ready", &[]),
+        (4000, Hung, Suspect, "up ready", &[]),
+        (5000, Hung, Restarting, DOWN_RESTARTING, ASK_RESTART),
+        (
+            5100,
+            Answer(Ok("Scheduled")),
+            Restarting,
+            DOWN_QUEUED,
+            &["refresh", "kill"],
+        ),
+        (
+            5200,
+            Killed(Err("Access denied")),
+            Restarting,
+            DOWN_QUEUED,
+            &[],
+        ),
+    ]);
+    check_daemon(&mut sim, A, &rows);
+    assert_eq!(
+        reason(&sim, A),
+        "restart requested (attempt 1); the orchestrator took it; killing the hung process failed (Access denied); waiting for the orchestrator to restart the daemon"
+    );
+
+    // Its admin socket answers (a frontend stuck, the process not): not killed.
+    let mut sim = Sim::with(killing.clone(), BTreeMap::new(), Some(hour));
+    check_daemon(&mut sim, A, &[(0, Process(hour), Starting, "up", &[])]);
+    check_daemon(&mut sim, A, but_the_answer(RESTART_ASKED_ALONE));
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (
+                5100,
+                Answer(Ok("Scheduled")),
+                Restarting,
+                DOWN_QUEUED,
+                &["refresh"],
+            ),
+            (6000, Fail, Restarting, DOWN_QUEUED, &[]),
+        ],
+    );
+
+    // kill-hung off: never killed.
+    let mut sim = Sim::with(policy(), BTreeMap::new(), Some(hour));
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (0, Process(hour), Starting, "up", &[]),
+            (1000, Pass, Starting, "up", &[]),
+            (2000, Pass, Healthy, "up ready", &[]),
+            (3000, Hung, Suspect, "up ready", &[]),
+            (4000, Hung, Suspect, "up ready", &[]),
+            (5000, Hung, Restarting, DOWN_RESTARTING, ASK_RESTART),
+            (
+                5100,
+                Answer(Ok("Scheduled")),
+                Restarting,
+                DOWN_QUEUED,
+                &["refresh"],
+            ),
+        ],
+    );
+
+    // The host shows a new process already when the answer comes: never killed.
+    let mut sim = Sim::with(killing, BTreeMap::new(), Some(hour));
+    check_daemon(
+        &mut sim,
+        A,
+        &[
+            (0, Process(hour), Starting, "up", &[]),
+            (1000, Pass, Starting, "up", &[]),
+            (2000, Pass, Healthy, "up ready", &[]),
+            (3000, Hung, Suspect, "up ready", &[]),
+            (4000, Hung, Suspect, "up ready", &[]),
+            (5000, Hung, Restarting, DOWN_RESTARTING, ASK_RESTART),
+            (5050, Process(ms(10)), Restarting, DOWN_RESTARTING, &[]),
+            (
+                5100,
+                Answer(Ok("Scheduled")),
+                Restarting,
+                DOWN_NEW_PROCESS,
+                &["refresh"],
+            ),
+        ],
+    );
 }

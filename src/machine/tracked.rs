@@ -92,6 +92,8 @@ pub(super) struct Probes {
     pub(super) no_healthy_peer: Option<NoHealthyPeer>,
     /// The operator's configuration is wrong for this daemon (e.g. the S3 canary credentials).
     pub(super) config_error: Option<String>,
+    /// The last counted probe failed and the admin socket did not answer either.
+    pub(super) hung: bool,
 }
 
 impl Probes {
@@ -261,7 +263,7 @@ impl Tracked {
             {
                 Word::Drain
             }
-            Phase::Restarting(_) => Word::Down("restarting".into()),
+            Phase::Restarting(attempt) => Word::Down(self.restart_word(&attempt)),
             // Passes enough, from a process not yet known to be the new one: the count says
             // nothing more (it once read `recovering 118/2` until the restart timed out).
             Phase::Recovering(attempt)
@@ -511,6 +513,20 @@ impl Tracked {
     /// A probe sent before the restart under way was asked for: the old process may have
     /// answered it, so it says nothing now.
     /// So is one sent before the new process started, once the host shows it.
+    /// Keeps whether the daemon's last counted probe found it hung (failed, and its admin
+    /// socket silent too): what a kill of the hung process needs (`restart.rs`).
+    pub(super) fn note_hung(
+        &mut self,
+        result: &Result<Verdict, ProbeError>,
+        hung: bool,
+        sent: Instant,
+    ) {
+        if self.sent_before_restart(sent) || matches!(result, Err(ProbeError::Config(_))) {
+            return;
+        }
+        self.probes.hung = hung && result.is_err();
+    }
+
     fn sent_before_restart(&self, sent: Instant) -> bool {
         self.phase.attempt().is_some_and(|attempt| {
             sent < attempt.issued

@@ -202,8 +202,22 @@ pub struct Outcome {
     pub config_problem: Option<String>,
     /// Failed while no peer is healthy.
     pub no_healthy_peer: Option<NoHealthyPeer>,
+    /// The daemon failed and its admin socket did not answer either: the whole process is
+    /// hung (a frozen RGW), not only its frontend.
+    pub hung: bool,
     /// A step other than `asok` asked the daemon something.
     answered: bool,
+}
+
+/// What a daemon's admin socket said after a failure that [`Outcome::waits_on_rados`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminSocket {
+    /// Its oldest RADOS operation is this old: `rados: oldest op 4.2s on osd.0 (3 in flight)`.
+    Stalled(String),
+    /// It answered, and RADOS is not stalled under it.
+    Answered,
+    /// It did not answer within its timeout: the process is hung, not only its frontend.
+    Silent,
 }
 
 impl Default for Outcome {
@@ -213,6 +227,7 @@ impl Default for Outcome {
             step: Step::Http,
             config_problem: None,
             no_healthy_peer: None,
+            hung: false,
             answered: false,
         }
     }
@@ -258,18 +273,19 @@ impl Outcome {
 
     /// What the admin socket said after a failure that [`Outcome::waits_on_rados`]: an old
     /// RADOS operation makes it the cluster's (`degraded`); no answer (a frozen RGW's socket
-    /// does not answer either) leaves the failure standing; no socket is a configuration
-    /// problem. Returns whether the outcome is final.
-    pub fn rados(&mut self, stall: Result<Option<String>, String>) -> bool {
-        match stall {
-            Ok(Some(stall)) => {
+    /// does not answer either) leaves the failure standing and marks the process hung; no
+    /// socket is a configuration problem. Returns whether the outcome is final.
+    pub fn rados(&mut self, socket: Result<AdminSocket, String>) -> bool {
+        match socket {
+            Ok(AdminSocket::Stalled(stall)) => {
                 let failure = describe(&self.result);
                 self.result = Ok(Verdict::Degraded {
                     reason: format!("{} {failure} while {stall}", self.step),
                 });
                 self.step = Step::Asok;
             }
-            Ok(None) => {}
+            Ok(AdminSocket::Answered) => {}
+            Ok(AdminSocket::Silent) => self.hung = true,
             Err(missing) => {
                 self.config_problem.get_or_insert(missing);
             }
@@ -434,7 +450,7 @@ mod tests {
     type ClusterRow = (
         Step,
         Result<Verdict, ProbeError>,
-        Option<Result<Option<String>, String>>,
+        Option<Result<AdminSocket, String>>,
         Option<&'static str>,
         Result<Verdict, ProbeError>,
         Step,
@@ -448,10 +464,15 @@ mod tests {
             let mut chain = Outcome::default();
             chain.step(step, failed);
             assert!(!chain.steps_done(), "row {i}");
+            let silent = socket == Some(Ok(AdminSocket::Silent));
             if let Some(socket) = socket {
                 assert!(chain.waits_on_rados(), "row {i}");
                 chain.rados(socket);
             }
+            assert_eq!(
+                chain.hung, silent,
+                "row {i}: hung only when the socket is silent"
+            );
             chain.health(health);
             assert_eq!(
                 (&chain.result, chain.step, chain.config_problem.as_deref()),
@@ -464,7 +485,7 @@ mod tests {
     #[test]
     fn a_failure_while_rados_stalls_under_the_daemon_is_the_clusters() {
         let stall = || {
-            Some(Ok(Some(
+            Some(Ok(AdminSocket::Stalled(
                 "rados: oldest op 4.2s on osd.0 (3 in flight)".into(),
             )))
         };
@@ -490,11 +511,22 @@ mod tests {
                 Step::Asok,
                 None,
             ),
-            // The socket does not answer (a frozen RGW's does not): the failure stands.
+            // The socket does not answer (a frozen RGW's does not): the failure stands, and
+            // the process is hung.
             (
                 Step::Http,
                 timeout(),
-                Some(Ok(None)),
+                Some(Ok(AdminSocket::Silent)),
+                None,
+                timeout(),
+                Step::Http,
+                None,
+            ),
+            // The socket answers with no old op: the failure stands (the frontend's alone).
+            (
+                Step::Http,
+                timeout(),
+                Some(Ok(AdminSocket::Answered)),
                 None,
                 timeout(),
                 Step::Http,

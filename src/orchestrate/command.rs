@@ -14,20 +14,25 @@ pub struct CommandOrch {
 
 impl CommandOrch {
     pub fn argv(&self, daemon: &Daemon) -> Vec<String> {
-        let id = daemon
-            .name
-            .split_once('.')
-            .map_or(daemon.name.as_str(), |(_, id)| id);
-        self.argv
-            .iter()
-            .map(|word| {
-                word.replace("{name}", &daemon.name)
-                    .replace("{type}", &daemon.daemon_type)
-                    .replace("{id}", id)
-                    .replace("{host}", daemon.hostname.as_deref().unwrap_or(""))
-            })
-            .collect()
+        fill(&self.argv, daemon)
     }
+}
+
+/// `template` with `{name}`, `{type}`, `{id}` and `{host}` replaced in each word.
+pub(super) fn fill(template: &[String], daemon: &Daemon) -> Vec<String> {
+    let id = daemon
+        .name
+        .split_once('.')
+        .map_or(daemon.name.as_str(), |(_, id)| id);
+    template
+        .iter()
+        .map(|word| {
+            word.replace("{name}", &daemon.name)
+                .replace("{type}", &daemon.daemon_type)
+                .replace("{id}", id)
+                .replace("{host}", daemon.hostname.as_deref().unwrap_or(""))
+        })
+        .collect()
 }
 
 impl Orchestrator for CommandOrch {

@@ -9,6 +9,7 @@
 
 pub mod ceph;
 pub mod command;
+pub mod kill;
 pub mod systemd;
 
 use std::future::Future;
