@@ -287,7 +287,7 @@ fn restart_wait_exits_0_once_the_restarted_daemon_is_back_in_rotation() {
         transitions[..2],
         [
             "healthy -> draining (drain): planned restart: draining",
-            "draining -> restarting (drain): planned restart requested",
+            "draining -> restarting (drain): planned restart requested; asking the orchestrator",
         ],
         "{}",
         done.stdout
@@ -370,7 +370,7 @@ fn restart_wait_gives_up_at_its_timeout_saying_what_it_last_saw() {
     assert_eq!(done.code, Some(1), "{done:#?}");
     assert!(
         done.stderr.starts_with(
-            "ceph-warden: rgw.a: gave up waiting after 6s: last seen restarting (planned restart requested); "
+            "ceph-warden: rgw.a: gave up waiting after 6s: last seen restarting (planned restart requested; the orchestrator took it; waiting for it to restart the daemon); "
         ),
         "{done:#?}"
     );

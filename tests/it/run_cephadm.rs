@@ -376,7 +376,7 @@ fn against_cephadm_a_restart_accepted_and_never_run_falls_back_to_the_next_backe
             &haproxy,
             id,
             before,
-            Duration::from_secs(60),
+            Duration::from_secs(90),
         );
         eprintln!("{name} ({obstacle}): {reasons:#?}");
         not_performed_then_back(&sidecar, &name, &reasons);
@@ -387,5 +387,96 @@ fn against_cephadm_a_restart_accepted_and_never_run_falls_back_to_the_next_backe
                 .is_some_and(|h| h.iter().all(|r| r["daemon"] != name.as_str())),
             "cephadm never ran it ({obstacle}): {state}"
         );
+    }
+}
+
+/// The original incident against cephadm as it behaves: all three RGWs frozen under load, each
+/// restart queued behind the serve loop (3 s) and stopped by podman's stop, whose SIGKILL
+/// comes 10 s after a SIGTERM a frozen process never acts on. With `kill-hung` the sidecar
+/// kills each hung process itself once cephadm took its restart and HAProxy heard it is out,
+/// so the stop finds it gone and the new process starts at once: the first 200 through
+/// HAProxy comes within 10 s of the freeze, and the restarts go one at a time. Stand-ins:
+/// fake-cephadm for cephadm, and `command` running the lab's `rgw-ctl.sh kill` (SIGKILL of
+/// the RGW's recorded pid) where a host has `systemctl kill --signal=SIGKILL` of cephadm's
+/// unit (no systemd runs here).
+#[test]
+fn against_cephadm_all_three_frozen_answer_within_10_s_because_the_hung_processes_are_killed() {
+    let lab = Lab::up("cadm-all-frozen", 3);
+    lab.cephadm_model(&[]);
+    let lab_dir = lab.dir.display().to_string();
+    let sidecar = crate::sidecar::Sidecar::start(
+        "cadm-all-frozen",
+        "kill-hung = \"command\"",
+        &format!(
+            "[command]\nkill = [\"bash\", \"{}\", \"-d\", \"{lab_dir}\", \"kill\", \"{{id}}\"]\n\
+             [daemon-types.rgw]\nadmin-socket = \"{lab_dir}/run/ceph-client.{{name}}.asok\"\n",
+            repo_path("tests/lab/rgw-ctl.sh").display()
+        ),
+        &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
+    );
+    let haproxy = haproxy_for(&lab, &sidecar);
+    let before: Vec<Option<u32>> = lab.ids.iter().map(|id| lab.pid(id)).collect();
+    let port = haproxy.port;
+    let load = std::thread::spawn(move || open_loop(port, "/", 20, Duration::from_secs(25), None));
+    std::thread::sleep(Duration::from_secs(2));
+    for id in &lab.ids {
+        lab.ctl("freeze", id);
+    }
+    let frozen = now();
+    let mut words = Vec::new();
+    let mut first_200 = None;
+    while frozen.elapsed() < Duration::from_secs(40) {
+        for name in ["rgw.a", "rgw.b", "rgw.c"] {
+            let word = sidecar.agent(Some(name)).0;
+            if word.starts_with("down #restarting") && !words.contains(&word) {
+                words.push(word);
+            }
+        }
+        if request(haproxy.port, "/", None).result == Ok(200) {
+            first_200 = Some(frozen.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    crate::run_lab::every_rgw_restarted_and_up(&lab, &haproxy, &before, || {});
+    let all_back = frozen.elapsed();
+    let outcomes = load.join().expect("load");
+    let events = sidecar.get("/events").1;
+    let state = lab.cephadm_state();
+    eprintln!("all three frozen -> first 200 through HAProxy after {first_200:?}; all back after {all_back:?}");
+    eprintln!("agent words while restarting: {words:#?}");
+    eprintln!("load: {}", summary(&outcomes));
+    let first_200 = first_200.unwrap_or_else(|| panic!("no 200 in 40 s; events:\n{events}"));
+    assert!(
+        first_200 < Duration::from_secs(10),
+        "first 200 after {first_200:?}; events:\n{events}"
+    );
+    // Each hung process was killed by the sidecar: cephadm's stop found it gone and never
+    // waited for podman's SIGKILL.
+    let kills = events
+        .lines()
+        .filter(|l| l.contains("killed the hung process (its admin socket did not answer either)"))
+        .count();
+    assert_eq!(kills, 3, "{events}");
+    let runs = state["history"].as_array().expect("history");
+    assert_eq!(runs.len(), 3, "{state}");
+    assert!(
+        runs.iter().all(|r| r["sigkill"] != true),
+        "podman's stop had to SIGKILL: {state}"
+    );
+    assert!(
+        words.iter().any(|w| w
+            == "down #restarting: hung process killed, waiting for the orchestrator to start a new one"),
+        "{words:#?}"
+    );
+    // One at a time: each restart is asked only once the one before is back.
+    let mut under_way = 0;
+    for line in events.lines() {
+        if line.contains("\"to\":\"restarting\"") && line.contains("\"from\":\"failed\"") {
+            under_way += 1;
+            assert_eq!(under_way, 1, "two restarts overlapped:\n{events}");
+        } else if line.contains("back after the restart") {
+            under_way -= 1;
+        }
     }
 }

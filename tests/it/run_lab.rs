@@ -45,7 +45,7 @@ pub(crate) fn haproxy_for(lab: &Lab, sidecar: &Sidecar) -> Haproxy {
 
 /// Waits until every RGW of the lab runs a new process (its pid is not the one in `before`)
 /// and HAProxy has it UP again; `each_poll` runs at every look.
-fn every_rgw_restarted_and_up(
+pub(crate) fn every_rgw_restarted_and_up(
     lab: &Lab,
     haproxy: &Haproxy,
     before: &[Option<u32>],
