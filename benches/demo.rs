@@ -5,7 +5,10 @@
 //! then all three do. A live timeline shows what clients got, what HAProxy did and what the
 //! sidecar saw and did; a side-by-side summary ends it. Everything is torn down at the end and
 //! on Ctrl-C; `--keep` leaves the warden setup running for `curl`. `--short` halves the waits
-//! (CI runs it). The only stand-in is tests/lab/fake-ceph for cephadm's orchestrator.
+//! (CI runs it). The only stand-in is cephadm's orchestrator: tests/lab/fake-cephadm, cephadm as
+//! it behaves (each restart queued 3 s behind its serve loop, podman's 10 s stop, a cached
+//! `orch ps`); and, for the hung-RGW kill a host with `[systemd] fsid` has, the lab's
+//! `rgw-ctl.sh kill` (SIGKILL of the RGW's pid) where a host runs `systemctl kill`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +60,7 @@ fn main() {
     let started = now();
     say("bringing up the lab: mon, mgr, osd and three real radosgw on 127.0.0.1");
     let lab = Lab::up("demo", 3);
+    lab.cephadm_model(&[]);
     let mut phases = Vec::new();
     for setup in ["cephadm", "warden"] {
         if interrupted.load(Ordering::Relaxed) {
@@ -114,11 +118,17 @@ fn phase(
     let haproxy = if setup == "warden" {
         say("warden: the shipped haproxy/haproxy.cfg and `ceph-warden run` (agent-check)");
         let release = repo_path("target/release/ceph-warden");
+        // Its defaults, with the lab's admin sockets (the default path is cephadm's) and the
+        // hung-RGW kill.
         let s = Sidecar::start_binary(
             "demo-sidecar",
             release.to_str().unwrap_or(BIN),
-            "",
-            "",
+            "kill-hung = \"command\"",
+            &format!(
+                "[command]\nkill = [\"bash\", \"{}\", \"-d\", \"{lab_dir}\", \"kill\", \"{{id}}\"]\n\
+                 [daemon-types.rgw]\nadmin-socket = \"{lab_dir}/run/ceph-client.{{name}}.asok\"\n",
+                repo_path("tests/lab/rgw-ctl.sh").display()
+            ),
             &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
         );
         let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();

@@ -1,14 +1,17 @@
 //! The freeze benchmark (docs/design.md §12-§13): the lab's three real radosgw behind a
-//! real HAProxy, under open-loop client load, each fault injected into three setups in one run:
+//! real HAProxy, under open-loop client load, each fault injected into each setup in one run:
 //!
 //! - `cephadm`: cephadm's stock ingress HAProxy config (tests/harness/haproxy-cephadm.cfg:
 //!   static-rr, `httpchk HEAD /`, `inter 2s`, `timeout check 5s`), nothing else: what users run today;
 //! - `cron`: the same, plus `ceph-warden check` every `--cron-interval` seconds (the seed
 //!   script's job, done by the project's `check`);
-//! - `warden`: the shipped `haproxy/haproxy.cfg` plus `ceph-warden run`.
+//! - `warden`: the shipped `haproxy/haproxy.cfg` plus `ceph-warden run`;
+//! - `warden-instant`: the same against the instant orchestrator of earlier runs.
 //!
-//! The orchestrator is the project's stand-in, `tests/lab/fake-ceph` (no cephadm here): it
-//! restarts lab RGWs the way cephadm does. It writes docs/BENCHMARKS.md and one SVG timeline per
+//! The orchestrator is the project's stand-in (no cephadm here): `tests/lab/fake-cephadm`,
+//! cephadm as it behaves (restarts queued behind a serve loop, podman's 10 s stop, a cached
+//! `orch ps`), for every setup but `warden-instant`, which keeps `tests/lab/fake-ceph`'s
+//! instant restarts (0.3 s after the ask) so the two read side by side. It writes docs/BENCHMARKS.md and one SVG timeline per
 //! scenario under docs/bench/. Run: `bash scripts/bench.sh` (or `cargo bench --bench freeze --
 //! --help`).
 
@@ -110,14 +113,19 @@ enum Setup {
     Cephadm,
     Cron,
     Warden,
+    /// `warden` against the instant orchestrator stand-in (restarts 0.3 s after the ask).
+    WardenInstant,
 }
 
 impl Setup {
+    const ALL: [Setup; 4] = [Self::Cephadm, Self::Cron, Self::Warden, Self::WardenInstant];
+
     fn name(self) -> &'static str {
         match self {
             Self::Cephadm => "cephadm",
             Self::Cron => "cron",
             Self::Warden => "warden",
+            Self::WardenInstant => "warden-instant",
         }
     }
 }
@@ -210,7 +218,7 @@ fn main() {
         cron_first: Duration::from_secs(10),
     };
     let mut scenarios: Vec<Scenario> = Scenario::ALL.to_vec();
-    let mut setups = vec![Setup::Cephadm, Setup::Cron, Setup::Warden];
+    let mut setups = Setup::ALL.to_vec();
     let mut out = repo_path("docs/BENCHMARKS.md");
     let mut i = 0;
     while i < args.len() {
@@ -237,7 +245,7 @@ fn main() {
                 setups = value
                     .split(',')
                     .map(|n| {
-                        *[Setup::Cephadm, Setup::Cron, Setup::Warden]
+                        *Setup::ALL
                             .iter()
                             .find(|s| s.name() == n)
                             .unwrap_or_else(|| panic!("unknown setup {n}"))
@@ -519,6 +527,11 @@ fn watch_rotation(
 fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     let tag = format!("bench-{}-{}", scenario.name(), setup.name());
     let lab = Lab::up(&tag, 3);
+    if setup != Setup::WardenInstant {
+        // cephadm as it behaves, with the stand-in's defaults: each restart queued 3 s behind
+        // the serve loop, podman's 10 s stop, `orch ps` re-listed 5 s after an action.
+        lab.cephadm_model(&[]);
+    }
     let lab_dir = lab.dir.display().to_string();
     let dir = TempDir::new(&format!("{tag}-run"));
     lab.bucket("a", "bench", "object", 4096, "public-read-write");
@@ -543,14 +556,27 @@ fn run(scenario: Scenario, setup: Setup, p: &Params) -> Run {
     let ceph_log = dir.path("ceph-argv.log");
     let mut sidecar = None;
     let haproxy = match setup {
-        Setup::Warden => {
+        Setup::Warden | Setup::WardenInstant => {
             // Its defaults, with the admin socket where the lab keeps it (cephadm's place
-            // is the default).
+            // is the default), and against cephadm the hung-RGW kill a host with `[systemd]
+            // fsid` has: `rgw-ctl.sh kill` (SIGKILL of the RGW's pid) stands in for
+            // `systemctl kill` of cephadm's unit.
+            let kill = match setup {
+                Setup::Warden => format!(
+                    "[command]\nkill = [\"bash\", \"{}\", \"-d\", \"{lab_dir}\", \"kill\", \"{{id}}\"]\n",
+                    repo_path("tests/lab/rgw-ctl.sh").display()
+                ),
+                _ => String::new(),
+            };
             let s = Sidecar::start(
                 &format!("{tag}-sidecar"),
-                "",
+                if setup == Setup::Warden {
+                    "kill-hung = \"command\""
+                } else {
+                    ""
+                },
                 &format!(
-                    "[daemon-types.rgw]\nadmin-socket = \"{lab_dir}/run/ceph-client.{{name}}.asok\"\n"
+                    "{kill}[daemon-types.rgw]\nadmin-socket = \"{lab_dir}/run/ceph-client.{{name}}.asok\"\n"
                 ),
                 &[("FAKE_CEPH_LAB_DIR", lab_dir.as_str())],
             );
@@ -856,7 +882,7 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "Each scenario runs three times in this one run, on a fresh lab each time (three real \
+        "Each scenario runs once per setup in this one run, on a fresh lab each time (three real \
          radosgw, one OSD, real HAProxy), under open-loop load: {} requests per second \
          through HAProxy, each on its own connection, sent on schedule whatever earlier ones do \
          (3 in 4 a GET of a 4 KiB object, 1 in 4 an anonymous 4 KiB PUT, and 1 in 20 instead \
@@ -875,8 +901,9 @@ fn report(
         p.cron_interval.as_secs(),
         p.cron_first.as_secs()
     );
-    let _ = writeln!(out, "- `warden`: the shipped [haproxy/haproxy.cfg](../haproxy/haproxy.cfg) plus `ceph-warden run` with its defaults (the admin socket path set to the lab's: the default is cephadm's place).\n");
-    let _ = writeln!(out, "The orchestrator is the project's stand-in (`tests/lab/fake-ceph`: cephadm cannot run here); it restarts a lab RGW 0.3 s after it is asked, as cephadm's serve loop does.\n");
+    let _ = writeln!(out, "- `warden`: the shipped [haproxy/haproxy.cfg](../haproxy/haproxy.cfg) plus `ceph-warden run` with its defaults (the admin socket path set to the lab's: the default is cephadm's place), and the hung-RGW kill a host with `[systemd] fsid` has (`run.kill-hung`; here `rgw-ctl.sh kill`, SIGKILL of the RGW's pid, stands in for `systemctl kill` of cephadm's unit).");
+    let _ = writeln!(out, "- `warden-instant`: `warden` without the kill, against the instant orchestrator of the earlier runs (a restart 0.3 s after the ask, a live `orch ps`): what every figure before issue 12 was measured against, beside the rest.\n");
+    let _ = writeln!(out, "The orchestrator is the project's stand-in (cephadm cannot run here): for `cephadm`, `cron` and `warden` it is [tests/lab/fake-cephadm](../tests/lab/fake-cephadm), cephadm as it behaves (read from its code: issue 12, docs/design.md §7), with its defaults: `orch daemon restart` only queues the restart and the serve loop runs it 3 s later, stopping the RGW as `podman stop` does (SIGTERM, SIGKILL after 10 s, never SIGCONT); `orch ps` answers from a cache re-listed 5 s after an action. For `warden-instant` it is `tests/lab/fake-ceph`'s instant model.\n");
     let _ = writeln!(out, "Columns: requests sent; client errors (by HTTP status or error kind); GET and PUT requests (not the slow GETs, 4 s by design) that did get a 200 but only after more than 5 s (stalled on a frozen server: most clients would have given up), and their latency percentiles; freeze → out of rotation and → back in rotation, as HAProxy's `show stat` says (polled every 100 ms; for all-frozen: no server UP, then every server UP); first 200 answered after the fault; restarts asked of the orchestrator; drains HAProxy applied.\n");
     for (scenario, runs) in results {
         let _ = writeln!(out, "## {}\n\n{}.\n", scenario.name(), scenario.title(p));

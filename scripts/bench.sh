@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole benchmark: agent and footprint, then every scenario in the cephadm, cron
-# and warden setups on the real lab, one after another (about 20 minutes on 2 cores). Rewrites
+# The whole benchmark: agent and footprint, then every scenario in the cephadm, cron, warden
+# and warden-instant setups on the real lab, one after another (about 30 minutes on 2 cores). Rewrites
 # docs/BENCHMARKS.md and docs/bench/*.svg. As root on Debian 12, like the tests.
 # Arguments go to the benchmark: --rate N, --freeze S, --cron-interval S, --scenarios a,b
 set -euo pipefail
