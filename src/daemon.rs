@@ -311,7 +311,13 @@ impl<W: World> Shell<W> {
         for action in actions {
             match action {
                 Action::Restart { daemon, fall_back } => self.restart(daemon, fall_back),
-                Action::KillHung { daemon } => self.kill_hung(daemon),
+                Action::KillHung { daemon, not_after } => self.kill_hung(daemon, not_after),
+                Action::NotPerformed { daemon } => {
+                    tracing::warn!(daemon = %daemon, "the orchestrator took the restart and has not performed it: the same process runs");
+                    self.published
+                        .metrics
+                        .restart(&daemon, RestartOutcome::not_performed);
+                }
                 Action::Persist => persist = true,
                 Action::RefreshInventory => self.loops.refresh.notify_one(),
                 Action::ReleaseLease { daemon } => self.release_lease(daemon),

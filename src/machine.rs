@@ -325,9 +325,14 @@ pub enum Action {
     Event(Event),
     /// Give back the restart lease taken for this daemon's restart, if any.
     ReleaseLease { daemon: String },
+    /// The orchestrator took the daemon's restart and, at `restart-timeout`, had not performed
+    /// it (the same process runs): counted, and said in the log.
+    NotPerformed { daemon: String },
     /// Kill the daemon's hung process (`kill-hung`): the orchestrator took its restart, every
     /// HAProxy has heard it is out, its admin socket is silent too. Report with `HungKilled`.
-    KillHung { daemon: String },
+    /// `not_after`: when the restart was asked for; the shell kills nothing if the host
+    /// shows a process started since (the orchestrator's restart overtook the kill).
+    KillHung { daemon: String, not_after: Instant },
     /// The restart is proven: `rise` passing probes from the new process (the "verified"
     /// restart metric).
     RestartProven { daemon: String },
@@ -500,7 +505,7 @@ impl Machine {
                     t.peers(&daemon, &result, no_healthy_peer, sent, now, &mut actions);
                     t.note_hung(&result, hung, sent);
                     t.probe(&daemon, &result, step, sent, now, &mut actions);
-                    t.kill_if_hung(&daemon, now, &mut actions);
+                    t.kill_if_hung(&daemon, &mut actions);
                     if canary && t.in_service() {
                         let service = t.listing.service.clone();
                         self.canary_back(&daemon, &service);
@@ -519,7 +524,7 @@ impl Machine {
             Observation::RestartAnswered { daemon, result } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.restart_answered(&daemon, result, now, &mut actions);
-                    t.kill_if_hung(&daemon, now, &mut actions);
+                    t.kill_if_hung(&daemon, &mut actions);
                 }
             }
             Observation::RestartDeferred {
@@ -539,7 +544,7 @@ impl Machine {
             Observation::ProcessStarted { daemon, ago } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.process_started(&daemon, ago, now, &mut actions);
-                    t.kill_if_hung(&daemon, now, &mut actions);
+                    t.kill_if_hung(&daemon, &mut actions);
                 }
             }
             Observation::HungKilled { daemon, result } => {

@@ -144,6 +144,11 @@ pub enum RestartOutcome {
     failed,
     /// Refused, or the orchestrator could not be asked: no attempt, no budget spent.
     not_taken,
+    /// Taken, and at `restart-timeout` the same process still ran (cephadm paused, an
+    /// unmanaged service, an offline host, a busy serve loop): no attempt, no budget spent.
+    not_performed,
+    /// The hung process of a restart under way was killed (`run.kill-hung`).
+    hung_killed,
     verified,
 }
 

@@ -126,26 +126,42 @@ impl<W: World> Shell<W> {
     }
 
     /// Kills the daemon's hung process (the machine asked: its restart was taken and its admin
-    /// socket is silent too); what the kill said goes back to the machine.
-    pub(super) fn kill_hung(&self, name: String) {
-        let (Some(daemon), Some(killer)) = (
-            self.inventory.known.get(&name).cloned(),
-            self.restarts.killer.clone(),
-        ) else {
-            let _ = self.loops.observations.try_send(Observation::HungKilled {
-                daemon: name,
-                result: Err("run.kill-hung is off, or the daemon left the inventory".into()),
-            });
-            return;
-        };
+    /// socket is silent too), unless the host shows a process started since `not_after` (the
+    /// orchestrator's restart came first: the kill would hit the new process). What the kill
+    /// said, or why it did not happen, goes back to the machine.
+    pub(super) fn kill_hung(&self, name: String, not_after: std::time::Instant) {
+        let target = (self.loops.targets.borrow().iter())
+            .find(|t| t.name == name)
+            .cloned();
+        let daemon = self.inventory.known.get(&name).cloned();
+        let killer = self.restarts.killer.clone();
         let restarts = self.restarts.clone();
         let span = tracing::info_span!("restart", daemon = %name);
         let task = async move {
-            let result = restarts.world.kill(&killer, &daemon).await;
+            let result = match (daemon, killer, target) {
+                (Some(daemon), Some(killer), Some(target)) => {
+                    let started = restarts
+                        .world
+                        .process_started_ago(&target)
+                        .and_then(|ago| super::now().checked_sub(ago));
+                    if started.is_some_and(|started| started >= not_after) {
+                        Err("not killed: a new process runs already".to_string())
+                    } else {
+                        let killed = restarts.world.kill(&killer, &daemon).await;
+                        killed.map_err(|err| err.to_string())
+                    }
+                }
+                _ => {
+                    Err("not killed: run.kill-hung is off, or the daemon left the inventory".into())
+                }
+            };
             match &result {
-                Ok(said) => tracing::warn!(
-                    "killed the hung process (its admin socket did not answer either): {said}"
-                ),
+                Ok(said) => {
+                    restarts.metrics.restart(&name, RestartOutcome::hung_killed);
+                    tracing::warn!(
+                        "killed the hung process (its admin socket did not answer either): {said}"
+                    );
+                }
                 Err(err) => tracing::error!(
                     "could not kill the hung process (the orchestrator's stop will, later): {err}"
                 ),
@@ -154,7 +170,7 @@ impl<W: World> Shell<W> {
                 .observations
                 .send(Observation::HungKilled {
                     daemon: name,
-                    result: result.map_err(|err| err.to_string()),
+                    result,
                 })
                 .await;
         };

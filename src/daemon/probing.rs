@@ -101,7 +101,9 @@ pub(super) async fn run_chain(
             },
             ProbeStep::Asok => match rados_stall(target).await {
                 Ok(AdminSocket::Stalled(stall)) => Ok(Verdict::Degraded { reason: stall }),
-                Ok(AdminSocket::Answered | AdminSocket::Silent) => Ok(Verdict::Ok),
+                Ok(AdminSocket::Answered | AdminSocket::Silent | AdminSocket::Gone) => {
+                    Ok(Verdict::Ok)
+                }
                 Err(problem) => Err(ProbeError::Config(problem.to_string())),
             },
         };
@@ -112,22 +114,17 @@ pub(super) async fn run_chain(
     if chain.steps_done() {
         return chain;
     }
-    // The admin socket, the peers and the failing step asked again are asked at once: on a
-    // frozen RGW each takes its whole timeout, and one after the other they added a second to
-    // every timeout's verdict. What they say is judged in that order: the socket, the health
-    // gate, the peers. The peers are not asked when the health gate decides anyway.
+    // The admin socket first: a live RGW's answers in milliseconds, and an old RADOS op
+    // decides without asking the peers (which would add to the stalled RGWs' queues). A frozen
+    // RGW's socket takes its whole second: after SOCKET_FIRST the peers and the failing step
+    // asked again go out beside it (one after the other, they added a second to every frozen
+    // RGW's verdict). Judged in the old order: the socket, the health gate, the peers, which
+    // are not asked when the health gate decides anyway.
     let ask_socket = chain.waits_on_rados() && target.chain.contains(&ProbeStep::Asok);
     let gate_decides = chain.clone().health(context.health.as_deref());
     let ask_peers = !target.peers.is_empty() && !gate_decides;
     let s3 = s3.filter(|_| target.chain.contains(&ProbeStep::S3));
     let step = chain.step;
-    let socket = async {
-        if ask_socket {
-            Some(rados_stall(target).await)
-        } else {
-            None
-        }
-    };
     let beside_peers = async {
         if !ask_peers {
             return None;
@@ -143,12 +140,30 @@ pub(super) async fn run_chain(
             again
         ))
     };
-    let (socket, beside_peers) = tokio::join!(socket, beside_peers);
-    if let Some(socket) = socket {
-        if chain.rados(socket.map_err(|problem| problem.to_string())) {
-            return chain;
+    let beside_peers = if ask_socket {
+        let socket = rados_stall(target);
+        tokio::pin!(socket);
+        let (socket, beside_peers) = match tokio::time::timeout(SOCKET_FIRST, &mut socket).await {
+            Ok(answered) => {
+                if chain.rados(answered.map_err(|problem| problem.to_string())) {
+                    return chain;
+                }
+                (None, beside_peers.await)
+            }
+            Err(_) => {
+                let (socket, beside_peers) = tokio::join!(socket, beside_peers);
+                (Some(socket), beside_peers)
+            }
+        };
+        if let Some(socket) = socket {
+            if chain.rados(socket.map_err(|problem| problem.to_string())) {
+                return chain;
+            }
         }
-    }
+        beside_peers
+    } else {
+        beside_peers.await
+    };
     if chain.health(context.health.as_deref()) {
         return chain;
     }
@@ -165,6 +180,9 @@ pub(super) async fn run_chain(
     }
     chain
 }
+
+/// How long a failure waits for the admin socket alone before the peers are asked beside it.
+const SOCKET_FIRST: Duration = Duration::from_millis(200);
 
 /// Why the RADOS-stall check cannot run for a daemon: a configuration problem, shown in
 /// `/status`, that leaves the check off for it.
@@ -211,7 +229,7 @@ pub(super) async fn rados_stall(target: &Target) -> Result<AdminSocket, AsokProb
         }
         Err(err) => {
             tracing::debug!("asok: {err}");
-            return Ok(AdminSocket::Silent);
+            return Ok(unanswered(&err));
         }
     };
     let Ok(Some(oldest)) = crate::probe::asok::oldest_op(&reply) else {
@@ -227,6 +245,22 @@ pub(super) async fn rados_stall(target: &Target) -> Result<AdminSocket, AsokProb
         "rados: oldest op {:.1}s on {osd} ({} in flight)",
         oldest.age, oldest.ops
     )))
+}
+
+/// What an admin socket that gave no reply says of its process. No answer in time, or a full
+/// listen queue (EAGAIN: the connections before this one were never accepted): a process that
+/// accepts nothing, silent. Refused or no file: no process listens, gone. Anything else came
+/// from the daemon or the exchange: it answered.
+fn unanswered(err: &crate::probe::asok::AsokError) -> AdminSocket {
+    use crate::probe::asok::AsokError;
+    match err {
+        AsokError::Timeout { .. } => AdminSocket::Silent,
+        AsokError::Connect { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock => {
+            AdminSocket::Silent
+        }
+        AsokError::Connect { .. } => AdminSocket::Gone,
+        AsokError::Protocol { .. } | AsokError::Daemon { .. } => AdminSocket::Answered,
+    }
 }
 
 /// While a planned restart waits for in-flight requests, counts them every 200 ms: the
@@ -471,5 +505,64 @@ mod tests {
             problem.to_string(),
             "asok: no admin socket matches /nonexistent/ceph-client.{name}.asok for rgw.a: the RADOS-stall check is off for it (set daemon-types.rgw.admin-socket, or leave asok out of its probes)"
         );
+    }
+
+    /// What a kill of a hung process goes by: a socket whose process accepts nothing is
+    /// silent, whether the connection waits in its queue for the whole timeout or the queue is
+    /// full already (a frozen RGW's, after the probes before); a socket nobody listens on (a
+    /// dead process's file) is gone, not hung. Real Unix sockets.
+    #[tokio::test]
+    async fn a_socket_that_accepts_nothing_is_silent_and_one_nobody_listens_on_is_gone() {
+        let dir = std::env::temp_dir().join(format!("ceph-warden-asok-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = |name: &str| Target {
+            name: name.into(),
+            url: "http://192.0.2.1:8080/".into(),
+            chain: vec![ProbeStep::Asok],
+            asok: (
+                format!("{}/ceph-client.{{name}}.asok", dir.display()),
+                Duration::from_secs(5),
+            ),
+            peers: Vec::new(),
+        };
+        // Bound and listening, never accepting: the connection waits out the 1 s timeout.
+        let frozen =
+            std::os::unix::net::UnixListener::bind(dir.join("ceph-client.rgw.a.asok")).unwrap();
+        assert_eq!(
+            rados_stall(&target("rgw.a")).await.unwrap(),
+            AdminSocket::Silent
+        );
+        // Its queue full: the next connect is refused at once with EAGAIN, still silent.
+        let mut queued = Vec::new();
+        while let Ok(stream) =
+            tokio::net::UnixStream::connect(dir.join("ceph-client.rgw.a.asok")).await
+        {
+            queued.push(stream);
+            assert!(queued.len() < 10_000, "the listen queue never filled");
+        }
+        let full = crate::probe::asok::command(
+            &dir.join("ceph-client.rgw.a.asok"),
+            r#"{"prefix": "objecter_requests"}"#,
+            Duration::from_secs(1),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&full, crate::probe::asok::AsokError::Connect { source, .. } if source.kind() == std::io::ErrorKind::WouldBlock),
+            "{full:?}"
+        );
+        assert_eq!(unanswered(&full), AdminSocket::Silent);
+        assert_eq!(
+            rados_stall(&target("rgw.a")).await.unwrap(),
+            AdminSocket::Silent
+        );
+        drop(frozen);
+        // The file of a process that is gone: refused.
+        assert_eq!(
+            rados_stall(&target("rgw.a")).await.unwrap(),
+            AdminSocket::Gone
+        );
+        drop(queued);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -438,7 +438,9 @@ async fn a_failed_daemon_is_drained_confirmed_leased_restarted_proven_and_releas
             "healthy: up ready".into(),
             "suspect: up ready".into(),
             format!("failed: {down}"),
-            "restarting: down #restarting".into(),
+            "restarting: down #restarting: asking the orchestrator".into(),
+            // Taken (an event within the state): the fake world shows no process start.
+            "restarting: down #restarting: waiting for the daemon to answer".into(),
             "recovering: down #recovering 1/2".into(),
             "healthy: up ready".into(),
         ]

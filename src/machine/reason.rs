@@ -17,8 +17,8 @@ pub(super) enum Awaiting {
     Answer,
     /// The orchestrator took the restart; the old process still runs (cephadm queues it).
     Orchestrator,
-    /// The hung process was killed; the orchestrator starts the new one.
-    NewProcess,
+    /// The hung process was killed (what the kill said); the orchestrator starts the new one.
+    Killed(String),
     /// Killing the hung process failed (what the kill said): the orchestrator's stop does it.
     KillFailed(String),
 }
@@ -30,8 +30,9 @@ impl fmt::Display for Awaiting {
             Self::Orchestrator => {
                 f.write_str("the orchestrator took it; waiting for it to restart the daemon")
             }
-            Self::NewProcess => f.write_str(
-                "the hung process was killed (its admin socket did not answer either); waiting for the orchestrator to start a new one",
+            Self::Killed(said) => write!(
+                f,
+                "killed the hung process (its admin socket did not answer either): {said}; waiting for the orchestrator to start a new one"
             ),
             Self::KillFailed(err) => write!(
                 f,

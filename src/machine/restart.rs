@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::phase::{Attempt, Kill, LeaseWait, Phase};
 use super::reason::{Awaiting, Reason, Why};
 use super::tracked::Tracked;
-use super::{Action, RestartError, State};
+use super::{Action, RestartError};
 
 /// How soon a restart deferred by the lease is tried again.
 const LEASE_RETRY: Duration = Duration::from_secs(1);
@@ -241,7 +241,7 @@ impl Tracked {
             reason,
             peers: self.peer_note(),
         };
-        self.set(name, Phase::Restarting(attempt), why, now, actions);
+        self.set_saying(name, Phase::Restarting(attempt), why, now, actions);
     }
 
     /// The restart was not asked for (lease held or unavailable): undo the attempt and try
@@ -286,7 +286,12 @@ impl Tracked {
                         daemon: name.to_string(),
                     });
                 }
-                self.flags.fall_back |= cause == NotMade::NotPerformed;
+                if cause == NotMade::NotPerformed {
+                    self.flags.fall_back = true;
+                    actions.push(Action::NotPerformed {
+                        daemon: name.to_string(),
+                    });
+                }
                 (NOT_TAKEN_RETRY, false)
             }
         };
@@ -349,8 +354,22 @@ impl Tracked {
             Phase::Restarting(attempt) => {
                 attempt.outstanding = false;
                 let attempt = *attempt;
-                if result.is_ok() {
+                // Taken: now it waits for the orchestrator, unless the reason already says more
+                // (a new process came first: the systemd and command backends answer once the
+                // restart is done).
+                let asking = matches!(
+                    &self.why.reason,
+                    Reason::RestartRequested {
+                        awaiting: Awaiting::Answer,
+                        ..
+                    } | Reason::PlannedRestartRequested {
+                        awaiting: Awaiting::Answer
+                    }
+                );
+                if result.is_ok() && asking && !self.new_process_on_host(&attempt) {
                     self.restarting(name, attempt, Awaiting::Orchestrator, now, actions);
+                } else {
+                    self.refresh_word(now);
                 }
             }
             Phase::Recovering(attempt) => attempt.outstanding = false,
@@ -441,17 +460,20 @@ impl Tracked {
     /// of rotation, its last probe failed with the admin socket silent too, and the host shows
     /// that the process running is still the one from before the request (never a new one).
     /// Once per attempt, only when `kill-hung` is on; never for a planned restart.
-    pub(super) fn kill_if_hung(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+    pub(super) fn kill_if_hung(&mut self, name: &str, actions: &mut Vec<Action>) {
         let Phase::Restarting(attempt) = self.phase else {
             return;
         };
+        // Restarted only once every HAProxy heard the drain (`tick`); the word changing since
+        // (what the restart waits for) asks HAProxy to hear it again, but it was out already.
+        // One left in rotation for want of a healthy peer still serves: never killed.
         let due = self.policy.kill_hung
             && self.probes.hung
             && !attempt.outstanding
             && attempt.planned.is_none()
             && attempt.kill == Kill::NotAsked
             && self.old_process_still_runs(&attempt)
-            && self.drain_confirmed(now);
+            && !self.skip_drain();
         if due {
             self.phase = Phase::Restarting(Attempt {
                 kill: Kill::Asked,
@@ -459,6 +481,7 @@ impl Tracked {
             });
             actions.push(Action::KillHung {
                 daemon: name.to_string(),
+                not_after: attempt.issued,
             });
         }
     }
@@ -472,49 +495,52 @@ impl Tracked {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
-        let Phase::Restarting(attempt) = self.phase else {
-            return;
+        let (kill, awaiting) = match result {
+            Ok(said) => (Kill::Killed, Awaiting::Killed(said)),
+            Err(err) => (Kill::Failed, Awaiting::KillFailed(err)),
         };
-        if attempt.kill != Kill::Asked {
-            return;
+        match self.phase {
+            Phase::Restarting(attempt) if attempt.kill == Kill::Asked => {
+                let attempt = Attempt { kill, ..attempt };
+                if self.new_process_on_host(&attempt) {
+                    // Overtaken: the restart waits for the new process, as it said.
+                    self.phase = Phase::Restarting(attempt);
+                    self.refresh_word(now);
+                } else {
+                    self.restarting(name, attempt, awaiting, now, actions);
+                }
+            }
+            Phase::Recovering(attempt) if attempt.kill == Kill::Asked => {
+                self.phase = Phase::Recovering(Attempt { kill, ..attempt });
+            }
+            _ => {}
         }
-        let (kill, awaiting, said) = match result {
-            Ok(said) => (
-                Kill::Killed,
-                Awaiting::NewProcess,
-                format!("killed the hung process (its admin socket did not answer either): {said}"),
-            ),
-            Err(err) => (
-                Kill::Failed,
-                Awaiting::KillFailed(err.clone()),
-                format!("could not kill the hung process: {err}"),
-            ),
-        };
-        let attempt = Attempt { kill, ..attempt };
-        self.restarting(name, attempt, awaiting, now, actions);
-        self.last_event = Some(said.clone());
-        actions.push(Action::Event(self.event(name, State::Restarting, said)));
     }
 
-    /// What the agent's `down` word says a restart waits for: `restarting`, and what for when
-    /// the host shows which process runs (`/status`'s reason says the rest).
+    /// What the agent's `down` word says a restart waits for (`/status`'s reason says it at
+    /// more length): the orchestrator's answer (a `ceph` call can take its whole timeout while
+    /// no mgr is active), then, as far as the host shows which process runs, the orchestrator
+    /// to restart it, a new process after the kill, the new process to answer.
     pub(super) fn restart_word(&self, attempt: &Attempt) -> String {
-        let wait = if attempt.outstanding {
-            None
-        } else if self
-            .listing
+        let wait = if self.new_process_on_host(attempt) {
+            "waiting for the new process to answer"
+        } else if attempt.outstanding {
+            "asking the orchestrator"
+        } else if attempt.kill == Kill::Killed {
+            "hung process killed, waiting for the orchestrator to start a new one"
+        } else if self.old_process_still_runs(attempt) {
+            "waiting for the orchestrator to restart it"
+        } else {
+            "waiting for the daemon to answer"
+        };
+        format!("restarting: {wait}")
+    }
+
+    /// The host shows a process started after the restart was asked for.
+    fn new_process_on_host(&self, attempt: &Attempt) -> bool {
+        self.listing
             .process_started_at
             .is_some_and(|started| started >= attempt.issued)
-        {
-            Some("waiting for the new process to answer")
-        } else if attempt.kill == Kill::Killed {
-            Some("hung process killed, waiting for the orchestrator to start a new one")
-        } else if self.old_process_still_runs(attempt) {
-            Some("waiting for the orchestrator to restart it")
-        } else {
-            None
-        };
-        wait.map_or_else(|| "restarting".into(), |wait| format!("restarting: {wait}"))
     }
 
     /// The process answering now is the one started by the restart: the host shows a
@@ -575,7 +601,7 @@ impl Tracked {
                 },
                 peers: self.peer_note(),
             };
-            self.set(name, Phase::Restarting(attempt), why, now, actions);
+            self.set_saying(name, Phase::Restarting(attempt), why, now, actions);
         }
     }
 

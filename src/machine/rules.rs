@@ -373,7 +373,8 @@ const PLANNED: &[At] = &[
 fn said(action: &Action) -> String {
     match action {
         Action::Restart { daemon, .. } => format!("restart {daemon}"),
-        Action::KillHung { daemon } => format!("kill {daemon}"),
+        Action::KillHung { daemon, .. } => format!("kill {daemon}"),
+        Action::NotPerformed { daemon } => format!("not performed {daemon}"),
         Action::Persist => "persist".into(),
         Action::RefreshInventory => "refresh".into(),
         Action::Event(event) => format!("{} -> {}", event.daemon, event.to),

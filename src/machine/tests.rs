@@ -227,8 +227,8 @@ fn words(actions: &[Action]) -> Vec<&'static str> {
             Action::HoldService { .. } => Some("hold-service"),
             Action::LiftServiceHold { .. } => Some("lift-hold"),
             Action::RestartProven { .. } => Some("proven"),
-            // Asserted on their own in the lease scenarios below.
-            Action::ReleaseLease { .. } | Action::Event(_) => None,
+            // Asserted on their own in the lease and the not-performed scenarios below.
+            Action::ReleaseLease { .. } | Action::Event(_) | Action::NotPerformed { .. } => None,
         })
         .collect()
 }
@@ -266,7 +266,11 @@ use In::*;
 use State::*;
 
 /// Words and actions many rows share.
-const DOWN_RESTARTING: &str = "down #restarting";
+/// A restart asked for, the orchestrator's answer not in yet.
+const DOWN_RESTARTING: &str = "down #restarting: asking the orchestrator";
+/// The orchestrator took the restart; the host shows no process start (the scenarios that do
+/// have their own words).
+const DOWN_AWAITING: &str = "down #restarting: waiting for the daemon to answer";
 const DOWN_NOT_BACK: &str = "down #not back within 2m of the restart";
 const DOWN_HELD: &str = "down #held: 3 restarts in 30m did not bring it back";
 const DOWN_WAITING: &str =
@@ -304,11 +308,11 @@ fn fall_failures_take_it_down_then_every_haproxy_confirms_then_restart_then_rise
             5000,
             Answer(Ok("Scheduled to restart rgw.a on host 'h'")),
             Restarting,
-            DOWN_RESTARTING,
+            DOWN_AWAITING,
             &["refresh"],
         ),
         // Failures right after the restart are expected (startup grace).
-        (6000, Fail, Restarting, DOWN_RESTARTING, &[]),
+        (6000, Fail, Restarting, DOWN_AWAITING, &[]),
         (7000, Pass, Recovering, "down #recovering 1/2", &[]),
         (8000, Pass, Healthy, "up ready", &["proven"]),
     ]);
@@ -415,10 +419,10 @@ fn a_restart_that_does_not_help_backs_off_then_holds() {
             2100,
             Answer(Ok("Scheduled")),
             Restarting,
-            DOWN_RESTARTING,
+            DOWN_AWAITING,
             &["refresh"],
         ),
-        (121_999, Tick, Restarting, DOWN_RESTARTING, &[]),
+        (121_999, Tick, Restarting, DOWN_AWAITING, &[]),
         (122_000, Tick, Failed, DOWN_NOT_BACK, &[]),
         // Backoff: 10 s before the second attempt.
         (131_999, Tick, Failed, DOWN_NOT_BACK, &[]),
@@ -548,7 +552,7 @@ fn a_restart_the_orchestrator_did_not_take_is_asked_again_without_charging_the_b
                 23_500,
                 Answer(Ok("Scheduled")),
                 Restarting,
-                DOWN_RESTARTING,
+                DOWN_AWAITING,
                 &["persist", "refresh"],
             ),
             (24_000, Pass, Recovering, "down #recovering 1/2", &[]),
@@ -1084,7 +1088,7 @@ fn a_restart_deferred_by_the_lease_is_retried_without_charging_the_budget() {
                 4200,
                 Answer(Ok("Scheduled to restart rgw.a on host 'h1'")),
                 Restarting,
-                DOWN_RESTARTING,
+                DOWN_AWAITING,
                 &["persist", "refresh"],
             ),
         ],
@@ -1248,7 +1252,7 @@ const CANARY_ASKED: &[Row] = &[
         5000,
         Answer(Ok("Scheduled")),
         Restarting,
-        DOWN_RESTARTING,
+        DOWN_AWAITING,
         &["refresh"],
     ),
 ];
@@ -1287,10 +1291,16 @@ fn a_canary_restart_cephadm_runs_after_the_timeout_is_no_failure_and_holds_nothi
             DOWN_QUEUED,
             &[],
         ),
-        (124_600, Tick, Failed, NOT_PERFORMED, &["persist"]),
-        (134_599, Tick, Failed, NOT_PERFORMED, &[]),
     ]);
     let mut sim = healthy_then(&rows);
+    // At the restart timeout: not performed, counted as such (not as a failure).
+    let timed_out = sim.feed(A, 124_600, Tick).unwrap();
+    assert!(
+        timed_out.contains(&Action::NotPerformed { daemon: A.into() }),
+        "{timed_out:?}"
+    );
+    assert!(timed_out.contains(&Action::Persist), "{timed_out:?}");
+    check_daemon(&mut sim, A, &[(134_599, Tick, Failed, NOT_PERFORMED, &[])]);
     // Asked again, past the backend that took it and did nothing (systemd after ceph-orch).
     let asked = sim.feed(A, 134_600, Tick).unwrap();
     assert!(
@@ -1458,7 +1468,7 @@ const RESTART_ASKED_ALONE: &[Row] = &[
         5100,
         Answer(Ok("Scheduled")),
         Restarting,
-        DOWN_RESTARTING,
+        DOWN_AWAITING,
         &["refresh"],
     ),
 ];
@@ -1823,7 +1833,7 @@ fn a_hung_process_whose_restart_was_taken_is_killed_once_while_it_is_still_the_o
             (6000, Hung, Restarting, DOWN_QUEUED, &[]),
         ],
     );
-    // The kill is an event of its own, and the word says what the restart waits for now.
+    // The kill is an event, and the reason and the word say what the restart waits for now.
     let said = sim
         .feed(
             A,
@@ -1835,14 +1845,9 @@ fn a_hung_process_whose_restart_was_taken_is_killed_once_while_it_is_still_the_o
         Action::Event(e) => Some(e.reason.as_str()),
         _ => None,
     });
-    assert_eq!(
-        event,
-        Some("killed the hung process (its admin socket did not answer either): systemctl kill --signal=SIGKILL ceph-f@rgw.a.service")
-    );
-    assert_eq!(
-        reason(&sim, A),
-        "restart requested (attempt 1); the hung process was killed (its admin socket did not answer either); waiting for the orchestrator to start a new one"
-    );
+    let killed = "restart requested (attempt 1); killed the hung process (its admin socket did not answer either): systemctl kill --signal=SIGKILL ceph-f@rgw.a.service; waiting for the orchestrator to start a new one";
+    assert_eq!(event, Some(killed));
+    assert_eq!(reason(&sim, A), killed);
     check_daemon(
         &mut sim,
         A,
@@ -1937,7 +1942,7 @@ fn a_hung_process_whose_restart_was_taken_is_killed_once_while_it_is_still_the_o
             (3000, Hung, Suspect, "up ready", &[]),
             (4000, Hung, Suspect, "up ready", &[]),
             (5000, Hung, Restarting, DOWN_RESTARTING, ASK_RESTART),
-            (5050, Process(ms(10)), Restarting, DOWN_RESTARTING, &[]),
+            (5050, Process(ms(10)), Restarting, DOWN_NEW_PROCESS, &[]),
             (
                 5100,
                 Answer(Ok("Scheduled")),

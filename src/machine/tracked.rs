@@ -304,6 +304,25 @@ impl Tracked {
         }
     }
 
+    /// As [`Tracked::set`], and a move within one state that changes what it waits for is an
+    /// event too (a restart under way: taken, the hung process killed, a new process).
+    pub(super) fn set_saying(
+        &mut self,
+        name: &str,
+        to: Phase,
+        why: impl Into<Why>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let (from, before) = (self.phase.state(), self.why.to_string());
+        self.set(name, to, why, now, actions);
+        let reason = self.why.to_string();
+        if from == self.phase.state() && reason != before {
+            self.last_event = Some(reason.clone());
+            actions.push(Action::Event(self.event(name, from, reason)));
+        }
+    }
+
     /// Tells HAProxy what the phase and the operator's flags say now.
     pub(super) fn refresh_word(&mut self, now: Instant) {
         self.announced.set(self.desired_word(), now);
@@ -510,9 +529,6 @@ impl Tracked {
         self.set(name, Phase::Failed, why, now, actions);
     }
 
-    /// A probe sent before the restart under way was asked for: the old process may have
-    /// answered it, so it says nothing now.
-    /// So is one sent before the new process started, once the host shows it.
     /// Keeps whether the daemon's last counted probe found it hung (failed, and its admin
     /// socket silent too): what a kill of the hung process needs (`restart.rs`).
     pub(super) fn note_hung(
@@ -527,6 +543,9 @@ impl Tracked {
         self.probes.hung = hung && result.is_err();
     }
 
+    /// A probe sent before the restart under way was asked for: the old process may have
+    /// answered it, so it says nothing now. So is one sent before the new process started,
+    /// once the host shows it.
     fn sent_before_restart(&self, sent: Instant) -> bool {
         self.phase.attempt().is_some_and(|attempt| {
             sent < attempt.issued
@@ -539,7 +558,7 @@ impl Tracked {
 
     /// No peer could take its clients and it still answers GET: not drained (unless for a
     /// planned restart, which always drains).
-    fn skip_drain(&self) -> bool {
+    pub(super) fn skip_drain(&self) -> bool {
         self.phase.planned().is_none()
             && self
                 .probes

@@ -218,6 +218,8 @@ pub enum AdminSocket {
     Answered,
     /// It did not answer within its timeout: the process is hung, not only its frontend.
     Silent,
+    /// Nothing listens on it (a dead process's stale socket): not hung, gone.
+    Gone,
 }
 
 impl Default for Outcome {
@@ -284,8 +286,10 @@ impl Outcome {
                 });
                 self.step = Step::Asok;
             }
-            Ok(AdminSocket::Answered) => {}
-            Ok(AdminSocket::Silent) => self.hung = true,
+            Ok(AdminSocket::Answered | AdminSocket::Gone) => {}
+            // Hung: a GET that timed out and a silent socket (a failed S3 step came after a
+            // GET that answered: that process is not frozen).
+            Ok(AdminSocket::Silent) => self.hung = self.step == Step::Http,
             Err(missing) => {
                 self.config_problem.get_or_insert(missing);
             }
@@ -464,7 +468,7 @@ mod tests {
             let mut chain = Outcome::default();
             chain.step(step, failed);
             assert!(!chain.steps_done(), "row {i}");
-            let silent = socket == Some(Ok(AdminSocket::Silent));
+            let silent = socket == Some(Ok(AdminSocket::Silent)) && step == Step::Http;
             if let Some(socket) = socket {
                 assert!(chain.waits_on_rados(), "row {i}");
                 chain.rados(socket);
@@ -517,6 +521,27 @@ mod tests {
                 Step::Http,
                 timeout(),
                 Some(Ok(AdminSocket::Silent)),
+                None,
+                timeout(),
+                Step::Http,
+                None,
+            ),
+            // A failed S3 step and a silent socket: the failure stands, but GET answered
+            // before it: not hung.
+            (
+                Step::S3,
+                Err(ProbeError::Http(500)),
+                Some(Ok(AdminSocket::Silent)),
+                None,
+                Err(ProbeError::Http(500)),
+                Step::S3,
+                None,
+            ),
+            // Nothing listens on the socket (a dead process's): the failure stands, not hung.
+            (
+                Step::Http,
+                timeout(),
+                Some(Ok(AdminSocket::Gone)),
                 None,
                 timeout(),
                 Step::Http,

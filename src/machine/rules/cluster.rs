@@ -22,7 +22,8 @@ const LAST_ONE: &[Rule] = &[
                 (5000, A, Probe(TIMEOUT)),
             ],
         ],
-        then: then(A, Restarting, "down #restarting").reason("a peer is healthy again: drained"),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator")
+            .reason("a peer is healthy again: drained"),
     },
     // Measured, and recorded as a deviation in the closing note of the issue that built it:
     // with every RGW frozen, leaving them in rotation made HAProxy queue requests on them
@@ -83,11 +84,12 @@ const LEASE: &[Rule] = &[
                 (3100, A, Answer(Ok("Scheduled"))),
             ],
         ],
-        then: then(A, Restarting, "down #restarting").last(&[
-            "rgw.a -> restarting",
-            "persist",
-            "refresh",
-        ]),
+        then: then(
+            A,
+            Restarting,
+            "down #restarting: waiting for the daemon to answer",
+        )
+        .last(&["rgw.a -> restarting", "persist", "refresh"]),
     },
     // tests::a_lease_rados_cannot_give_makes_the_failure_the_clusters_until_it_fails_afresh
     Rule {
@@ -121,7 +123,7 @@ const LEASE: &[Rule] = &[
         rule: "§8 lease order: given back before the next daemon's restart is asked for",
         setup: THREE,
         script: &[ALL_HUNG_3, CANARY_BACK],
-        then: then(B, Restarting, "down #restarting").last(&[
+        then: then(B, Restarting, "down #restarting: asking the orchestrator").last(&[
             "release rgw.a",
             "proven rgw.a",
             "rgw.a -> healthy",
@@ -190,7 +192,7 @@ const CANARY: &[Rule] = &[
             CANARY_LOST,
             &[(600_000, A, Cmd(Command::Reset))],
         ],
-        then: then(A, Restarting, "down #restarting").last(&[
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").last(&[
             "lift rgw.a",
             "persist",
             "rgw.a -> failed",
@@ -208,7 +210,7 @@ const CANARY: &[Rule] = &[
             &[(3000, B, Probe(TIMEOUT)), (3000, C, Probe(TIMEOUT))],
             &[(4000, B, Probe(TIMEOUT)), (4000, C, Probe(TIMEOUT))],
         ],
-        then: then(C, Restarting, "down #restarting").restarts(&[B, C]),
+        then: then(C, Restarting, "down #restarting: asking the orchestrator").restarts(&[B, C]),
     },
 ];
 
@@ -281,7 +283,8 @@ fn design_8_after_the_canary_the_others_follow_without_their_backoff() {
         rule: "§8 canary back: the next follows at once, even one backing off",
         setup: TWO,
         script: &[B_BACKING_OFF_THEN_A_CANARY],
-        then: then(B, Restarting, "down #restarting").restarts(&[B, B, A, B]),
+        then: then(B, Restarting, "down #restarting: asking the orchestrator")
+            .restarts(&[B, B, A, B]),
     }]);
 }
 

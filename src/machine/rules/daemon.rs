@@ -64,10 +64,10 @@ const AGENT_WORDS: &[Rule] = &[
         then: then(A, Failed, "down #timeout").last(&["rgw.a -> suspect", "rgw.a -> failed"]),
     },
     Rule {
-        rule: "§4 restarting: says `down #restarting`",
+        rule: "§4 restarting: says `down #restarting: asking the orchestrator`",
         setup: ONE,
         script: &[HEALTHY, FALLS, HEARD],
-        then: then(A, Restarting, "down #restarting").last(RESTART_A),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").last(RESTART_A),
     },
     Rule {
         rule: "§4 recovering: passes after the restart say `down #recovering n/rise`",
@@ -189,7 +189,7 @@ const CLUSTER_OR_DAEMON: &[Rule] = &[
         rule: "§4 only this RGW stalls (a peer is healthy): its own fault: fail, drain, restart",
         setup: ONE,
         script: &[HEALTHY, &[(2000, A, EverySecond(3, PEER_HEALTHY))], HEARD],
-        then: then(A, Restarting, "down #restarting").restarts(&[A]),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").restarts(&[A]),
     },
     Rule {
         rule: "§4 peers: a failure gone when asked again beside a healthy peer is a blip, not \
@@ -215,7 +215,7 @@ const CLUSTER_OR_DAEMON: &[Rule] = &[
             &[(2000, A, EverySecond(3, REFUSED_SLOW_OPS))],
             HEARD,
         ],
-        then: then(A, Restarting, "down #restarting").restarts(&[A]),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").restarts(&[A]),
     },
     Rule {
         rule: "§8 goal: a RADOS outage (socket, peers, health all say cluster) makes zero \
@@ -278,7 +278,7 @@ const DRAIN_CONFIRMATION: &[Rule] = &[
             HEARD,
             &[(4600, A, Poll(2))],
         ],
-        then: then(A, Restarting, "down #restarting").last(RESTART_A),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").last(RESTART_A),
     },
     // tests::a_poll_told_the_old_word_does_not_confirm_the_drain
     Rule {
@@ -297,7 +297,7 @@ const DRAIN_CONFIRMATION: &[Rule] = &[
             HEARD,
             &[(7000, A, Tick)],
         ],
-        then: then(A, Restarting, "down #restarting").last(RESTART_A),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").last(RESTART_A),
     },
     // tests::a_daemon_without_a_load_balancer_restarts_without_waiting_for_haproxy
     Rule {
@@ -307,7 +307,7 @@ const DRAIN_CONFIRMATION: &[Rule] = &[
             ..ONE
         },
         script: &[&[(0, X, Poll(1)), (100, X, EverySecond(3, TIMEOUT))]],
-        then: then(X, Restarting, "down #restarting").restarts(&[X]),
+        then: then(X, Restarting, "down #restarting: asking the orchestrator").restarts(&[X]),
     },
 ];
 
@@ -367,7 +367,12 @@ const VERIFICATION_AND_GRACE: &[Rule] = &[
         rule: "§4 verification: the orchestrator's answer is not proof",
         setup: ONE,
         script: &[HUNG, &[(2100, A, Answer(Ok("Scheduled to restart rgw.a")))]],
-        then: then(A, Restarting, "down #restarting").last(&["refresh"]),
+        then: then(
+            A,
+            Restarting,
+            "down #restarting: waiting for the daemon to answer",
+        )
+        .last(&["rgw.a -> restarting", "refresh"]),
     },
     // tests::fall_failures_take_it_down_then_every_haproxy_confirms_then_restart_then_rise
     Rule {
@@ -391,13 +396,13 @@ const VERIFICATION_AND_GRACE: &[Rule] = &[
             HUNG,
             &[(2200, A, PassSentAt(1500)), (2300, A, PassSentAt(1600))],
         ],
-        then: then(A, Restarting, "down #restarting"),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator"),
     },
     Rule {
         rule: "§4 verification: a failure while recovering goes back to restarting",
         setup: ONE,
         script: &[HUNG, &[(3000, A, Probe(PASS)), (4000, A, Probe(TIMEOUT))]],
-        then: then(A, Restarting, "down #restarting")
+        then: then(A, Restarting, "down #restarting: asking the orchestrator")
             .reason("failed again after the restart: timeout"),
     },
     // tests::a_restart_that_does_not_help_backs_off_then_holds
@@ -412,7 +417,7 @@ const VERIFICATION_AND_GRACE: &[Rule] = &[
         rule: "§4 startup grace after a restart: failures keep it `restarting`, not `failed`",
         setup: ONE,
         script: &[HUNG, &[(3000, A, EverySecond(28, TIMEOUT))]],
-        then: then(A, Restarting, "down #restarting").restarts(&[A]),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").restarts(&[A]),
     },
     // tests::a_recently_started_daemon_gets_the_startup_grace
     Rule {
@@ -435,7 +440,7 @@ const VERIFICATION_AND_GRACE: &[Rule] = &[
             ..ONE
         },
         script: &[&[(0, A, EverySecond(2, TIMEOUT)), (25_000, A, Probe(TIMEOUT))]],
-        then: then(A, Restarting, "down #restarting").restarts(&[A]),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").restarts(&[A]),
     },
     // tests::a_restart_that_does_not_help_backs_off_then_holds (its first rows)
     Rule {
@@ -443,7 +448,7 @@ const VERIFICATION_AND_GRACE: &[Rule] = &[
                `fall` probes",
         setup: ONE,
         script: &[HUNG],
-        then: then(A, Restarting, "down #restarting").restarts(&[A]),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").restarts(&[A]),
     },
 ];
 
@@ -465,7 +470,7 @@ const BUDGET: &[Rule] = &[
         rule: "§4 backoff: the second attempt 10 s after the first one failed",
         setup: ONE,
         script: &[HUNG, &[(122_000, A, Tick), (132_000, A, Tick)]],
-        then: then(A, Restarting, "down #restarting").last(RESTART_A),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").last(RESTART_A),
     },
     Rule {
         rule: "§4 backoff: doubled, 20 s before the third attempt",
@@ -493,7 +498,7 @@ const BUDGET: &[Rule] = &[
         rule: "§4 held: the operator's reset clears it (a fresh budget)",
         setup: ONE,
         script: &[HUNG, HELD, &[(400_000, A, Cmd(Command::Reset))]],
-        then: then(A, Restarting, "down #restarting").last(&[
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").last(&[
             "persist",
             "rgw.a -> failed",
             "restart rgw.a",
@@ -505,7 +510,8 @@ const BUDGET: &[Rule] = &[
         rule: "§4 held: the window expiring frees a slot",
         setup: ONE,
         script: &[HUNG, HELD, &[(1_801_999, A, Tick), (1_802_000, A, Tick)]],
-        then: then(A, Restarting, "down #restarting").restarts(&[A, A, A, A]),
+        then: then(A, Restarting, "down #restarting: asking the orchestrator")
+            .restarts(&[A, A, A, A]),
     },
     // tests::persisted_restarts_count_against_the_budget
     Rule {
