@@ -513,7 +513,8 @@ mod tests {
     /// dead process's file) is gone, not hung. Real Unix sockets.
     #[tokio::test]
     async fn a_socket_that_accepts_nothing_is_silent_and_one_nobody_listens_on_is_gone() {
-        let dir = std::env::temp_dir().join(format!("ceph-warden-asok-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ceph-warden-probing-asok-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let target = |name: &str| Target {
             name: name.into(),
