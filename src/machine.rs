@@ -505,11 +505,12 @@ impl Machine {
                     t.peers(&daemon, &result, no_healthy_peer, sent, now, &mut actions);
                     t.note_hung(&result, hung, sent);
                     t.probe(&daemon, &result, step, sent, now, &mut actions);
-                    t.kill_if_hung(&daemon, &mut actions);
+                    t.kill_if_hung(&daemon, now, &mut actions);
+                    let service = t.listing.service.clone();
                     if canary && t.in_service() {
-                        let service = t.listing.service.clone();
                         self.canary_back(&daemon, &service);
                     }
+                    self.review_shedding(&service, now, &mut actions);
                 }
             }
             Observation::Polled {
@@ -519,12 +520,13 @@ impl Machine {
             } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.announced.polled(haproxy, &word, now);
+                    t.kill_if_hung(&daemon, now, &mut actions);
                 }
             }
             Observation::RestartAnswered { daemon, result } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.restart_answered(&daemon, result, now, &mut actions);
-                    t.kill_if_hung(&daemon, &mut actions);
+                    t.kill_if_hung(&daemon, now, &mut actions);
                 }
             }
             Observation::RestartDeferred {
@@ -544,7 +546,7 @@ impl Machine {
             Observation::ProcessStarted { daemon, ago } => {
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     t.process_started(&daemon, ago, now, &mut actions);
-                    t.kill_if_hung(&daemon, &mut actions);
+                    t.kill_if_hung(&daemon, now, &mut actions);
                 }
             }
             Observation::HungKilled { daemon, result } => {
@@ -583,6 +585,52 @@ impl Machine {
         }
     }
 
+    /// Busy daemons of `service` are drained while the rest can take their share, and back in
+    /// rotation as soon as it cannot (docs/design.md §4, busy): at most a third of the
+    /// service (at least one) drained for load at once, and at least two others serving at
+    /// full weight, not busy, not drained. Only daemons this host watches count: a lone RGW
+    /// per host is never drained for load (its peers' words are not known here).
+    fn review_shedding(&mut self, service: &str, now: Instant, actions: &mut Vec<Action>) {
+        let members: Vec<String> = self
+            .daemons
+            .iter()
+            .filter(|(_, t)| t.listing.service == service && t.policy.load_balanced)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let cap = (members.len() / 3).max(1);
+        let serving_besides = |machine: &Self, name: &str| {
+            members
+                .iter()
+                .filter(|other| other.as_str() != name)
+                .filter_map(|other| machine.daemons.get(other))
+                .filter(|o| o.phase == phase::Phase::Healthy && o.shed.is_none())
+                .count()
+        };
+        let shedding = |machine: &Self| {
+            members
+                .iter()
+                .filter_map(|n| machine.daemons.get(n))
+                .filter(|t| t.shed.is_some())
+                .count()
+        };
+        for name in &members {
+            let enough = serving_besides(self, name) >= 2 && shedding(self) <= cap;
+            if let Some(t) = self.daemons.get_mut(name) {
+                if t.shed.is_some() && !enough {
+                    t.stop_shedding(name, now, actions);
+                }
+            }
+        }
+        for name in &members {
+            let room = serving_besides(self, name) >= 2 && shedding(self) < cap;
+            if let Some(t) = self.daemons.get_mut(name) {
+                if room && t.busy_now() {
+                    t.start_shedding(name, now, actions);
+                }
+            }
+        }
+    }
+
     /// Why `name` may not start a restart now, from what the machine knows of this host: a
     /// daemon only the state file lists; the service's other daemons restarting (one at a
     /// time, docs/design.md §8); a canary of the service that did not come back. `None`: go.
@@ -617,6 +665,21 @@ impl Machine {
         // yet): a restart now is the service's canary.
         let mut others = siblings().peekable();
         if others.peek().is_some() && others.all(|(_, o)| !o.in_service()) {
+            // Those failed at once (one probe round): the first to fail is the canary, and
+            // the others wait for it without ever saying `down` (kept in rotation).
+            let first = |(other, o): &(&String, &Tracked)| {
+                o.phase.wants_restart()
+                    && o.phase.planned().is_none()
+                    && o.probes.no_healthy_peer.is_some()
+                    && o.budget.next_attempt_at() <= t.budget.next_attempt_at()
+                    && (o.failed_at, other.as_str()) < (t.failed_at, name)
+            };
+            let key = |(n, o): &(&String, &Tracked)| (o.failed_at, n.to_string());
+            if let Some((canary, _)) = siblings().filter(first).min_by_key(key) {
+                return Some(Gate::CanaryFirst {
+                    canary: canary.clone(),
+                });
+            }
             return Some(Gate::Canary);
         }
         None

@@ -67,6 +67,19 @@ pub(super) enum Reason {
     Shedding {
         detail: String,
     },
+    /// Busy, and drained while its peers take its share.
+    SheddingDrained {
+        detail: String,
+    },
+    /// Drained after shedding load; its probes pass, and it is back once `hold` passed since
+    /// its last busy answer.
+    ShedHold {
+        hold: std::time::Duration,
+    },
+    /// Was drained for shedding load; its peers can no longer take its share.
+    ShedEnded {
+        detail: String,
+    },
     /// The cluster under it is the problem (a RADOS stall, a lease RADOS cannot give).
     Cluster {
         detail: String,
@@ -154,6 +167,19 @@ impl fmt::Display for Reason {
             Self::CameBack => f.write_str("came back without a restart"),
             Self::BackAfterRestart => f.write_str("back after the restart"),
             Self::Shedding { detail } => write!(f, "alive but shedding load ({detail})"),
+            Self::SheddingDrained { detail } => write!(
+                f,
+                "alive but shedding load ({detail}); drained while its peers take its share (at most a third of the service at once, two serving)"
+            ),
+            Self::ShedHold { hold } => write!(
+                f,
+                "drained after shedding load; probes pass again; back in rotation {} after its last busy answer",
+                humantime::format_duration(*hold)
+            ),
+            Self::ShedEnded { detail } => write!(
+                f,
+                "alive but shedding load ({detail}); back in rotation: its peers can no longer take its share"
+            ),
             Self::Cluster { detail } => write!(
                 f,
                 "the cluster, not this daemon: {detail}; not drained, not restarted"
@@ -220,6 +246,10 @@ impl fmt::Display for Reason {
 pub(super) enum PeerNote {
     /// No peer is healthy: restarted all the same; not drained while it still answers GET.
     NoHealthyPeer(NoHealthyPeer),
+    /// No peer is healthy and another daemon of the service restarts first: kept in
+    /// rotation (`up ready`) while it waits, so HAProxy holds requests on it instead of
+    /// answering 503 with no server (docs/design.md §8, clients during the gap).
+    KeptInRotation(NoHealthyPeer),
     /// It was not drained for want of a healthy peer; now there is one.
     HealthyAgain,
 }
@@ -229,6 +259,11 @@ impl fmt::Display for PeerNote {
         match self {
             Self::NoHealthyPeer(lone) if lone.answers => write!(f, "; not drained: {}", lone.why),
             Self::NoHealthyPeer(lone) => write!(f, "; {}", lone.why),
+            Self::KeptInRotation(lone) => write!(
+                f,
+                "; kept in rotation: {}; HAProxy holds its requests until a peer is back",
+                lone.why
+            ),
             Self::HealthyAgain => f.write_str("; a peer is healthy again: drained"),
         }
     }

@@ -54,6 +54,8 @@ pub(super) enum Gate {
     ServiceHeld { canary: String },
     /// `max_concurrent_restarts` of the service are restarting.
     OneAtATime { restarting: Vec<String> },
+    /// Every daemon of the service failed and `canary`, which failed first, restarts first.
+    CanaryFirst { canary: String },
     /// Not a block: no other daemon of the service serves, so this restart is its canary.
     Canary,
 }
@@ -79,6 +81,10 @@ impl fmt::Display for Gate {
                 "{} of the same service restarting (one at a time)",
                 restarting.join(", ")
             ),
+            Self::CanaryFirst { canary } => write!(
+                f,
+                "{canary} of the same service restarts first (the canary: every daemon of the service failed)"
+            ),
             Self::Canary => f.write_str("the canary of its service"),
         }
     }
@@ -96,12 +102,17 @@ impl Tracked {
     ) {
         self.budget.expire(now, self.policy.restart_window);
         let budget_left = self.budget.left(self.policy.max_restarts);
+        self.kill_if_hung(name, now, actions);
         match self.phase {
             Phase::Failed | Phase::WaitingForLease(LeaseWait::Idle(None)) => {
                 if !budget_left {
                     let spent = self.budget.spent(self.policy.restart_window);
                     self.set(name, Phase::Held, Reason::BudgetSpent(spent), now, actions);
-                } else if self.budget.due(now) && self.drain_confirmed(now) {
+                } else if self.budget.due(now)
+                    && (gate.is_some_and(Gate::blocks) || self.drain_confirmed(now))
+                {
+                    // A daemon that must wait its turn says so at once: with no healthy peer
+                    // that keeps it in rotation before HAProxy hears a `down`.
                     self.restart_in_turn(name, gate, true, now, actions);
                 }
             }
@@ -161,6 +172,9 @@ impl Tracked {
             | Phase::WaitingForLease(LeaseWait::Idle(Some(planned))) => {
                 not_before_confirm(Some(planned.started + self.policy.drain_timeout))
             }
+            Phase::Restarting(attempt) if self.kill_waits_for_confirmation(&attempt) => {
+                confirm.map_or(Some(attempt.deadline), |c| Some(c.min(attempt.deadline)))
+            }
             Phase::Restarting(attempt) | Phase::Recovering(attempt) => Some(attempt.deadline),
             Phase::Held => self.budget.frees_at(self.policy.restart_window),
             _ => None,
@@ -180,10 +194,24 @@ impl Tracked {
         let canary = gate == Some(&Gate::Canary);
         match gate.filter(|g| g.blocks()) {
             Some(gate) => {
-                let why = Why::from(Reason::WaitingForTurn(gate.clone()));
+                let why = Why {
+                    reason: Reason::WaitingForTurn(gate.clone()),
+                    peers: if counted {
+                        self.waiting_note()
+                    } else {
+                        None
+                    },
+                };
                 if why != self.why {
                     self.set(name, self.phase, why, now, actions);
                 }
+            }
+            // Its turn, after waiting in rotation: out first, then the restart once every
+            // HAProxy heard it (the next tick).
+            // (A lease deferred on another host's account is asked again as it is: the kill
+            // of a hung process waits for every HAProxy to hear the `down` all the same.)
+            None if self.kept_in_rotation() && !matches!(self.phase, Phase::WaitingForLease(_)) => {
+                self.fail(name, now, actions);
             }
             None => self.issue_restart(name, counted, canary, now, actions),
         }
@@ -316,7 +344,14 @@ impl Tracked {
             return;
         }
         let wait = Phase::WaitingForLease(LeaseWait::Idle(attempt.planned));
-        let why = Why::from(why);
+        // Another host's daemon restarts first: with no healthy peer, kept in rotation.
+        let peers = match (&why, cause) {
+            (Reason::WaitingForLease(_), NotMade::Deferred { .. }) if attempt.planned.is_none() => {
+                self.waiting_note()
+            }
+            _ => None,
+        };
+        let why = Why { reason: why, peers };
         if first || why != self.why {
             self.set(name, wait, why, now, actions);
         } else {
@@ -460,14 +495,15 @@ impl Tracked {
     /// of rotation, its last probe failed with the admin socket silent too, and the host shows
     /// that the process running is still the one from before the request (never a new one).
     /// Once per attempt, only when `kill-hung` is on; never for a planned restart.
-    pub(super) fn kill_if_hung(&mut self, name: &str, actions: &mut Vec<Action>) {
+    pub(super) fn kill_if_hung(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
         let Phase::Restarting(attempt) = self.phase else {
             return;
         };
-        // Restarted only once every HAProxy heard the drain (`tick`); the word changing since
-        // (what the restart waits for) asks HAProxy to hear it again, but it was out already.
+        // Killed only once every HAProxy heard it is out: a restart asked while it was kept in
+        // rotation (its lease deferred on another host's account) may not have been heard yet.
         // One left in rotation for want of a healthy peer still serves: never killed.
         let due = self.policy.kill_hung
+            && self.heard_out(now)
             && self.probes.hung
             && !attempt.outstanding
             && attempt.planned.is_none()
@@ -484,6 +520,18 @@ impl Tracked {
                 not_after: attempt.issued,
             });
         }
+    }
+
+    /// Every HAProxy heard the word that took it out of rotation (or waiting longer is
+    /// pointless): what the kill of a hung process waits for.
+    fn heard_out(&self, now: Instant) -> bool {
+        !matches!(self.announced.word(), super::Word::UpReady | super::Word::Up)
+            && self.drain_confirmed(now)
+    }
+
+    /// A kill is due but for HAProxy hearing the `down`: the confirmation's deadline matters.
+    fn kill_waits_for_confirmation(&self, attempt: &super::phase::Attempt) -> bool {
+        self.policy.kill_hung && self.probes.hung && attempt.kill == Kill::NotAsked
     }
 
     /// The kill of the hung process answered (what it said, or why it failed): one event

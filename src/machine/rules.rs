@@ -293,6 +293,14 @@ impl Then {
             ..self
         }
     }
+    /// Never out of rotation (its word `up` or `up ready` throughout).
+    const fn never_out(self) -> Self {
+        Self {
+            never_out: true,
+            ..self
+        }
+    }
+
     /// Never drained, never down, and nothing restarted.
     const fn left_alone(self) -> Self {
         Self {
@@ -357,6 +365,18 @@ const ALL_HUNG_3: &[At] = &[
     (2000, A, Probe(TIMEOUT)),
     (2000, B, Probe(TIMEOUT)),
     (2000, C, Probe(TIMEOUT)),
+];
+/// rgw.a, rgw.b and rgw.c all frozen, every peer dead too: rgw.a is the canary.
+const ALL_FROZEN_3: &[At] = &[
+    (0, A, Probe(ALL_FROZEN)),
+    (0, B, Probe(ALL_FROZEN)),
+    (0, C, Probe(ALL_FROZEN)),
+    (1000, A, Probe(ALL_FROZEN)),
+    (1000, B, Probe(ALL_FROZEN)),
+    (1000, C, Probe(ALL_FROZEN)),
+    (2000, A, Probe(ALL_FROZEN)),
+    (2000, B, Probe(ALL_FROZEN)),
+    (2000, C, Probe(ALL_FROZEN)),
 ];
 /// The canary rgw.a is back at 4 s.
 const CANARY_BACK: &[At] = &[(3000, A, Probe(PASS)), (4000, A, Probe(PASS))];

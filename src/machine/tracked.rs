@@ -3,7 +3,7 @@
 //! and how probes move it. The restart path is `restart.rs`; the operator's commands are
 //! `operator.rs`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::budget::Budget;
 use super::drain::Announced;
@@ -16,12 +16,23 @@ use super::{
     Policy, State, StreakView, Word,
 };
 
+
+/// How long a daemon drained for shedding load stays out after its last busy answer: its
+/// probes pass as soon as it is drained (the load went elsewhere, not away), and each return
+/// costs the requests it sheds until HAProxy hears the next `drain` (about 1.5 s of its share).
+pub(super) const SHED_HOLD: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(super) struct Tracked {
     pub(super) policy: Policy,
     pub(super) phase: Phase,
     /// When the state (as readers see it) last changed.
     since: Instant,
+    /// Drained for shedding load (busy while its peers can take its share): when its last
+    /// busy answer came (docs/design.md §4, busy).
+    pub(super) shed: Option<Instant>,
+    /// When it last failed after serving: kept through its restarts until it serves again
+    /// (the first of a service to fail is its canary).
+    pub(super) failed_at: Option<Instant>,
     pub(super) why: Why,
     pub(super) listing: Listing,
     pub(super) probes: Probes,
@@ -162,6 +173,8 @@ impl Tracked {
         let mut t = Self {
             phase,
             since: now,
+            failed_at: None,
+            shed: None,
             why: reason.into(),
             listing: Listing::new(found, &policy, now),
             probes: Probes::default(),
@@ -243,6 +256,9 @@ impl Tracked {
             Phase::Healthy | Phase::Suspect | Phase::Busy | Phase::Degraded if drained => {
                 Word::Drain
             }
+            // Busy, its peers taking its share: with leastconn a server that fails fast gets
+            // its full share whatever its weight (measured), so only a drain sheds it.
+            Phase::Busy if self.shed.is_some() => Word::Drain,
             // Degraded: the cluster is slow under every RGW; taking this one out helps nobody.
             Phase::Healthy | Phase::Suspect | Phase::Busy | Phase::Degraded => Word::UpReady,
             Phase::Draining { .. } => Word::Drain,
@@ -257,6 +273,9 @@ impl Tracked {
             {
                 Word::UpReady
             }
+            // Every peer failed too and another restarts first: HAProxy holds requests on it
+            // (and `retry-on` moves them to the first one back) instead of answering 503.
+            Phase::Failed | Phase::WaitingForLease(_) if self.kept_in_rotation() => Word::UpReady,
             Phase::Failed | Phase::WaitingForLease(_) => Word::Down(self.why.to_string()),
             Phase::Restarting(attempt) | Phase::Recovering(attempt)
                 if attempt.planned.is_some() =>
@@ -294,6 +313,14 @@ impl Tracked {
         let from = self.phase.state();
         self.phase = to;
         self.why = why.into();
+        if self.phase != Phase::Busy {
+            self.shed = None;
+        }
+        if self.in_service() {
+            self.failed_at = None;
+        } else if self.phase.state() == State::Failed && self.failed_at.is_none() {
+            self.failed_at = Some(now);
+        }
         self.refresh_word(now);
         let to = self.phase.state();
         if from != to {
@@ -356,11 +383,45 @@ impl Tracked {
         } else if self.probes.last_was(ProbeClass::Degraded) {
             (Phase::Degraded, Reason::Cluster { detail })
         } else if self.probes.last_was(ProbeClass::Busy) {
-            (Phase::Busy, Reason::Shedding { detail })
+            match self.shed {
+                Some(_) => {
+                    self.shed = Some(now);
+                    (Phase::Busy, Reason::SheddingDrained { detail })
+                }
+                None => (Phase::Busy, Reason::Shedding { detail }),
+            }
+        } else if self.shed.is_some_and(|last| now < last + SHED_HOLD) {
+            // Drained, its probes pass: the load it shed has gone elsewhere, not away.
+            (Phase::Busy, Reason::ShedHold { hold: SHED_HOLD })
         } else {
             (Phase::Healthy, reason)
         };
         self.set(name, to, reason, now, actions);
+    }
+
+    /// Busy, and its peers can take its share (the machine decides for the service): drained
+    /// until `SHED_HOLD` after its last busy answer.
+    pub(super) fn start_shedding(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        if self.phase != Phase::Busy || self.shed.is_some() {
+            return;
+        }
+        self.shed = Some(now);
+        let detail = self.probes.detail();
+        self.set_saying(name, Phase::Busy, Reason::SheddingDrained { detail }, now, actions);
+    }
+
+    /// Its peers can no longer take its share: back in rotation at once, busy or not.
+    pub(super) fn stop_shedding(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        if self.shed.take().is_none() {
+            return;
+        }
+        let detail = self.probes.detail();
+        self.set_saying(name, Phase::Busy, Reason::ShedEnded { detail }, now, actions);
+    }
+
+    /// Busy, as its last probe found it (not only held drained after shedding).
+    pub(super) fn busy_now(&self) -> bool {
+        self.phase == Phase::Busy && self.probes.last_was(ProbeClass::Busy)
     }
 
     pub(super) fn probe(
@@ -498,7 +559,7 @@ impl Tracked {
         if new == self.probes.no_healthy_peer {
             return;
         }
-        let was_lone = self.skip_drain();
+        let was_lone = self.skip_drain() || self.kept_in_rotation();
         self.probes.no_healthy_peer = new;
         if !matches!(
             self.phase.state(),
@@ -506,7 +567,9 @@ impl Tracked {
         ) {
             return;
         }
-        let peers = if was_lone && !self.skip_drain() {
+        let peers = if self.kept_in_rotation() {
+            self.waiting_note()
+        } else if was_lone && !self.skip_drain() {
             Some(PeerNote::HealthyAgain)
         } else {
             self.peer_note()
@@ -519,7 +582,7 @@ impl Tracked {
     }
 
     /// Failed, saying the last probe and why it is not drained when no peer is healthy.
-    fn fail(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+    pub(super) fn fail(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
         let why = Why {
             reason: Reason::ProbeFailed {
                 detail: self.probes.detail(),
@@ -565,6 +628,23 @@ impl Tracked {
                 .no_healthy_peer
                 .as_ref()
                 .is_some_and(|lone| lone.answers)
+    }
+
+    /// Kept in rotation while it waits for its turn to restart, for want of a healthy peer.
+    pub(super) fn kept_in_rotation(&self) -> bool {
+        matches!(self.why.peers, Some(PeerNote::KeptInRotation(_)))
+    }
+
+    /// What the peers add to the reason of a failed daemon waiting for its turn (another
+    /// daemon of the service restarting first, or the lease held): with no healthy peer it
+    /// is kept in rotation; a planned restart always drains.
+    pub(super) fn waiting_note(&self) -> Option<PeerNote> {
+        match &self.probes.no_healthy_peer {
+            Some(lone) if self.phase.planned().is_none() => {
+                Some(PeerNote::KeptInRotation(lone.clone()))
+            }
+            _ => self.peer_note(),
+        }
     }
 
     /// What a failure's reason adds when no peer is healthy: why it is (not) drained.

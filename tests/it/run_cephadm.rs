@@ -474,33 +474,47 @@ fn against_cephadm_all_three_frozen_answer_within_10_s_because_the_hung_processe
         lab.ctl("freeze", id);
     }
     let frozen = now();
+    // What the agent says while the restarts go, sampled until the load ends (a request sent
+    // now would be held by HAProxy, not answered: it cannot pace the sampling).
     let mut words = Vec::new();
-    let mut first_200 = None;
-    while frozen.elapsed() < Duration::from_secs(40) {
+    while !load.is_finished() && frozen.elapsed() < Duration::from_secs(40) {
         for name in ["rgw.a", "rgw.b", "rgw.c"] {
             let word = sidecar.agent(Some(name)).0;
             if word.starts_with("down #restarting") && !words.contains(&word) {
                 words.push(word);
             }
         }
-        if request(haproxy.port, "/", None).result == Ok(200) {
-            first_200 = Some(frozen.elapsed());
-            break;
-        }
         std::thread::sleep(Duration::from_millis(100));
     }
     crate::run_lab::every_rgw_restarted_and_up(&lab, &haproxy, &before, || {});
     let all_back = frozen.elapsed();
     let outcomes = load.join().expect("load");
+    // The first 200 any client got after the freeze, counted from the freeze to its answer.
+    let first_200 = outcomes
+        .iter()
+        .filter(|o| o.result == Ok(200) && o.sent + o.latency > frozen)
+        .map(|o| (o.sent + o.latency).duration_since(frozen))
+        .min();
     let events = sidecar.get("/events").1;
     let state = lab.cephadm_state();
     eprintln!("all three frozen -> first 200 through HAProxy after {first_200:?}; all back after {all_back:?}");
     eprintln!("agent words while restarting: {words:#?}");
     eprintln!("load: {}", summary(&outcomes));
-    let first_200 = first_200.unwrap_or_else(|| panic!("no 200 in 40 s; events:\n{events}"));
+    let first_200 = first_200.unwrap_or_else(|| panic!("no 200 after the freeze; events:\n{events}"));
     assert!(
         first_200 < Duration::from_secs(10),
         "first 200 after {first_200:?}; events:\n{events}"
+    );
+    // Clients' requests are held, not refused, while every RGW is frozen (issue 13): the ones
+    // waiting their turn stay in rotation, so HAProxy keeps each request until the canary is
+    // back and `retry-on` replays it there. Taking all three out gave 503s for every request
+    // of the gap (the benchmark measured 813 of 6,000 at 100/s; about 8 s of the 25 here).
+    let errors = crate::ingress::errors(&outcomes);
+    assert!(
+        errors * 50 <= outcomes.len(),
+        "{errors} of {} requests failed (at most 2 %): {}; events:\n{events}",
+        outcomes.len(),
+        summary(&outcomes)
     );
     // Each hung process was killed by the sidecar: cephadm's stop found it gone and never
     // waited for podman's SIGKILL.

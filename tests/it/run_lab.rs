@@ -588,3 +588,84 @@ fn a_get_that_waits_on_a_frozen_osd_is_the_clusters_fault_with_the_default_chain
         "no restart: {calls}"
     );
 }
+
+/// Busy (issue 13): rgw.b throttled, answering most requests `503 SlowDown` at once under
+/// load, while rgw.a and rgw.c serve. Under `balance leastconn` a server that fails fast keeps
+/// its full share whatever its weight, so clients get its 503s; the sidecar drains it while its
+/// two peers can take its share. Judged against doing nothing in the same run: the same load
+/// through a second HAProxy with the shipped config whose agent port nobody listens on.
+#[test]
+fn a_throttled_rgw_is_drained_while_its_peers_take_its_share() {
+    let lab = Lab::up("e2e-busy", 3);
+    lab.bucket("a", "busy", "object", 4096, "public-read-write");
+    lab.throttle("b");
+    let sidecar = sidecar_for(&lab, "e2e-busy", "");
+    let servers: Vec<(String, u16)> = lab
+        .ids
+        .iter()
+        .map(|id| (format!("rgw.{id}"), lab.port(id)))
+        .collect();
+    let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let haproxy = Haproxy::start(&sidecar.dir.0, &refs, sidecar.agent_port);
+    // The lab's throttle is so tight (1 request/s a class) that the sidecar's own probes
+    // (2/s) find rgw.b busy before any load: it may be drained from the start.
+    for (name, _) in &refs {
+        crate::support::wait_for(
+            &format!("the sidecar judging {name}"),
+            Duration::from_secs(30),
+            || {
+                let word = sidecar.agent(Some(name)).0;
+                word == "up ready" || (*name == "rgw.b" && word == "drain")
+            },
+        );
+        haproxy.wait_status(name, "in HAProxy's view", Duration::from_secs(20), |s| {
+            s == "UP" || (*name == "rgw.b" && s == "DRAIN")
+        });
+    }
+    let alone_dir = crate::support::TempDir::new("e2e-busy-alone");
+    let alone = Haproxy::start(&alone_dir.0, &refs, crate::support::closed_port());
+    for (name, _) in &refs {
+        alone.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
+    }
+    let mix = vec![
+        ("GET", "/busy/object".to_string(), 0),
+        ("PUT", "/busy/put".to_string(), 4096),
+        ("GET", "/busy/object".to_string(), 0),
+    ];
+    let (with, without) = (haproxy.port, alone.port);
+    let mix2 = mix.clone();
+    let baseline =
+        std::thread::spawn(move || open_loop_mix(without, &mix2, 40, Duration::from_secs(20)));
+    let outcomes = open_loop_mix(with, &mix, 40, Duration::from_secs(20));
+    let baseline = baseline.join().expect("baseline load");
+    let row = sidecar.status()["daemons"]
+        .as_array()
+        .and_then(|d| d.iter().find(|x| x["name"] == "rgw.b").cloned())
+        .unwrap_or_default();
+    eprintln!("with the sidecar: {}", summary(&outcomes));
+    eprintln!("without: {}", summary(&baseline));
+    eprintln!("rgw.b: {row}");
+    let (errors, baseline_errors) = (errors(&outcomes), errors(&baseline));
+    // The fault is in place: doing nothing, about a third of the requests fail.
+    assert!(
+        baseline_errors * 5 >= baseline.len(),
+        "only {baseline_errors} of {} failed without the sidecar",
+        baseline.len()
+    );
+    // Drained within a probe interval and an agent poll of the load's start: a few dozen
+    // 503s at most, against a third of everything.
+    assert!(
+        errors * 20 <= outcomes.len() && errors * 5 <= baseline_errors,
+        "{errors} errors with the sidecar, {baseline_errors} without; rgw.b: {row}"
+    );
+    assert_eq!(row["state"], "busy", "{row}");
+    assert_eq!(row["agent_word"], "drain", "{row}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("drained while its peers take its share")
+                || r.contains("drained after shedding load")),
+        "{row}"
+    );
+    assert_eq!(row["restarts_in_window"], 0, "{row}");
+}
