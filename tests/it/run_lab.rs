@@ -23,11 +23,7 @@ pub(crate) fn sidecar_for(lab: &Lab, tag: &str, rgw_keys: &str) -> Sidecar {
 /// A real HAProxy with the lab's RGWs as servers and the sidecar as their agent; returns once
 /// HAProxy has every server UP.
 pub(crate) fn haproxy_for(lab: &Lab, sidecar: &Sidecar) -> Haproxy {
-    let servers: Vec<(String, u16)> = lab
-        .ids
-        .iter()
-        .map(|id| (format!("rgw.{id}"), lab.port(id)))
-        .collect();
+    let servers = lab.servers();
     let server_refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
     let haproxy = Haproxy::start(&sidecar.dir.0, &server_refs, sidecar.agent_port);
     for (name, _) in &server_refs {
@@ -600,11 +596,7 @@ fn a_throttled_rgw_is_drained_while_its_peers_take_its_share() {
     lab.bucket("a", "busy", "object", 4096, "public-read-write");
     lab.throttle("b");
     let sidecar = sidecar_for(&lab, "e2e-busy", "");
-    let servers: Vec<(String, u16)> = lab
-        .ids
-        .iter()
-        .map(|id| (format!("rgw.{id}"), lab.port(id)))
-        .collect();
+    let servers = lab.servers();
     let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
     let haproxy = Haproxy::start(&sidecar.dir.0, &refs, sidecar.agent_port);
     // The lab's throttle is so tight (1 request/s a class) that the sidecar's own probes

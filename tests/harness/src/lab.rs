@@ -104,6 +104,14 @@ impl Lab {
         self.key(id, "PORT").parse().expect("port")
     }
 
+    /// Every RGW as HAProxy names it: `(rgw.<id>, port)`.
+    pub fn servers(&self) -> Vec<(String, u16)> {
+        self.ids
+            .iter()
+            .map(|id| (format!("rgw.{id}"), self.port(id)))
+            .collect()
+    }
+
     /// The current pid of `client.rgw.<id>` (the pid file is rewritten on every restart).
     pub fn pid(&self, id: &str) -> Option<u32> {
         std::fs::read_to_string(self.dir.join(format!("run/client.rgw.{id}.pid")))
