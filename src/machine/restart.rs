@@ -210,8 +210,12 @@ impl Tracked {
             // HAProxy heard it (the next tick).
             // (A lease deferred on another host's account is asked again as it is: the kill
             // of a hung process waits for every HAProxy to hear the `down` all the same.)
+            // With a sibling serving again (the canary back), it waits in rotation until its own
+            // probes find a healthy peer (`peers`), by which time HAProxy has the canary back too.
             None if self.kept_in_rotation() && !matches!(self.phase, Phase::WaitingForLease(_)) => {
-                self.fail(name, now, actions);
+                if canary {
+                    self.fail(name, now, actions);
+                }
             }
             None => self.issue_restart(name, counted, canary, now, actions),
         }

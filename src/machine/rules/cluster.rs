@@ -77,26 +77,36 @@ const LAST_ONE: &[Rule] = &[
         then: then(A, Restarting, "down #restarting: asking the orchestrator").restarts(&[A]),
     },
     Rule {
-        rule: "§8 clients during the gap: once the canary is back, the next failure of one kept \
-               in rotation (a healthy peer now) takes it out, and then it restarts",
+        rule: "§8 clients during the gap: once the canary is back, the second failure in a row \
+               of one kept in rotation that finds a healthy peer takes it out, then it restarts",
         setup: THREE,
         script: &[
             ALL_FROZEN_3,
             CANARY_BACK,
-            &[(4500, B, Probe(TIMEOUT)), (4600, B, Poll(1)), (4700, B, Tick)],
+            &[
+                (4500, B, Probe(TIMEOUT)),
+                (6000, B, Probe(TIMEOUT)),
+                (6100, B, Poll(1)),
+                (6200, B, Tick),
+            ],
         ],
         then: then(B, Restarting, "down #restarting: asking the orchestrator").restarts(&[A, B]),
     },
     Rule {
-        rule: "§8 clients during the gap: its turn come while still without a healthy peer, one \
-               kept in rotation goes `down` first and restarts once HAProxy heard it",
+        rule: "§8 clients during the gap: the canary back, one kept in rotation stays until its \
+               own probes find a healthy peer twice (HAProxy puts the canary back ~2 s after it \
+               listens)",
         setup: THREE,
         script: &[
             ALL_FROZEN_3,
             &[(2500, B, Poll(1)), (2500, C, Poll(1))],
             CANARY_BACK,
+            &[(4500, B, Probe(TIMEOUT))],
         ],
-        then: then(B, Failed, "down #timeout; no healthy peer…").restarts(&[A]),
+        then: then(B, Failed, "up ready")
+            .reason("kept in rotation")
+            .never_out()
+            .restarts(&[A]),
     },
     Rule {
         rule: "§8 clients during the gap: a lease held on another host's account keeps the \
