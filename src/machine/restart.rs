@@ -196,11 +196,7 @@ impl Tracked {
             Some(gate) => {
                 let why = Why {
                     reason: Reason::WaitingForTurn(gate.clone()),
-                    peers: if counted {
-                        self.waiting_note()
-                    } else {
-                        None
-                    },
+                    peers: if counted { self.waiting_note() } else { None },
                 };
                 if why != self.why {
                     self.set(name, self.phase, why, now, actions);
@@ -529,8 +525,10 @@ impl Tracked {
     /// Every HAProxy heard the word that took it out of rotation (or waiting longer is
     /// pointless): what the kill of a hung process waits for.
     fn heard_out(&self, now: Instant) -> bool {
-        !matches!(self.announced.word(), super::Word::UpReady | super::Word::Up)
-            && self.drain_confirmed(now)
+        !matches!(
+            self.announced.word(),
+            super::Word::UpReady | super::Word::Up
+        ) && self.drain_confirmed(now)
     }
 
     /// A kill is due but for HAProxy hearing the `down`: the confirmation's deadline matters.

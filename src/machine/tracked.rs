@@ -16,7 +16,6 @@ use super::{
     Policy, State, StreakView, Word,
 };
 
-
 /// How long a daemon drained for shedding load stays out after its last busy answer: its
 /// probes pass as soon as it is drained (the load went elsewhere, not away), and each return
 /// costs the requests it sheds until HAProxy hears the next `drain` (about 1.5 s of its share).
@@ -416,7 +415,13 @@ impl Tracked {
         }
         self.shed = Some(now);
         let detail = self.probes.detail();
-        self.set_saying(name, Phase::Busy, Reason::SheddingDrained { detail }, now, actions);
+        self.set_saying(
+            name,
+            Phase::Busy,
+            Reason::SheddingDrained { detail },
+            now,
+            actions,
+        );
     }
 
     /// Its peers can no longer take its share: back in rotation at once, busy or not.
@@ -425,7 +430,13 @@ impl Tracked {
             return;
         }
         let detail = self.probes.detail();
-        self.set_saying(name, Phase::Busy, Reason::ShedEnded { detail }, now, actions);
+        self.set_saying(
+            name,
+            Phase::Busy,
+            Reason::ShedEnded { detail },
+            now,
+            actions,
+        );
     }
 
     /// Busy, as its last probe found it (not only held drained after shedding).
@@ -566,7 +577,11 @@ impl Tracked {
             Ok(_) => None,
         };
         let peer_back = new.is_none() && result.is_err();
-        self.probes.peer_back = if peer_back { self.probes.peer_back + 1 } else { 0 };
+        self.probes.peer_back = if peer_back {
+            self.probes.peer_back + 1
+        } else {
+            0
+        };
         if new == self.probes.no_healthy_peer
             || (peer_back && self.kept_in_rotation() && self.probes.peer_back < PEER_BACK_AFTER)
         {

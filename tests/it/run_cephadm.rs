@@ -500,7 +500,8 @@ fn against_cephadm_all_three_frozen_answer_within_10_s_because_the_hung_processe
     eprintln!("all three frozen -> first 200 through HAProxy after {first_200:?}; all back after {all_back:?}");
     eprintln!("agent words while restarting: {words:#?}");
     eprintln!("load: {}", summary(&outcomes));
-    let first_200 = first_200.unwrap_or_else(|| panic!("no 200 after the freeze; events:\n{events}"));
+    let first_200 =
+        first_200.unwrap_or_else(|| panic!("no 200 after the freeze; events:\n{events}"));
     assert!(
         first_200 < Duration::from_secs(10),
         "first 200 after {first_200:?}; events:\n{events}"

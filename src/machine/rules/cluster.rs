@@ -114,7 +114,11 @@ const LAST_ONE: &[Rule] = &[
         setup: ONE,
         script: &[
             HEALTHY,
-            &[(2000, A, EverySecond(3, ALL_FROZEN)), (4500, A, Poll(1)), (4550, A, LeaseHeld)],
+            &[
+                (2000, A, EverySecond(3, ALL_FROZEN)),
+                (4500, A, Poll(1)),
+                (4550, A, LeaseHeld),
+            ],
         ],
         then: then(A, Failed, "up ready").reason("kept in rotation"),
     },
@@ -438,7 +442,11 @@ const BUSY: &[Rule] = &[
         setup: THREE,
         script: &[
             ALL_HEALTHY_3,
-            &[(2000, A, Probe(SLOWDOWN)), (2500, A, Probe(PASS)), (31_000, A, Probe(PASS))],
+            &[
+                (2000, A, Probe(SLOWDOWN)),
+                (2500, A, Probe(PASS)),
+                (31_000, A, Probe(PASS)),
+            ],
         ],
         then: then(A, Busy, "drain").reason("drained after shedding load"),
     },
@@ -447,7 +455,11 @@ const BUSY: &[Rule] = &[
         setup: THREE,
         script: &[
             ALL_HEALTHY_3,
-            &[(2000, A, Probe(SLOWDOWN)), (2500, A, Probe(PASS)), (32_500, A, Probe(PASS))],
+            &[
+                (2000, A, Probe(SLOWDOWN)),
+                (2500, A, Probe(PASS)),
+                (32_500, A, Probe(PASS)),
+            ],
         ],
         then: then(A, Healthy, "up ready"),
     },
