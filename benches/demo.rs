@@ -108,11 +108,7 @@ fn phase(
     keep: bool,
 ) -> (Phase, Option<(Sidecar, Haproxy)>) {
     let dir = TempDir::new(&format!("demo-{setup}"));
-    let servers: Vec<(String, u16)> = lab
-        .ids
-        .iter()
-        .map(|id| (format!("rgw.{id}"), lab.port(id)))
-        .collect();
+    let servers = lab.servers();
     let lab_dir = lab.dir.display().to_string();
     let mut sidecar = None;
     let haproxy = if setup == "warden" {

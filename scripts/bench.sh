@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# The whole benchmark: agent and footprint, then every scenario in the cephadm, cron, warden
-# and warden-instant setups on the real lab, one after another (about 30 minutes on 2 cores). Rewrites
-# docs/BENCHMARKS.md and docs/bench/*.svg. As root on Debian 12, like the tests.
-# Arguments go to the benchmark: --rate N, --freeze S, --cron-interval S, --scenarios a,b
+# The whole benchmark (benches/freeze.rs): the agent and footprint section, then every scenario
+# (one-frozen, one-killed, all-frozen, planned-restart, osd-frozen-20, osd-frozen-45, slowdown)
+# in every setup (cephadm, cron, haproxy-only, warden) 5 times, the setups taking turns, on a
+# real lab (one per scenario, restored between cells). Expected duration on the 2-core machine:
+# just under 60 minutes after the build (it prints its own estimate first, and the report says
+# how long it took). Rewrites docs/BENCHMARKS.md and docs/bench/*.svg; keeps each cell's HAProxy
+# log in target/bench-logs/. As root on Debian 12, like the tests.
+# Arguments go to the benchmark (`cargo bench --bench freeze -- --help`), e.g. --repeats N,
+# --rate N, --scenarios a,b, --setups a,b (warden-instant too), --freeze S, --cron-interval S,
+# --footprint yes|no|only, --out FILE.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh

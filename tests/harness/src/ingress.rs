@@ -1,6 +1,9 @@
 //! A real HAProxy (Debian's package) running the shipped `haproxy/haproxy.cfg`, rewritten only
 //! where a test must (loopback ports, socket and state file in the test's directory, the lab's
-//! RGWs as servers), plus an open-loop load generator that records every request's outcome.
+//! RGWs as servers), or cephadm's stock config; for the benchmark either with its per-request
+//! log kept ([`with_request_log`]); plus an open-loop load generator that records every
+//! request's outcome (latency from its scheduled instant, bodies checked against their
+//! Content-Length).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -80,6 +83,166 @@ pub fn rewrite_config(
     out
 }
 
+/// cephadm's stock ingress config (tests/harness/haproxy-cephadm.cfg) with the test's stats
+/// socket in `dir`, its frontend on `port` and `servers` (`server NAME 127.0.0.1:PORT check
+/// weight 100 inter 2s`).
+pub fn render_cephadm_stock(dir: &Path, port: u16, servers: &[(String, u16)]) -> String {
+    let template = include_str!("../haproxy-cephadm.cfg");
+    let lines: String = servers
+        .iter()
+        .map(|(name, p)| format!("    server {name} 127.0.0.1:{p} check weight 100 inter 2s\n"))
+        .collect();
+    template
+        .replace("@SOCKET@", &format!("{}/admin.sock", dir.display()))
+        .replace("@PORT@", &port.to_string())
+        .replace("@SERVERS@\n", &lines)
+}
+
+/// The header that carries a benchmark request's id, captured into HAProxy's log line.
+pub const REQUEST_ID_HEADER: &str = "X-Bench-Id";
+
+/// The in-memory ring (a `ring` section) that [`with_request_log`] sends the request log to.
+pub const REQUEST_LOG_RING: &str = "requests";
+
+/// `config` (the shipped one after [`rewrite_config`], or cephadm's stock one) with HAProxy's
+/// per-request log kept, for a benchmark: `log ring@requests local0` in `global` and a `ring
+/// requests` section (`format raw`, 16 MiB: some 80,000 lines), `log global` and `option
+/// httplog` in `defaults` when missing (cephadm's template has both, the harness's copy of it
+/// leaves logging out; the shipped config has both), and `capture request header X-Bench-Id
+/// len 12` in the frontend, so that each line carries the request's id in `{...}`. Nothing
+/// else changes. Panics when a section is missing. [`Haproxy::request_log`] reads the ring.
+///
+/// A ring and not `log stdout`: HAProxy drops lines written to a file descriptor under load
+/// (measured: up to 25 of 1,900 a run, `show info` DroppedLogs; HAProxy's manual says such
+/// logs "may be dropped"), and a unix datagram socket drops more (the kernel queues 10
+/// datagrams, `net.unix.max_dgram_qlen`); the ring lost none of 2,000 sent at once.
+pub fn with_request_log(config: &str) -> String {
+    let has = |directive: &str| {
+        config
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == directive)
+    };
+    let (need_log_global, need_httplog) = (!has("log global"), !has("option httplog"));
+    let mut out = String::new();
+    let mut seen = [false; 3];
+    for line in config.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.first().copied() {
+            Some("global") if !line.starts_with(' ') => {
+                seen[0] = true;
+                out.push_str(&format!("    log ring@{REQUEST_LOG_RING} local0\n"));
+            }
+            Some("defaults") if !line.starts_with(' ') => {
+                seen[1] = true;
+                if need_log_global {
+                    out.push_str("    log global\n");
+                }
+                if need_httplog {
+                    out.push_str("    option httplog\n");
+                }
+            }
+            Some("frontend") if !line.starts_with(' ') && !seen[2] => {
+                seen[2] = true;
+                out.push_str(&format!(
+                    "    capture request header {REQUEST_ID_HEADER} len 12\n"
+                ));
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        seen.iter().all(|s| *s),
+        "no global, defaults or frontend section: {seen:?}"
+    );
+    out.push_str(&format!(
+        "\nring {REQUEST_LOG_RING}\n    format raw\n    maxlen 2048\n    size 16777216\n"
+    ));
+    out
+}
+
+/// One server's line of `show stat` (the columns of HAProxy 2.6's management guide, §9.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerStat {
+    /// `svname`.
+    pub name: String,
+    /// `status`: `UP`, `UP 1/3` (going down), `DOWN`, `DOWN 1/2` (going up), `DOWN (agent)`,
+    /// `DRAIN`, `MAINT`, `NOLB`...
+    pub status: String,
+    /// `check_status` (`L4OK`, `L7STS`, `L4CON`, ... with `* ` while a check runs).
+    pub check_status: String,
+    /// `agent_status`: `L7OK` the agent said up, `L7STS` it said fail/stop/down, `L4CON` it
+    /// was unreachable; empty without agent-check.
+    pub agent_status: String,
+    /// `agent_health`: 0 when the agent took the server down.
+    pub agent_health: String,
+    /// `scur`: sessions open on it.
+    pub sessions: u64,
+}
+
+impl ServerStat {
+    /// In rotation: UP (also `UP 1/3`, still taking traffic while its checks fail).
+    pub fn in_rotation(&self) -> bool {
+        self.status == "UP" || self.status.starts_with("UP ")
+    }
+
+    /// Drained or in maintenance (by the agent or an operator).
+    pub fn drained(&self) -> bool {
+        self.status.starts_with("DRAIN")
+            || self.status.starts_with("MAINT")
+            || self.status.starts_with("NOLB")
+    }
+
+    /// Taken down by the agent (`down`, `fail`, `stop`): `DOWN (agent)`, or the agent's last
+    /// check `L7STS`.
+    pub fn agent_down(&self) -> bool {
+        self.status.starts_with("DOWN (agent)")
+            || self.agent_status.trim_start_matches("* ") == "L7STS"
+    }
+}
+
+/// The server lines of a `show stat` answer (frontends and backends left out).
+pub fn parse_server_stats(stat: &str) -> Vec<ServerStat> {
+    let mut lines = stat.lines();
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let header: Vec<&str> = header.trim_start_matches("# ").split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(name), Some(status), Some(kind)) =
+        (column("svname"), column("status"), column("type"))
+    else {
+        return Vec::new();
+    };
+    let (check, agent, health, scur) = (
+        column("check_status"),
+        column("agent_status"),
+        column("agent_health"),
+        column("scur"),
+    );
+    lines
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            // type 2: a server.
+            (fields.get(kind) == Some(&"2")).then(|| {
+                let field = |c: Option<usize>| {
+                    c.and_then(|c| fields.get(c))
+                        .map_or(String::new(), |f| (*f).to_string())
+                };
+                ServerStat {
+                    name: field(Some(name)),
+                    status: field(Some(status)),
+                    check_status: field(check),
+                    agent_status: field(agent),
+                    agent_health: field(health),
+                    sessions: field(scur).parse().unwrap_or(0),
+                }
+            })
+        })
+        .collect()
+}
+
 impl Haproxy {
     pub fn start(dir: &Path, servers: &[(&str, u16)], agent_port: u16) -> Self {
         let shipped =
@@ -115,17 +278,48 @@ impl Haproxy {
     /// cephadm's stock ingress config (tests/harness/haproxy-cephadm.cfg) for `servers`, with
     /// no sidecar: what users run today (the benchmark's and the demo's comparison).
     pub fn start_cephadm_stock(dir: &Path, servers: &[(String, u16)]) -> Self {
-        let template = include_str!("../haproxy-cephadm.cfg");
         let port = closed_port();
-        let lines: String = servers
-            .iter()
-            .map(|(name, p)| format!("    server {name} 127.0.0.1:{p} check weight 100 inter 2s\n"))
-            .collect();
-        let text = template
-            .replace("@SOCKET@", &format!("{}/admin.sock", dir.display()))
-            .replace("@PORT@", &port.to_string())
-            .replace("@SERVERS@\n", &lines);
-        Self::launch(dir, port, &text)
+        Self::launch(dir, port, &render_cephadm_stock(dir, port, servers))
+    }
+
+    /// As [`Haproxy::start`], with HAProxy's per-request log kept ([`with_request_log`]):
+    /// the benchmark's variant of the shipped config. An `agent_port` where nothing listens
+    /// leaves HAProxy on its own checks (the benchmark's `haproxy-only`).
+    pub fn start_logged(dir: &Path, servers: &[(&str, u16)], agent_port: u16) -> Self {
+        let shipped =
+            std::fs::read_to_string(repo_path("haproxy/haproxy.cfg")).expect("haproxy/haproxy.cfg");
+        let port = closed_port();
+        let config = rewrite_config(&shipped, dir, port, servers, agent_port);
+        Self::launch_logged(dir, port, &config)
+    }
+
+    /// As [`Haproxy::start_cephadm_stock`], with HAProxy's per-request log kept
+    /// ([`with_request_log`]).
+    pub fn start_cephadm_stock_logged(dir: &Path, servers: &[(String, u16)]) -> Self {
+        let port = closed_port();
+        let config = render_cephadm_stock(dir, port, servers);
+        Self::launch_logged(dir, port, &config)
+    }
+
+    fn launch_logged(dir: &Path, port: u16, config: &str) -> Self {
+        Self::launch(dir, port, &with_request_log(config))
+    }
+
+    /// Where HAProxy's stdout and stderr go (`dir/haproxy.log`).
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The request log so far, a line per request ([`with_request_log`]'s ring, through the
+    /// runtime API's `show events`); empty when the socket does not answer.
+    pub fn request_log(&self) -> String {
+        self.command(&format!("show events {REQUEST_LOG_RING}"))
+    }
+
+    /// Every server's line of `show stat`, one call of the runtime API; empty when the socket
+    /// does not answer.
+    pub fn server_stats(&self) -> Vec<ServerStat> {
+        parse_server_stats(&self.command("show stat"))
     }
 
     /// Runs HAProxy with the config `text` (its frontend on `port`, its stats socket at
@@ -292,12 +486,20 @@ impl Drop for Haproxy {
 /// The outcome of one request of the load.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// When it was sent (the benchmark's timelines read it).
+    /// When it was due: in [`open_loop_with`] its scheduled instant (`start + i / rate`), so a
+    /// load generator running late shows as latency; sent alone, when its thread began.
     pub sent: Instant,
+    /// From `sent` to the end of the response (or the error).
     pub latency: Duration,
-    /// The HTTP status, or the kind of error (`connect`, `timeout`, `reset`, `short`).
+    /// The HTTP status, or the kind of error: `connect`, `write`, `timeout`, `reset`, `short`
+    /// (no complete response head), `truncated` (the connection ended before the body had the
+    /// bytes its Content-Length announced: a client notices).
     pub result: Result<u16, String>,
+    /// Body bytes received (also for `truncated`, `reset` and `timeout` after the head).
     pub body_len: usize,
+    /// How late its thread began after the scheduled instant ([`open_loop_with`]; zero for a
+    /// request sent alone): the load generator's own delay, included in `latency`.
+    pub lag: Duration,
 }
 
 /// Open-loop load: `rate` requests per second for `duration`, each on its own connection, sent
@@ -340,8 +542,11 @@ pub fn open_loop_mix(
     )
 }
 
-/// The open-loop engine: request `i` (made by `send(i)`) is sent at `i / rate` seconds on its
-/// own thread, for `duration` or until `stop`; each outcome also goes to `tap` as it arrives.
+/// The open-loop engine: request `i` (made by `send(i)`) is due at `start + i / rate` and sent
+/// then on its own thread, for `duration` or until `stop`; each outcome also goes to `tap` as it
+/// arrives. Each outcome's `sent` is its scheduled instant and its latency counts from there
+/// (its `lag` says how late the thread began), so a generator that falls behind shows as
+/// latency instead of hiding it.
 pub fn open_loop_with(
     rate: u32,
     duration: Duration,
@@ -362,9 +567,14 @@ pub fn open_loop_with(
         if let Some(wait) = due.checked_sub(start.elapsed()) {
             std::thread::sleep(wait);
         }
+        let due_at = start + due;
         let (tx, tap, send) = (tx.clone(), tap.clone(), Arc::clone(&send));
         handles.push(std::thread::spawn(move || {
-            let outcome = send(i);
+            let mut outcome = send(i);
+            let done = outcome.sent + outcome.latency;
+            outcome.lag = outcome.sent.saturating_duration_since(due_at);
+            outcome.sent = due_at;
+            outcome.latency = done.saturating_duration_since(due_at);
             if let Some(tap) = tap {
                 let _ = tap.send(outcome.clone());
             }
@@ -393,30 +603,107 @@ pub fn request_with(
     body: usize,
     read_rate: Option<usize>,
 ) -> Outcome {
+    send_request(
+        port,
+        &RequestSpec {
+            method,
+            path,
+            body,
+            read_rate,
+            ..RequestSpec::default()
+        },
+    )
+}
+
+/// One client request, as [`send_request`] sends it.
+#[derive(Debug, Clone)]
+pub struct RequestSpec<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// Request body bytes (`x`); a `Content-Length` is sent unless this is a GET without one.
+    pub body: usize,
+    /// Bytes per second the client reads the response at (a slow client); None: as fast as
+    /// it comes.
+    pub read_rate: Option<usize>,
+    /// Extra request headers, e.g. the benchmark's [`REQUEST_ID_HEADER`].
+    pub headers: Vec<(String, String)>,
+    /// The longest wait for any one read (no byte for this long: `timeout`).
+    pub read_timeout: Duration,
+    /// The whole request's bound: past it, `timeout` (so no request of a load runs forever).
+    pub deadline: Duration,
+}
+
+impl Default for RequestSpec<'_> {
+    fn default() -> Self {
+        Self {
+            method: "GET",
+            path: "/",
+            body: 0,
+            read_rate: None,
+            headers: Vec::new(),
+            read_timeout: Duration::from_secs(35),
+            deadline: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The response head's status and Content-Length (None when absent, e.g. chunked).
+fn parse_head(head: &[u8]) -> Option<(u16, Option<usize>)> {
+    let text = std::str::from_utf8(head).ok()?;
+    let mut lines = text.split("\r\n");
+    let status = lines.next()?.get(9..12)?.parse().ok()?;
+    let length = lines.find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse().ok())?
+    });
+    Some((status, length))
+}
+
+/// One request to 127.0.0.1:`port` on its own connection (`Connection: close`), anonymous.
+/// The response is read to the end; when its head announced a Content-Length and fewer body
+/// bytes came before the connection ended, the result is `Err("truncated")` (with `body_len`
+/// the bytes that did come): a download cut short is an error a client notices, not a 200.
+pub fn send_request(port: u16, spec: &RequestSpec) -> Outcome {
     let begin = now();
-    let result = (|| -> Result<(u16, usize), String> {
+    let mut body_len = 0;
+    let result = (|| -> Result<u16, String> {
         let mut stream =
             std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|_| "connect".to_string())?;
         stream
-            .set_read_timeout(Some(Duration::from_secs(35)))
+            .set_read_timeout(Some(spec.read_timeout))
             .map_err(|e| e.to_string())?;
-        let length = if method == "GET" && body == 0 {
+        let length = if spec.method == "GET" && spec.body == 0 {
             String::new()
         } else {
-            format!("Content-Length: {body}\r\n")
+            format!("Content-Length: {}\r\n", spec.body)
         };
+        let extra: String = spec
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: s3.test\r\n{length}Connection: close\r\n\r\n{}",
-            "x".repeat(body)
+            "{} {} HTTP/1.1\r\nHost: s3.test\r\n{extra}{length}Connection: close\r\n\r\n{}",
+            spec.method,
+            spec.path,
+            "x".repeat(spec.body)
         )
         .map_err(|_| "write".to_string())?;
-        let mut response = Vec::new();
-        let mut chunk = vec![0u8; read_rate.map_or(64 * 1024, |r| (r / 10).max(1))];
+        let mut head: Vec<u8> = Vec::new();
+        let mut parsed: Option<(u16, Option<usize>)> = None;
+        let mut chunk = vec![0u8; spec.read_rate.map_or(64 * 1024, |r| (r / 10).max(1))];
+        // When the head was complete: the pace counts from there.
+        let mut body_start = None;
         loop {
-            match stream.read(&mut chunk) {
+            if begin.elapsed() > spec.deadline {
+                return Err("timeout".into());
+            }
+            let n = match stream.read(&mut chunk) {
                 Ok(0) => break,
-                Ok(n) => response.extend_from_slice(&chunk[..n]),
+                Ok(n) => n,
                 Err(e)
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         || e.kind() == std::io::ErrorKind::TimedOut =>
@@ -424,36 +711,39 @@ pub fn request_with(
                     return Err("timeout".into())
                 }
                 Err(_) => return Err("reset".into()),
+            };
+            if parsed.is_some() {
+                body_len += n;
+            } else {
+                head.extend_from_slice(&chunk[..n]);
+                if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                    parsed = Some(parse_head(&head[..end]).ok_or_else(|| "short".to_string())?);
+                    body_len = head.len() - (end + 4);
+                    body_start = Some(now());
+                }
             }
-            if read_rate.is_some() {
-                std::thread::sleep(Duration::from_millis(100));
+            if let (Some(rate), Some(body_start)) = (spec.read_rate, body_start) {
+                // Paced by the bytes read so far, so the average rate is `rate` whatever each
+                // read returned.
+                let due = body_start + Duration::from_secs_f64(body_len as f64 / rate as f64);
+                if let Some(wait) = due.checked_duration_since(now()) {
+                    std::thread::sleep(wait);
+                }
             }
         }
-        let status = response
-            .get(9..12)
-            .and_then(|s| std::str::from_utf8(s).ok())
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| "short".to_string())?;
-        let head_end = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map_or(response.len(), |p| p + 4);
-        Ok((status, response.len() - head_end))
+        let (status, length) = parsed.ok_or_else(|| "short".to_string())?;
+        let bodiless = spec.method == "HEAD" || status < 200 || status == 204 || status == 304;
+        match length {
+            Some(length) if !bodiless && body_len < length => Err("truncated".into()),
+            _ => Ok(status),
+        }
     })();
-    let latency = begin.elapsed();
-    match result {
-        Ok((status, body_len)) => Outcome {
-            sent: begin,
-            latency,
-            result: Ok(status),
-            body_len,
-        },
-        Err(kind) => Outcome {
-            sent: begin,
-            latency,
-            result: Err(kind),
-            body_len: 0,
-        },
+    Outcome {
+        sent: begin,
+        latency: begin.elapsed(),
+        result,
+        body_len,
+        lag: Duration::ZERO,
     }
 }
 

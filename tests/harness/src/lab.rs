@@ -152,6 +152,13 @@ impl Lab {
     /// second all 200). `rgw_max_concurrent_requests` alone is ignored by Pacific's default
     /// throttler. The scheduler is chosen at start, so this restarts it.
     pub fn throttle(&self, id: &str) {
+        self.throttle_config(id);
+        self.ctl("restart", id);
+    }
+
+    /// The settings of [`Lab::throttle`] in the lab's config database, without the restart
+    /// that applies them (the benchmark restarts every RGW before each cell).
+    pub fn throttle_config(&self, id: &str) {
         const THROTTLE: [(&str, &str); 7] = [
             (
                 "enable_experimental_unrecoverable_data_corrupting_features",
@@ -167,7 +174,10 @@ impl Lab {
         let conf = self.dir.join("ceph.conf");
         let who = format!("client.rgw.{id}");
         for (key, value) in THROTTLE {
-            let done = blocking_command("ceph")
+            // Bounded: a `ceph` call against a sick lab must not hang the caller.
+            let done = blocking_command("timeout")
+                .arg("60")
+                .arg("ceph")
                 .arg("-c")
                 .arg(&conf)
                 .args(["config", "set", &who, key, value])
@@ -175,7 +185,6 @@ impl Lab {
                 .expect("ceph config set");
             assert!(done.status.success(), "ceph config set {key}: {done:?}");
         }
-        self.ctl("restart", id);
     }
 
     /// Switches the lab's orchestrator stand-in to `tests/lab/fake-cephadm` (cephadm as it

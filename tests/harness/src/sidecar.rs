@@ -12,6 +12,51 @@ use nix::unistd::Pid;
 
 use crate::{blocking_command, closed_port, fake_ceph, now, wait_for, warden_binary, TempDir};
 
+/// What [`Sidecar::start_lab_defaults`] sets, each with why (every other key keeps the
+/// shipped default of systemd/ceph-warden.example.toml): `(key, value, why)`.
+pub const LAB_DEFAULTS_OVERRIDES: [(&str, &str, &str); 8] = [
+    (
+        "state-directory",
+        "the run's temp dir",
+        "the default /var/lib/ceph-warden is the package's",
+    ),
+    (
+        "[ceph] binary",
+        "tests/lab/fake-ceph",
+        "the orchestrator stand-in (cephadm cannot run here); every other ceph command goes to the real /usr/bin/ceph",
+    ),
+    (
+        "[ceph] args",
+        "[\"-c\", \"LAB/ceph.conf\"]",
+        "the lab's cluster (also for `rados`, the restart lease)",
+    ),
+    (
+        "[run] agent-listen",
+        "127.0.0.1:PORT",
+        "a free loopback port instead of 0.0.0.0:9480",
+    ),
+    (
+        "[run] http-listen",
+        "127.0.0.1:PORT",
+        "a free loopback port instead of 127.0.0.1:9481",
+    ),
+    (
+        "[run] kill-hung",
+        "\"command\"",
+        "the hung-RGW kill a cephadm host with `[systemd] fsid` has by default (\"systemd\"); no systemd units here (only when the setup kills)",
+    ),
+    (
+        "[command] kill",
+        "[\"bash\", \"tests/lab/rgw-ctl.sh\", \"-d\", \"LAB\", \"kill\", \"{id}\"]",
+        "SIGKILL of the RGW's pid, standing in for `systemctl kill` of cephadm's unit (only when the setup kills)",
+    ),
+    (
+        "[daemon-types.rgw] admin-socket",
+        "\"LAB/run/ceph-client.{name}.asok\"",
+        "where the lab keeps the sockets; the default is cephadm's /var/run/ceph/<fsid>/",
+    ),
+];
+
 pub struct Sidecar {
     pub dir: TempDir,
     pub config: PathBuf,
@@ -21,6 +66,9 @@ pub struct Sidecar {
     child: Option<Child>,
     /// The ceph-warden executable (the debug build the tests built, unless a benchmark says).
     binary: String,
+    /// Debug logging (`RUST_LOG=ceph_warden=debug`), as the tests want it; false: the level
+    /// `ceph-warden run` logs at by itself (info), as systemd runs it.
+    debug_log: bool,
 }
 
 impl Sidecar {
@@ -114,9 +162,68 @@ impl Sidecar {
                 .collect(),
             child: None,
             binary: binary.to_string(),
+            debug_log: true,
         };
         sidecar.spawn();
         sidecar
+    }
+
+    /// `ceph-warden run` (the executable at `binary`) on its shipped defaults against the lab
+    /// in `lab_dir`: its config file holds only what the lab requires, and it logs at its own
+    /// level (no `RUST_LOG`). Every key it sets is in [`LAB_DEFAULTS_OVERRIDES`]; the file
+    /// itself is [`Sidecar::config_text`]. `kill`: the argv of `[command] kill` with
+    /// `run.kill-hung = "command"` (the hung-RGW kill a host with `[systemd] fsid` has), or
+    /// None for neither. The `FAKE_CEPH_*` environment is the stand-in's, not the sidecar's.
+    pub fn start_lab_defaults(
+        tag: &str,
+        binary: &str,
+        lab_dir: &str,
+        kill: Option<&[String]>,
+    ) -> Self {
+        let dir = TempDir::new(tag);
+        let agent_port = closed_port();
+        let http_port = closed_port();
+        let quote = |words: &[String]| {
+            words
+                .iter()
+                .map(|w| format!("{w:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (kill_hung, command) = match kill {
+            Some(argv) => (
+                "kill-hung = \"command\"\n".to_string(),
+                format!("[command]\nkill = [{}]\n", quote(argv)),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let config = dir.write(
+            "ceph-warden.toml",
+            &format!(
+                "state-directory = \"{}\"\n[ceph]\nbinary = \"{}\"\nargs = [\"-c\", \"{lab_dir}/ceph.conf\"]\n\
+                 [run]\nagent-listen = \"127.0.0.1:{agent_port}\"\nhttp-listen = \"127.0.0.1:{http_port}\"\n\
+                 {kill_hung}{command}[daemon-types.rgw]\nadmin-socket = \"{lab_dir}/run/ceph-client.{{name}}.asok\"\n",
+                dir.path("state").display(),
+                fake_ceph(),
+            ),
+        );
+        let mut sidecar = Self {
+            dir,
+            config,
+            agent_port,
+            http_port,
+            env: vec![("FAKE_CEPH_LAB_DIR".to_string(), lab_dir.to_string())],
+            child: None,
+            binary: binary.to_string(),
+            debug_log: false,
+        };
+        sidecar.spawn();
+        sidecar
+    }
+
+    /// Its configuration file, as written.
+    pub fn config_text(&self) -> String {
+        std::fs::read_to_string(&self.config).unwrap_or_default()
     }
 
     /// How many `orch daemon restart` calls the fake `ceph` has seen from this sidecar.
@@ -143,10 +250,13 @@ impl Sidecar {
             .open(self.dir.path("sidecar.log"))
             .expect("log file");
         let mut run = blocking_command(&self.binary);
-        run.args(["run", "--config"])
-            .arg(&self.config)
-            .env("RUST_LOG", "ceph_warden=debug")
-            .env("FAKE_CEPH_LOG", self.dir.path("ceph-argv.log"))
+        run.args(["run", "--config"]).arg(&self.config);
+        if self.debug_log {
+            run.env("RUST_LOG", "ceph_warden=debug");
+        } else {
+            run.env_remove("RUST_LOG");
+        }
+        run.env("FAKE_CEPH_LOG", self.dir.path("ceph-argv.log"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
