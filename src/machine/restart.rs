@@ -202,12 +202,12 @@ impl Tracked {
                     self.set(name, self.phase, why, now, actions);
                 }
             }
-            // Its turn, after waiting in rotation: out first, then the restart once every
-            // HAProxy heard it (the next tick).
-            // (A lease deferred on another host's account is asked again as it is: the kill
-            // of a hung process waits for every HAProxy to hear the `down` all the same.)
-            // With a sibling serving again (the canary back), it waits in rotation until its own
-            // probes find a healthy peer (`peers`), by which time HAProxy has the canary back too.
+            // Kept in rotation and no longer held back. As the canary (no sibling serves): out
+            // first, then the restart once every HAProxy heard it (the next tick). With a
+            // sibling serving again (the canary back): it stays until its own probes find a
+            // healthy peer (`peers`), by which time HAProxy has the canary back too. (A lease
+            // deferred on another host's account is asked again as it is: the kill of a hung
+            // process waits for every HAProxy to hear the `down` all the same.)
             None if self.kept_in_rotation() && !matches!(self.phase, Phase::WaitingForLease(_)) => {
                 if canary {
                     self.fail(name, now, actions);
@@ -502,12 +502,10 @@ impl Tracked {
         // Killed only once every HAProxy heard it is out: a restart asked while it was kept in
         // rotation (its lease deferred on another host's account) may not have been heard yet.
         // One left in rotation for want of a healthy peer still serves: never killed.
-        let due = self.policy.kill_hung
+        let due = self.kill_waits_for_confirmation(&attempt)
             && self.heard_out(now)
-            && self.probes.hung
             && !attempt.outstanding
             && attempt.planned.is_none()
-            && attempt.kill == Kill::NotAsked
             && self.old_process_still_runs(&attempt)
             && !self.skip_drain();
         if due {
@@ -531,7 +529,8 @@ impl Tracked {
         ) && self.drain_confirmed(now)
     }
 
-    /// A kill is due but for HAProxy hearing the `down`: the confirmation's deadline matters.
+    /// A kill is wanted for this attempt (on, hung, not asked yet): until HAProxy heard the
+    /// `down`, the confirmation's deadline is when it may go.
     fn kill_waits_for_confirmation(&self, attempt: &super::phase::Attempt) -> bool {
         self.policy.kill_hung && self.probes.hung && attempt.kill == Kill::NotAsked
     }
