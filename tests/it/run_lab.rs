@@ -307,7 +307,12 @@ fn all_three_frozen_with_the_lease_off_are_restarted_one_at_a_time() {
             d.iter().any(|x| {
                 x["reason"]
                     .as_str()
-                    .is_some_and(|r| r.ends_with("of the same service restarting (one at a time)"))
+                    // `...; kept in rotation: ...` follows while no peer is healthy.
+                    .is_some_and(|r| {
+                        r.starts_with("waiting to restart: rgw.")
+                            && (r.contains("of the same service restarting (one at a time)")
+                                || r.contains("of the same service restarts first"))
+                    })
             })
         });
     });
