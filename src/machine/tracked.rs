@@ -32,6 +32,9 @@ pub(super) struct Tracked {
     /// When it last failed after serving: kept through its restarts until it serves again
     /// (the first of a service to fail is its canary).
     pub(super) failed_at: Option<Instant>,
+    /// When a probe last found RADOS stalled under it (the admin socket's old op, or the
+    /// health gate): the service's backlog after a stall is no daemon's fault.
+    pub(super) degraded_at: Option<Instant>,
     pub(super) why: Why,
     pub(super) listing: Listing,
     pub(super) probes: Probes,
@@ -182,6 +185,7 @@ impl Tracked {
             phase,
             since: now,
             failed_at: None,
+            degraded_at: None,
             shed: None,
             why: reason.into(),
             listing: Listing::new(found, &policy, now),

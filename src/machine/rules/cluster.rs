@@ -469,3 +469,72 @@ const BUSY: &[Rule] = &[
 fn a_busy_daemon_is_drained_only_while_the_service_can_take_its_share() {
     check(BUSY);
 }
+
+/// A timeout beside a healthy peer whose admin socket answered (no old RADOS op).
+const TIMEOUT_BESIDE_PEER: Facts = TIMEOUT.peers(Peers::Healthy);
+
+/// §3 the RADOS stall's aftermath (issue 13): after an OSD stall every RGW works off the
+/// requests it held; none of them is failed for a slow answer or drained for load meanwhile.
+const STALL_AFTERMATH: &[Rule] = &[
+    Rule {
+        rule: "§3 after a RADOS stall: a timeout beside a healthy peer, its admin socket \
+               answering, is the stall's backlog (degraded, in rotation)",
+        setup: THREE,
+        script: &[
+            ALL_HEALTHY_3,
+            &[
+                (2000, A, Probe(RADOS_STALL)),
+                (3000, A, EverySecond(3, TIMEOUT_BESIDE_PEER)),
+            ],
+        ],
+        then: then(A, Degraded, "up ready")
+            .reason("after RADOS stalled under the service: its backlog")
+            .never_out()
+            .restarts(&[]),
+    },
+    Rule {
+        rule: "§3 after a RADOS stall: a silent admin socket (the process hung) still fails",
+        setup: THREE,
+        script: &[
+            ALL_HEALTHY_3,
+            &[
+                (2000, B, Probe(RADOS_STALL)),
+                (3000, A, EverySecond(3, ASOK_SILENT.peers(Peers::Healthy))),
+            ],
+        ],
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").restarts(&[A]),
+    },
+    Rule {
+        rule: "§3 after a RADOS stall: 30 s after the stall was last seen, a timeout beside a \
+               healthy peer is the daemon's own again",
+        setup: THREE,
+        script: &[
+            ALL_HEALTHY_3,
+            &[
+                (2000, B, Probe(RADOS_STALL)),
+                (32_500, A, EverySecond(3, TIMEOUT_BESIDE_PEER)),
+            ],
+        ],
+        then: then(A, Restarting, "down #restarting: asking the orchestrator").restarts(&[A]),
+    },
+    Rule {
+        rule: "§4 busy after a RADOS stall: the whole service has the backlog, so a busy RGW \
+               is not drained for load, its peers healthy again or not",
+        setup: THREE,
+        script: &[
+            ALL_HEALTHY_3,
+            &[
+                (2000, B, Probe(RADOS_STALL)),
+                (3000, B, Probe(PASS)),
+                (4000, B, Probe(PASS)),
+                (5000, A, Probe(SLOWDOWN)),
+            ],
+        ],
+        then: then(A, Busy, "up ready").never_out(),
+    },
+];
+
+#[test]
+fn after_a_rados_stall_its_backlog_fails_and_drains_nothing() {
+    check(STALL_AFTERMATH);
+}
