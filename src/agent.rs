@@ -210,6 +210,7 @@ mod tests {
             operator: OperatorView::default(),
             last_event: None,
             config_error: None,
+            deadlines: crate::machine::Deadlines::default(),
         }
     }
 
@@ -220,6 +221,7 @@ mod tests {
                 view("rgw.a", Word::UpReady),
                 view("rgw.b", Word::Down("timeout".into())),
             ],
+            ..Snapshot::default()
         };
         assert_eq!(
             reply(&snapshot, Some("rgw.b")),
@@ -248,6 +250,7 @@ mod tests {
     fn without_a_tag_the_single_daemon_answers() {
         let snapshot = Snapshot {
             daemons: vec![view("rgw.a", Word::Drain)],
+            ..Snapshot::default()
         };
         assert_eq!(
             reply(&snapshot, None),
@@ -261,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_hostile_tag_cannot_inject_words() {
-        let snapshot = Snapshot { daemons: vec![] };
+        let snapshot = Snapshot::default();
         let (_, line) = reply(&snapshot, Some("x\rdown"));
         assert_eq!(line, "#unknown daemon x?down");
     }

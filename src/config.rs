@@ -140,11 +140,13 @@ pub struct ListenConfig {
     pub max_agent_connections: usize,
 }
 
-/// `run.probe-interval` and `run.probe-timeout`: how often a probe starts and its deadline.
+/// `run.probe-interval`, `run.probe-timeout` and `run.probe-timeout-floor`: how often a probe
+/// starts, and the ceiling and floor of each step's learned deadline (`machine::deadline`).
 #[derive(Debug, Clone)]
 pub struct ProbeConfig {
     pub interval: Duration,
     pub timeout: Duration,
+    pub timeout_floor: Duration,
 }
 
 /// `run.inventory` and `run.inventory-interval`: where the daemons of this host come from and

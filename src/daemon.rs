@@ -110,6 +110,18 @@ pub async fn run(cfg: Config, config_path: Option<PathBuf>) -> u8 {
 }
 
 /// RGWs of one service restarting at once: the lease's slots, or one without a lease.
+/// The learned probe deadlines' floor and ceilings, from the config.
+fn deadline_bounds(cfg: &Config) -> crate::machine::Bounds {
+    crate::machine::Bounds {
+        floor: cfg.run.probe.timeout_floor,
+        ceiling: cfg.run.probe.timeout,
+        s3_ceiling: cfg
+            .s3
+            .as_ref()
+            .map_or(cfg.run.probe.timeout, |s3| s3.timeout),
+    }
+}
+
 fn max_concurrent_restarts(cfg: &Config) -> u32 {
     cfg.lease.as_ref().map_or(1, |lease| lease.slots)
 }
@@ -141,6 +153,7 @@ fn restore(cfg: &Config, state_path: &std::path::Path) -> (Machine, Option<Strin
     let (policies, default_policy) = policies(cfg);
     let mut machine = Machine::new(policies, default_policy, loaded.daemons);
     machine.set_max_concurrent_restarts(max_concurrent_restarts(cfg));
+    machine.set_deadline_bounds(deadline_bounds(cfg));
     (machine, loaded.inventory)
 }
 
@@ -391,6 +404,7 @@ impl<W: World> Shell<W> {
         self.machine.set_policies(policies, default_policy);
         self.machine
             .set_max_concurrent_restarts(max_concurrent_restarts(&new));
+        self.machine.set_deadline_bounds(deadline_bounds(&new));
         self.loops.probe_settings.send_replace(probe_settings(&new));
         self.loops.config.send_replace(Arc::new(new.clone()));
         self.restarts.orchestrator =

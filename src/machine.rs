@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 mod budget;
+pub mod deadline;
 mod drain;
 mod operator;
 mod phase;
@@ -42,6 +43,8 @@ use reason::Reason;
 use restart::Gate;
 use tracked::Tracked;
 use verdict::{ProbeClass, ProbeError, Step, Verdict};
+
+pub use deadline::{Bounds, Deadlines};
 
 #[cfg(test)]
 mod rules;
@@ -142,11 +145,12 @@ impl State {
     ];
 
     /// Probe a daemon in this state at one probe tick in this many. A probe that gives up on
-    /// a stalled RGW only adds to its queue: a `degraded` one is probed 1 tick in 5
-    /// (docs/design.md §8, "back off probing a degraded daemon").
+    /// a stalled RGW only adds to its queue: a `degraded` one is probed 1 tick in 10, every
+    /// 2.5 s at the default 250 ms interval (docs/design.md §8, "back off probing a degraded
+    /// daemon").
     pub fn probe_one_tick_in(self) -> u64 {
         match self {
-            State::Degraded => 5,
+            State::Degraded => 10,
             _ => 1,
         }
     }
@@ -242,6 +246,8 @@ pub enum Observation {
         no_healthy_peer: Option<NoHealthyPeer>,
         /// A failure, and the admin socket did not answer either: the process is hung.
         hung: bool,
+        /// How long each step that answered (or ran out its deadline) took.
+        times: Vec<(Step, Duration)>,
     },
     /// The HAProxy at `haproxy` polled the agent for `daemon` and was told `word`. Only a
     /// poll that was told the current word confirms a change.
@@ -410,6 +416,8 @@ pub struct DaemonView {
     pub last_event: Option<String>,
     /// The operator's configuration is wrong for this daemon (e.g. the S3 canary credentials).
     pub config_error: Option<String>,
+    /// Its probe steps' deadlines, learned from its service ([`deadline`]).
+    pub deadlines: Deadlines,
 }
 
 /// The hysteresis counts of a daemon: consecutive passed and failed probes.
@@ -431,6 +439,8 @@ pub struct OperatorView {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub daemons: Vec<DaemonView>,
+    /// The floor and ceilings of the learned probe deadlines.
+    pub deadline_bounds: Bounds,
 }
 
 impl Snapshot {
@@ -455,6 +465,9 @@ pub struct Machine {
     daemons: BTreeMap<String, Tracked>,
     /// Flags loaded from disk for daemons not yet seen in an inventory.
     persisted: BTreeMap<String, Persisted>,
+    /// Recent answer times, the probe deadlines' ground.
+    learned: deadline::Learned,
+    bounds: Bounds,
 }
 
 impl Machine {
@@ -471,7 +484,32 @@ impl Machine {
             max_concurrent_restarts: 1,
             daemons: BTreeMap::new(),
             persisted,
+            learned: deadline::Learned::default(),
+            bounds: Bounds::default(),
         }
+    }
+
+    /// The floor and ceilings of the learned probe deadlines (`[run] probe-timeout-floor`,
+    /// `probe-timeout`, `[s3] timeout`).
+    pub fn set_deadline_bounds(&mut self, bounds: Bounds) {
+        self.bounds = bounds;
+    }
+
+    pub fn deadline_bounds(&self) -> Bounds {
+        self.bounds
+    }
+
+    /// The probe deadlines of `name`'s service.
+    fn deadlines(&self, name: &str) -> Deadlines {
+        let service = self.daemons.get(name).map(|t| t.listing.service.as_str());
+        let members = self
+            .daemons
+            .iter()
+            .filter(move |(other, t)| {
+                other.as_str() == name || Some(t.listing.service.as_str()) == service
+            })
+            .map(|(other, _)| other.as_str());
+        self.learned.deadlines(members, self.bounds)
     }
 
     /// How many daemons of one service may restart at once (`[lease] max-concurrent-restarts`;
@@ -505,7 +543,13 @@ impl Machine {
                 config_problem,
                 no_healthy_peer,
                 hung,
+                times,
             } => {
+                if self.daemons.contains_key(&daemon) {
+                    for (step, took) in times {
+                        self.learned.record(&daemon, step, took);
+                    }
+                }
                 let result = self.after_stall(&daemon, result, hung, now);
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     if matches!(result, Ok(Verdict::Degraded { .. }))
@@ -774,7 +818,12 @@ impl Machine {
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            daemons: self.daemons.iter().map(|(name, t)| t.view(name)).collect(),
+            daemons: self
+                .daemons
+                .iter()
+                .map(|(name, t)| t.view(name, self.deadlines(name)))
+                .collect(),
+            deadline_bounds: self.bounds,
         }
     }
 
@@ -826,5 +875,7 @@ impl Machine {
                 }
             }
         }
+        let daemons = &self.daemons;
+        self.learned.retain(|name| daemons.contains_key(name));
     }
 }

@@ -23,6 +23,17 @@ struct DaemonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeadlineLabels {
+    daemon: String,
+    step: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BoundLabels {
+    bound: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     daemon: String,
     state: StateLabel,
@@ -181,6 +192,8 @@ struct ViewGauges {
     config_errors: Gauge,
     health_gate_errors: Gauge,
     inventory_age: Gauge<f64, std::sync::atomic::AtomicU64>,
+    deadlines: Family<DeadlineLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    deadline_bounds: Family<BoundLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -344,6 +357,18 @@ impl ViewGauges {
                 "Seconds since the inventory was last refreshed",
                 Gauge::default(),
             ),
+            deadlines: register(
+                registry,
+                "probe_deadline_seconds",
+                "Each probe step's deadline now, learned from the daemon's service",
+                Family::default(),
+            ),
+            deadline_bounds: register(
+                registry,
+                "probe_deadline_bound_seconds",
+                "The floor and ceilings of the learned probe deadlines (run.probe-timeout-floor, run.probe-timeout, s3.timeout)",
+                Family::default(),
+            ),
         }
     }
 
@@ -361,6 +386,33 @@ impl ViewGauges {
         if let Some(at) = view.inventory.last_ok {
             self.inventory_age
                 .set(now.saturating_duration_since(at).as_secs_f64());
+        }
+        self.deadlines.clear();
+        for d in daemons {
+            for (step, deadline) in [
+                ("http", d.deadlines.http),
+                ("s3", d.deadlines.s3),
+                ("asok", d.deadlines.asok),
+            ] {
+                self.deadlines
+                    .get_or_create(&DeadlineLabels {
+                        daemon: d.name.clone(),
+                        step: step.into(),
+                    })
+                    .set(deadline.as_secs_f64());
+            }
+        }
+        let bounds = view.snapshot.deadline_bounds;
+        for (bound, value) in [
+            ("floor", bounds.floor),
+            ("ceiling", bounds.ceiling),
+            ("s3_ceiling", bounds.s3_ceiling),
+        ] {
+            self.deadline_bounds
+                .get_or_create(&BoundLabels {
+                    bound: bound.into(),
+                })
+                .set(value.as_secs_f64());
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct StatusJson<'a> {
     pub config_file: Option<String>,
     pub inventory: InventoryJson<'a>,
     pub health_gate: &'a HealthGateStatus,
+    /// The floor and ceilings of the learned probe deadlines, in milliseconds.
+    pub probe_deadline_bounds_ms: crate::machine::Bounds,
     pub daemons: Vec<DaemonJson<'a>>,
 }
 
@@ -90,6 +92,8 @@ pub struct DaemonJson<'a> {
     pub last_event: Option<&'a str>,
     /// A configuration problem (e.g. wrong S3 canary credentials); it drains nothing.
     pub config_error: Option<&'a str>,
+    /// Each probe step's deadline now, learned from its service, in milliseconds.
+    pub probe_deadlines_ms: crate::machine::Deadlines,
 }
 
 /// The daemon's probes: the last one, and the streaks of passes and failures the hysteresis
@@ -136,6 +140,7 @@ impl<'a> DaemonJson<'a> {
             operator: d.operator,
             last_event: d.last_event.as_deref(),
             config_error: d.config_error.as_deref(),
+            probe_deadlines_ms: d.deadlines,
         }
     }
 }
@@ -163,6 +168,7 @@ impl View {
                 from_state_file: self.inventory.from_state_file,
             },
             health_gate: &self.health_gate,
+            probe_deadline_bounds_ms: self.snapshot.deadline_bounds,
             daemons: self
                 .snapshot
                 .daemons
@@ -374,12 +380,17 @@ mod tests {
             },
             last_event: None,
             config_error: None,
+            deadlines: crate::machine::Deadlines {
+                http: Duration::from_millis(250),
+                s3: Duration::from_secs(1),
+                asok: Duration::from_millis(250),
+            },
         };
         let json =
             serde_json::to_string(&DaemonJson::new(&daemon, t0 + Duration::from_millis(1500)));
         assert_eq!(
             json.unwrap(),
-            r#"{"name":"rgw.a","type":"rgw","state":"healthy","agent_word":"up ready","serving":true,"reason":"probes pass","since_seconds":1.5,"last_probe":{"class":"ok","detail":"ok","age_seconds":0.25},"ok_streak":3,"fail_streak":0,"restarts_in_window":1,"maintenance":false,"drained":true,"planned_restart":false,"last_event":null,"config_error":null}"#
+            r#"{"name":"rgw.a","type":"rgw","state":"healthy","agent_word":"up ready","serving":true,"reason":"probes pass","since_seconds":1.5,"last_probe":{"class":"ok","detail":"ok","age_seconds":0.25},"ok_streak":3,"fail_streak":0,"restarts_in_window":1,"maintenance":false,"drained":true,"planned_restart":false,"last_event":null,"config_error":null,"probe_deadlines_ms":{"http":250,"s3":1000,"asok":250}}"#
         );
     }
 }

@@ -176,14 +176,19 @@ pub struct RawRun {
     #[serde(default = "default_max_agent_connections")]
     pub max_agent_connections: u32,
     /// A probe starts every interval, whether or not the previous one finished. Default
-    /// `"500ms"`: with `probe-timeout` 1 s and `fall` 2, a frozen RGW is out 1.5-2 s after it
-    /// froze, plus one agent-inter for HAProxy to ask.
+    /// `"250ms"`: with `fall` 2 and the learned deadline at its floor, a frozen RGW is called
+    /// failed 0.5-0.75 s after it froze, plus up to one agent-inter for HAProxy to ask.
     #[serde(default = "default_probe_interval")]
     pub probe_interval: String,
-    /// Each probe's deadline. Default `"1s"`: RGW answers `GET /` in milliseconds; a frozen RGW
-    /// never does.
+    /// The ceiling of each probe step's learned deadline, and the deadline while nothing is
+    /// learned yet. Default `"1s"`: RGW answers `GET /` in milliseconds; a frozen RGW never does.
     #[serde(default = "default_probe_timeout")]
     pub probe_timeout: String,
+    /// The floor of each probe step's learned deadline (5x the service's typical 95th
+    /// percentile). Default `"250ms"`: 50x a loaded lab RGW's `GET /`, and above the
+    /// scheduling hiccups of a busy 2-core host.
+    #[serde(default = "default_probe_timeout_floor")]
+    pub probe_timeout_floor: String,
     /// How often the inventory is refreshed (also right after each restart). Default `"60s"`.
     #[serde(default = "default_inventory_interval")]
     pub inventory_interval: String,
@@ -201,7 +206,7 @@ pub struct RawRun {
     #[serde(default)]
     pub kill_hung: Option<String>,
     /// HAProxy's `agent-inter` for our servers; the drain confirmation waits at most 3 of them
-    /// by default. Default `"1s"` (haproxy/haproxy.cfg).
+    /// by default. Default `"500ms"` (haproxy/haproxy.cfg).
     #[serde(default = "default_agent_inter")]
     pub agent_inter: String,
     /// Graceful shutdown bound: SIGTERM exits within this. Default `"5s"`.
@@ -417,7 +422,10 @@ fn default_max_agent_connections() -> u32 {
     256
 }
 fn default_probe_interval() -> String {
-    "500ms".to_string()
+    "250ms".to_string()
+}
+fn default_probe_timeout_floor() -> String {
+    "250ms".to_string()
 }
 fn default_probe_timeout() -> String {
     "1s".to_string()
@@ -432,7 +440,7 @@ fn default_orchestrators() -> Vec<String> {
     vec!["ceph-orch".to_string()]
 }
 fn default_agent_inter() -> String {
-    "1s".to_string()
+    "500ms".to_string()
 }
 fn default_shutdown_timeout() -> String {
     "5s".to_string()
@@ -469,6 +477,7 @@ impl Default for RawRun {
             max_agent_connections: default_max_agent_connections(),
             probe_interval: default_probe_interval(),
             probe_timeout: default_probe_timeout(),
+            probe_timeout_floor: default_probe_timeout_floor(),
             inventory_interval: default_inventory_interval(),
             inventory: default_inventory_source(),
             orchestrators: default_orchestrators(),

@@ -40,10 +40,7 @@ pub(super) fn run_from(
             http: http_listen,
             max_agent_connections: usize::try_from(run.max_agent_connections).unwrap_or(usize::MAX),
         },
-        probe: ProbeConfig {
-            interval: probe_interval,
-            timeout: at.duration("run.probe-timeout", &run.probe_timeout)?,
-        },
+        probe: probe_from(run, probe_interval, at)?,
         inventory: InventoryConfig {
             source: inventory,
             interval: at.duration("run.inventory-interval", &run.inventory_interval)?,
@@ -60,6 +57,31 @@ pub(super) fn run_from(
 }
 
 /// `run.agent-listen` and `run.http-listen`: two addresses that do not take the same socket.
+/// The probe interval and the learned deadlines' bounds: a floor above the ceiling is an error
+/// (a zero duration is, for every key).
+fn probe_from(
+    run: &RawRun,
+    interval: Duration,
+    at: Origin<'_>,
+) -> Result<ProbeConfig, ConfigError> {
+    let timeout = at.duration("run.probe-timeout", &run.probe_timeout)?;
+    let timeout_floor = at.duration("run.probe-timeout-floor", &run.probe_timeout_floor)?;
+    if timeout_floor > timeout {
+        return Err(at.invalid(
+            "run.probe-timeout-floor",
+            format!(
+                "{} is more than run.probe-timeout ({}): the floor of the learned deadlines must not exceed their ceiling",
+                run.probe_timeout_floor, run.probe_timeout
+            ),
+        ));
+    }
+    Ok(ProbeConfig {
+        interval,
+        timeout,
+        timeout_floor,
+    })
+}
+
 fn listeners_from(run: &RawRun, at: Origin<'_>) -> Result<(SocketAddr, SocketAddr), ConfigError> {
     let agent_listen = at.listen_addr("run.agent-listen", &run.agent_listen)?;
     let http_listen = at.listen_addr("run.http-listen", &run.http_listen)?;
@@ -396,6 +418,29 @@ mod tests {
             error_of("[run]\nkill-hung = \"yes\"\n"),
             "t.toml: run.kill-hung: \"yes\": expected \"systemd\", \"command\" or \"off\""
         );
+    }
+
+    #[test]
+    fn the_learned_deadlines_floor_must_be_above_zero_and_under_the_ceiling() {
+        let cfg = Config::from_toml("", "t.toml").unwrap();
+        assert_eq!(
+            (cfg.run.probe.timeout_floor, cfg.run.probe.timeout),
+            (Duration::from_millis(250), Duration::from_secs(1))
+        );
+        assert_eq!(
+            error_of("[run]\nprobe-timeout = \"200ms\"\n"),
+            "t.toml: run.probe-timeout-floor: 250ms is more than run.probe-timeout (200ms): the floor of the learned deadlines must not exceed their ceiling"
+        );
+        assert_eq!(
+            error_of("[run]\nprobe-timeout-floor = \"0s\"\n"),
+            "t.toml: run.probe-timeout-floor: duration \"0s\" must be greater than zero"
+        );
+        let cfg = Config::from_toml(
+            "[run]\nprobe-timeout = \"300ms\"\nprobe-timeout-floor = \"300ms\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(cfg.run.probe.timeout_floor, Duration::from_millis(300));
     }
 
     #[test]

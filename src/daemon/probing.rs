@@ -19,7 +19,7 @@ use super::now;
 use super::world::World;
 use crate::config::{Config, ProbeStep};
 use crate::machine::verdict::{AdminSocket, Outcome, ProbeClass, ProbeError, Step, Verdict};
-use crate::machine::{Observation, State};
+use crate::machine::{Deadlines, Observation, State};
 use crate::metrics::Metrics;
 use crate::peers::Peer;
 use crate::probe;
@@ -72,6 +72,8 @@ pub(super) struct ChainContext<'a> {
     pub(super) peers: &'a crate::peers::Cache,
     /// The health gate's finding (`ceph health: SLOW_OPS (...)`), when fresh.
     pub(super) health: Option<String>,
+    /// The deadlines learned for the daemon's service.
+    pub(super) deadlines: Deadlines,
 }
 
 pub(super) fn step_of(step: ProbeStep) -> Step {
@@ -93,20 +95,31 @@ pub(super) async fn run_chain(
 ) -> Outcome {
     let mut chain = Outcome::default();
     for step in &target.chain {
+        let start = tokio::time::Instant::now();
         let result = match step {
             ProbeStep::Http => http.probe(&target.url).await.0,
             ProbeStep::S3 => match s3 {
                 Some(s3) => s3.probe_daemon(&target.url).await,
                 None => Err(ProbeError::Config("s3 probe without [s3] settings".into())),
             },
-            ProbeStep::Asok => match rados_stall(target).await {
-                Ok(AdminSocket::Stalled(stall)) => Ok(Verdict::Degraded { reason: stall }),
-                Ok(AdminSocket::Answered | AdminSocket::Silent | AdminSocket::Gone) => {
-                    Ok(Verdict::Ok)
+            ProbeStep::Asok => match rados_stall(target, context.deadlines.asok).await {
+                Ok(socket) => {
+                    if socket != AdminSocket::Gone {
+                        chain.times.push((Step::Asok, start.elapsed()));
+                    }
+                    match socket {
+                        AdminSocket::Stalled(stall) => Ok(Verdict::Degraded { reason: stall }),
+                        AdminSocket::Answered | AdminSocket::Silent | AdminSocket::Gone => {
+                            Ok(Verdict::Ok)
+                        }
+                    }
                 }
                 Err(problem) => Err(ProbeError::Config(problem.to_string())),
             },
         };
+        if *step != ProbeStep::Asok && timed(&result) {
+            chain.times.push((step_of(*step), start.elapsed()));
+        }
         if !chain.step(step_of(*step), result) {
             break;
         }
@@ -141,26 +154,30 @@ pub(super) async fn run_chain(
         ))
     };
     let beside_peers = if ask_socket {
-        let socket = rados_stall(target);
-        tokio::pin!(socket);
-        let (socket, beside_peers) = match tokio::time::timeout(SOCKET_FIRST, &mut socket).await {
-            Ok(answered) => {
-                if chain.rados(answered.map_err(|problem| problem.to_string())) {
-                    return chain;
-                }
-                (None, beside_peers.await)
-            }
+        let asked = tokio::time::Instant::now();
+        let socket = async {
+            let socket = rados_stall(target, context.deadlines.asok).await;
+            (socket, asked.elapsed())
+        };
+        tokio::pin!(socket, beside_peers);
+        let (socket, beside) = match tokio::time::timeout(SOCKET_FIRST, &mut socket).await {
+            Ok(answered) => (answered, None),
             Err(_) => {
-                let (socket, beside_peers) = tokio::join!(socket, beside_peers);
-                (Some(socket), beside_peers)
+                let (socket, beside) = tokio::join!(socket, &mut beside_peers);
+                (socket, Some(beside))
             }
         };
-        if let Some(socket) = socket {
-            if chain.rados(socket.map_err(|problem| problem.to_string())) {
-                return chain;
-            }
+        let (socket, took) = socket;
+        if matches!(&socket, Ok(answer) if *answer != AdminSocket::Gone) {
+            chain.times.push((Step::Asok, took));
         }
-        beside_peers
+        if chain.rados(socket.map_err(|problem| problem.to_string())) {
+            return chain;
+        }
+        match beside {
+            Some(beside) => beside,
+            None => beside_peers.await,
+        }
     } else {
         beside_peers.await
     };
@@ -179,6 +196,15 @@ pub(super) async fn run_chain(
         );
     }
     chain
+}
+
+/// Whether a probe step's time says how fast the daemon answers: an answer (any status), or
+/// its deadline run out (it took at least that). Refused and the like come back at once.
+fn timed(result: &Result<Verdict, ProbeError>) -> bool {
+    matches!(
+        result,
+        Ok(_) | Err(ProbeError::Http(_) | ProbeError::Timeout)
+    )
 }
 
 /// How long a failure waits for the admin socket alone before the peers are asked beside it.
@@ -200,9 +226,12 @@ pub(super) enum AsokProblem {
 
 /// `Stalled("rados: oldest op 4.2s on osd.0 ...")` when the daemon's oldest RADOS operation is
 /// older than the threshold; `Answered` when it is not; `Silent` when the admin socket does not
-/// answer within 1 s (a frozen daemon's does not). `Err` when no socket is where the config
-/// says, or the service user may not use it.
-pub(super) async fn rados_stall(target: &Target) -> Result<AdminSocket, AsokProblem> {
+/// answer within `deadline` (a frozen daemon's does not). `Err` when no socket is where the
+/// config says, or the service user may not use it.
+pub(super) async fn rados_stall(
+    target: &Target,
+    deadline: Duration,
+) -> Result<AdminSocket, AsokProblem> {
     let (template, threshold) = &target.asok;
     let Some(path) = crate::probe::asok::find(template, &target.name) else {
         return Err(AsokProblem::NoSocket {
@@ -211,27 +240,24 @@ pub(super) async fn rados_stall(target: &Target) -> Result<AdminSocket, AsokProb
             daemon_type: target.name.split('.').next().unwrap_or_default().into(),
         });
     };
-    let reply = match crate::probe::asok::command(
-        &path,
-        r#"{"prefix": "objecter_requests"}"#,
-        Duration::from_secs(1),
-    )
-    .await
-    {
-        Ok(reply) => reply,
-        Err(crate::probe::asok::AsokError::Connect { source, .. })
-            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+    let reply =
+        match crate::probe::asok::command(&path, r#"{"prefix": "objecter_requests"}"#, deadline)
+            .await
         {
-            return Err(AsokProblem::PermissionDenied {
-                path,
-                daemon: target.name.clone(),
-            });
-        }
-        Err(err) => {
-            tracing::debug!("asok: {err}");
-            return Ok(unanswered(&err));
-        }
-    };
+            Ok(reply) => reply,
+            Err(crate::probe::asok::AsokError::Connect { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                return Err(AsokProblem::PermissionDenied {
+                    path,
+                    daemon: target.name.clone(),
+                });
+            }
+            Err(err) => {
+                tracing::debug!("asok: {err}");
+                return Ok(unanswered(&err));
+            }
+        };
     let Ok(Some(oldest)) = crate::probe::asok::oldest_op(&reply) else {
         return Ok(AdminSocket::Answered);
     };
@@ -410,6 +436,30 @@ impl<W: World> Prober<W> {
         slot: Slot,
     ) {
         let health = self.health.borrow().current();
+        // The deadlines learned for its service; the configured timeouts until it is known.
+        let deadlines = self
+            .view
+            .borrow()
+            .snapshot
+            .daemon(&target.name)
+            .map(|d| d.deadlines);
+        let (http, s3, deadlines) = match deadlines {
+            Some(d) => {
+                let s3 = s3.map(|mut s3| {
+                    s3.timeout = d.s3;
+                    s3
+                });
+                (http.with_timeout(d.http), s3, d)
+            }
+            None => {
+                let d = Deadlines {
+                    http: http.timeout(),
+                    s3: s3.as_ref().map_or(http.timeout(), |s3| s3.timeout),
+                    asok: http.timeout(),
+                };
+                (http, s3, d)
+            }
+        };
         // Which process answers matters only to a restart under way (its proof); not a look
         // at the host's files at every probe of every daemon.
         let restarting = self
@@ -441,6 +491,7 @@ impl<W: World> Prober<W> {
                 let context = ChainContext {
                     peers: &self.peers,
                     health,
+                    deadlines,
                 };
                 let outcome = self
                     .world
@@ -466,6 +517,7 @@ impl<W: World> Prober<W> {
                         config_problem: outcome.config_problem,
                         no_healthy_peer: outcome.no_healthy_peer,
                         hung: outcome.hung,
+                        times: outcome.times,
                     })
                     .await;
             }
@@ -496,7 +548,9 @@ mod tests {
             ),
             peers: Vec::new(),
         };
-        let problem = rados_stall(&target).await.unwrap_err();
+        let problem = rados_stall(&target, Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert!(
             matches!(problem, AsokProblem::NoSocket { .. }),
             "{problem:?}"
@@ -530,7 +584,9 @@ mod tests {
         let frozen =
             std::os::unix::net::UnixListener::bind(dir.join("ceph-client.rgw.a.asok")).unwrap();
         assert_eq!(
-            rados_stall(&target("rgw.a")).await.unwrap(),
+            rados_stall(&target("rgw.a"), Duration::from_secs(1))
+                .await
+                .unwrap(),
             AdminSocket::Silent
         );
         // Its queue full: the next connect is refused at once with EAGAIN, still silent.
@@ -554,13 +610,17 @@ mod tests {
         );
         assert_eq!(unanswered(&full), AdminSocket::Silent);
         assert_eq!(
-            rados_stall(&target("rgw.a")).await.unwrap(),
+            rados_stall(&target("rgw.a"), Duration::from_secs(1))
+                .await
+                .unwrap(),
             AdminSocket::Silent
         );
         drop(frozen);
         // The file of a process that is gone: refused.
         assert_eq!(
-            rados_stall(&target("rgw.a")).await.unwrap(),
+            rados_stall(&target("rgw.a"), Duration::from_secs(1))
+                .await
+                .unwrap(),
             AdminSocket::Gone
         );
         drop(queued);

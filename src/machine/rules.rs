@@ -454,6 +454,7 @@ fn probe(daemon: &str, outcome: Outcome, sent: Instant) -> Observation {
         config_problem: outcome.config_problem,
         no_healthy_peer: outcome.no_healthy_peer,
         hung: outcome.hung,
+        times: Vec::new(),
     }
 }
 

@@ -189,6 +189,7 @@ fn probe_of(name: &str, now: Instant, input: In) -> Observation {
         config_problem: None,
         no_healthy_peer,
         hung,
+        times: Vec::new(),
     }
 }
 
@@ -336,6 +337,7 @@ fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
         config_problem: None,
         no_healthy_peer: None,
         hung: false,
+        times: Vec::new(),
     };
     sim.machine.observe(stale.clone(), sim.at(5200));
     sim.machine.observe(stale, sim.at(5201));
@@ -873,6 +875,7 @@ fn a_configuration_error_is_reported_and_changes_nothing() {
         config_problem: None,
         no_healthy_peer: None,
         hung: false,
+        times: Vec::new(),
     };
     let (first, second) = (config(2000), config(3000));
     let actions = sim.machine.observe(first, sim.at(2001));
@@ -921,6 +924,7 @@ fn the_failing_step_names_the_reason() {
             config_problem: None,
             no_healthy_peer: None,
             hung: false,
+            times: Vec::new(),
         };
         for action in sim.machine.observe(s3_timeout, sim.at(ms + 1)) {
             if let Action::Event(event) = action {
@@ -945,6 +949,7 @@ fn a_skipped_misconfigured_step_leaves_the_verdict_to_the_others() {
         config_problem: Some("s3 SignatureDoesNotMatch: wrong".into()),
         no_healthy_peer: None,
         hung: false,
+        times: Vec::new(),
     };
     let (first, second) = (probe(0, Ok(Verdict::Ok)), probe(1000, Ok(Verdict::Ok)));
     sim.machine.observe(first, sim.at(1));
@@ -970,6 +975,7 @@ fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
         config_problem: None,
         no_healthy_peer: None,
         hung: false,
+        times: Vec::new(),
     };
     let probes: Vec<Observation> = (2..30).map(|s| degraded(s * 1000)).collect();
     let mut restarts = 0;
@@ -1952,4 +1958,81 @@ fn a_hung_process_whose_restart_was_taken_is_killed_once_while_it_is_still_the_o
             ),
         ],
     );
+}
+
+/// Issue 14: the deadlines the prober uses come from the answer times the probes report, per
+/// service: the ceiling until enough are known, then 5x the service's typical 95th percentile
+/// (at least the floor); one RGW's timeouts do not lengthen its service's, and a daemon
+/// another service's answers never set.
+#[test]
+fn probe_deadlines_are_learned_per_service_from_the_answer_times() {
+    let mut sim = Sim::new(BTreeMap::new(), None);
+    let names = ["rgw.a", "rgw.b", "rgw.c", "node-exporter.h"];
+    let found = names.iter().map(|n| listed(n, None, false)).collect();
+    sim.machine.observe(Observation::Inventory(found), sim.t0);
+    sim.machine.set_deadline_bounds(Bounds {
+        floor: Duration::from_millis(100),
+        ceiling: Duration::from_secs(2),
+        s3_ceiling: Duration::from_secs(2),
+    });
+    let answer =
+        |daemon: &str, took_ms: u64, result: Result<Verdict, ProbeError>| Observation::Probe {
+            daemon: daemon.into(),
+            result,
+            sent: sim.t0,
+            step: verdict::Step::Http,
+            config_problem: None,
+            no_healthy_peer: None,
+            hung: false,
+            times: vec![
+                (verdict::Step::Http, Duration::from_millis(took_ms)),
+                (verdict::Step::Asok, Duration::from_millis(1)),
+            ],
+        };
+    let deadlines = |sim: &Sim, name: &str| sim.machine.snapshot().daemon(name).unwrap().deadlines;
+    assert_eq!(deadlines(&sim, "rgw.a").http, Duration::from_secs(2));
+    for i in 0..10u64 {
+        let now = sim.at(1000 + i * 250);
+        for (rgw, took) in [("rgw.a", 40), ("rgw.b", 60), ("rgw.c", 50)] {
+            sim.machine.observe(answer(rgw, took, Ok(Verdict::Ok)), now);
+        }
+    }
+    let learned = deadlines(&sim, "rgw.c");
+    assert_eq!(
+        learned.http,
+        Duration::from_millis(250),
+        "5 x 50 ms, rgw.b's 60 and rgw.a's 40 aside"
+    );
+    assert_eq!(
+        learned.asok,
+        Duration::from_millis(100),
+        "5 x 1 ms is under the floor"
+    );
+    assert_eq!(
+        learned.s3,
+        Duration::from_secs(2),
+        "no S3 answer known: the ceiling"
+    );
+    assert_eq!(
+        deadlines(&sim, "node-exporter.h").http,
+        Duration::from_secs(2)
+    );
+    // rgw.b freezes: its probes run out their deadline, every one.
+    for i in 0..70u64 {
+        let now = sim.at(4000 + i * 250);
+        sim.machine
+            .observe(answer("rgw.b", 250, Err(ProbeError::Timeout)), now);
+    }
+    assert_eq!(deadlines(&sim, "rgw.b").http, Duration::from_millis(250));
+    // rgw.c leaves the inventory: the service's deadline goes by rgw.a and rgw.b.
+    let found: Vec<Discovered> = ["rgw.a", "rgw.b", "node-exporter.h"]
+        .iter()
+        .map(|n| listed(n, None, false))
+        .collect();
+    for ms in [30_000, 31_000] {
+        sim.machine
+            .observe(Observation::Inventory(found.clone()), sim.at(ms));
+    }
+    assert!(sim.machine.snapshot().daemon("rgw.c").is_none());
+    assert_eq!(deadlines(&sim, "rgw.a").http, Duration::from_millis(200));
 }

@@ -206,8 +206,9 @@ impl Tracked {
     }
 
     /// As readers see it.
-    pub(super) fn view(&self, name: &str) -> DaemonView {
+    pub(super) fn view(&self, name: &str, deadlines: super::Deadlines) -> DaemonView {
         DaemonView {
+            deadlines,
             name: name.to_string(),
             daemon_type: self.listing.daemon_type.clone(),
             state: self.phase.state(),

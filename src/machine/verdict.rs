@@ -100,7 +100,7 @@ pub fn describe(result: &Result<Verdict, ProbeError>) -> String {
 }
 
 /// What decided a probe's outcome: a step of the chain, or a judgement made after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
     /// `GET` of the daemon's URL.
     Http,
@@ -205,6 +205,9 @@ pub struct Outcome {
     /// The daemon failed and its admin socket did not answer either: the whole process is
     /// hung (a frozen RGW), not only its frontend.
     pub hung: bool,
+    /// How long each step that got an answer (or ran out its deadline) took: what the
+    /// deadlines are learned from ([`super::deadline`]).
+    pub times: Vec<(Step, std::time::Duration)>,
     /// A step other than `asok` asked the daemon something.
     answered: bool,
 }
@@ -230,6 +233,7 @@ impl Default for Outcome {
             config_problem: None,
             no_healthy_peer: None,
             hung: false,
+            times: Vec::new(),
             answered: false,
         }
     }

@@ -54,6 +54,15 @@ impl HttpProbe {
         self.timeout
     }
 
+    /// The same prober with another deadline (a learned one: `machine::deadline`).
+    #[must_use]
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            timeout,
+            ..self.clone()
+        }
+    }
+
     /// Probes `url` and returns the outcome with how long it took.
     pub async fn probe(&self, url: &str) -> (Result<Verdict, ProbeError>, Duration) {
         let start = Instant::now();

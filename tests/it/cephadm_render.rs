@@ -82,7 +82,7 @@ global
 defaults
   [http] retry-on conn-failure empty-response
 backend backend
-  [http] default-server check inter 2s downinter 1s fall 3 rise 2 agent-check agent-port 9480 agent-inter 1s on-marked-down shutdown-sessions
+  [http] default-server check inter 2s downinter 1s fall 3 rise 2 agent-check agent-port 9480 agent-inter 500ms on-marked-down shutdown-sessions
 ";
 
 /// One rendering: the context cephadm of `release` would pass for it.

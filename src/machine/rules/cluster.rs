@@ -378,9 +378,9 @@ fn design_8_after_the_canary_the_others_follow_without_their_backoff() {
 /// §8 "a probe that gives up on a stalled RGW adds to its queue: back off probing a `degraded`
 /// daemon": the core sets the pace, the shell's probe loop follows it.
 #[test]
-fn a_degraded_daemon_is_probed_one_tick_in_five_and_every_other_state_every_tick() {
+fn a_degraded_daemon_is_probed_one_tick_in_ten_and_every_other_state_every_tick() {
     for state in State::ALL {
-        let want = if state == Degraded { 5 } else { 1 };
+        let want = if state == Degraded { 10 } else { 1 };
         assert_eq!(state.probe_one_tick_in(), want, "{state}");
     }
 }
