@@ -152,6 +152,7 @@ fn main() {
                     .map(|n| {
                         *Scenario::ALL
                             .iter()
+                            .chain(&Scenario::EXTRA)
                             .find(|s| s.name() == n)
                             .unwrap_or_else(|| panic!("unknown scenario {n}"))
                     })

@@ -127,6 +127,8 @@ pub struct RunConfig {
     pub agent_inter: Duration,
     pub shutdown_timeout: Duration,
     pub health_gate: HealthGateConfig,
+    /// `run.max-load-drain-percent`: 0..=100.
+    pub max_load_drain_percent: u8,
 }
 
 /// `run.agent-listen`, `run.http-listen` and `run.max-agent-connections`: the sockets the

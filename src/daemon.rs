@@ -154,6 +154,7 @@ fn restore(cfg: &Config, state_path: &std::path::Path) -> (Machine, Option<Strin
     let mut machine = Machine::new(policies, default_policy, loaded.daemons);
     machine.set_max_concurrent_restarts(max_concurrent_restarts(cfg));
     machine.set_deadline_bounds(deadline_bounds(cfg));
+    machine.set_load_drain_percent(cfg.run.max_load_drain_percent);
     (machine, loaded.inventory)
 }
 
@@ -405,6 +406,8 @@ impl<W: World> Shell<W> {
         self.machine
             .set_max_concurrent_restarts(max_concurrent_restarts(&new));
         self.machine.set_deadline_bounds(deadline_bounds(&new));
+        self.machine
+            .set_load_drain_percent(new.run.max_load_drain_percent);
         self.loops.probe_settings.send_replace(probe_settings(&new));
         self.loops.config.send_replace(Arc::new(new.clone()));
         self.restarts.orchestrator =

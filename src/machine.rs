@@ -187,6 +187,10 @@ pub enum Word {
     Up,
     /// In rotation, clearing any drain or maintenance.
     UpReady,
+    /// In rotation at this percentage of its configured weight (a slow RGW, issue 14). HAProxy
+    /// keeps an agent-set weight until told another, so one lowered once is told `100%` when
+    /// it recovers, and its weight from then on.
+    UpReadyAt(u8),
     /// No new requests; the ones in flight finish.
     Drain,
     /// Out of rotation at once, with the reason HAProxy shows in `last_agt`.
@@ -200,6 +204,7 @@ impl fmt::Display for Word {
         match self {
             Self::Up => f.write_str("up"),
             Self::UpReady => f.write_str("up ready"),
+            Self::UpReadyAt(weight) => write!(f, "up ready {weight}%"),
             Self::Drain => f.write_str("drain"),
             Self::Maint => f.write_str("maint"),
             Self::Down(reason) => {
@@ -244,8 +249,8 @@ pub enum Observation {
         config_problem: Option<String>,
         /// A failure while no peer of the service is healthy.
         no_healthy_peer: Option<NoHealthyPeer>,
-        /// A failure, and the admin socket did not answer either: the process is hung.
-        hung: bool,
+        /// A `GET` timed out, and which part hangs, as the admin socket told.
+        hang: Option<verdict::Hang>,
         /// How long each step that answered (or ran out its deadline) took.
         times: Vec<(Step, Duration)>,
     },
@@ -441,6 +446,8 @@ pub struct Snapshot {
     pub daemons: Vec<DaemonView>,
     /// The floor and ceilings of the learned probe deadlines.
     pub deadline_bounds: Bounds,
+    /// `[run] max-load-drain-percent`.
+    pub load_drain_percent: u8,
 }
 
 impl Snapshot {
@@ -456,6 +463,22 @@ impl Snapshot {
 /// same; one whose frontend alone hangs is called failed this much later.
 pub const STALL_AFTERMATH: Duration = Duration::from_secs(30);
 
+/// A healthy RGW this many times slower than its peers (median `GET`) ...
+pub const SLOW_RATIO: f64 = 4.0;
+/// ... and this much slower gets a lower HAProxy weight: a few milliseconds of scheduling
+/// jitter on a busy host is not worth moving traffic for.
+pub const SLOW_EXTRA: Duration = Duration::from_millis(10);
+
+/// The HAProxy weight, in percent, of an RGW `ratio` times slower than its peers: 1/ratio in
+/// steps of 10 %, at least 10 %.
+fn weight_for(ratio: f64) -> u8 {
+    let percent = (100.0 / ratio.max(1.0) / 10.0).round() * 10.0;
+    // Within 10..=100 by the clamp: the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let weight = percent.clamp(10.0, 100.0) as u8;
+    weight
+}
+
 pub struct Machine {
     policies: BTreeMap<String, Policy>,
     default_policy: Policy,
@@ -468,6 +491,8 @@ pub struct Machine {
     /// Recent answer times, the probe deadlines' ground.
     learned: deadline::Learned,
     bounds: Bounds,
+    /// At most this percentage of a service's daemons drained at once for shedding load.
+    load_drain_percent: u8,
 }
 
 impl Machine {
@@ -486,7 +511,14 @@ impl Machine {
             persisted,
             learned: deadline::Learned::default(),
             bounds: Bounds::default(),
+            load_drain_percent: 33,
         }
+    }
+
+    /// `[run] max-load-drain-percent`: at most this share of a service's daemons (at least one
+    /// when above 0) drained at once for shedding load.
+    pub fn set_load_drain_percent(&mut self, percent: u8) {
+        self.load_drain_percent = percent.min(100);
     }
 
     /// The floor and ceilings of the learned probe deadlines (`[run] probe-timeout-floor`,
@@ -542,7 +574,7 @@ impl Machine {
                 step,
                 config_problem,
                 no_healthy_peer,
-                hung,
+                hang,
                 times,
             } => {
                 if self.daemons.contains_key(&daemon) {
@@ -550,7 +582,7 @@ impl Machine {
                         self.learned.record(&daemon, step, took);
                     }
                 }
-                let result = self.after_stall(&daemon, result, hung, now);
+                let result = self.after_stall(&daemon, result, hang, now);
                 if let Some(t) = self.daemons.get_mut(&daemon) {
                     if matches!(result, Ok(Verdict::Degraded { .. }))
                         && matches!(step, Step::Asok | Step::Health)
@@ -560,7 +592,7 @@ impl Machine {
                     let canary = t.phase.attempt().is_some_and(|a| a.canary);
                     t.config_problem(&daemon, &result, config_problem, &mut actions);
                     t.peers(&daemon, &result, no_healthy_peer, sent, now, &mut actions);
-                    t.note_hung(&result, hung, sent);
+                    t.note_hang(&result, hang, sent);
                     t.probe(&daemon, &result, step, sent, now, &mut actions);
                     t.kill_if_hung(&daemon, now, &mut actions);
                     let service = t.listing.service.clone();
@@ -568,6 +600,7 @@ impl Machine {
                         self.canary_back(&daemon, &service);
                     }
                     self.review_shedding(&service, now, &mut actions);
+                    self.review_speed(&service, now, &mut actions);
                 }
             }
             Observation::Polled {
@@ -662,15 +695,16 @@ impl Machine {
     /// a RADOS stall under its service, is that stall's backlog: degraded, not the daemon's
     /// failure. After a 45 s OSD stall each RGW held more than 1,000 requests and answered
     /// none quickly for seconds; calling one failed then took it out (`down`) while it served
-    /// its backlog, and its peers its share. A silent socket (the process hung) still fails.
+    /// its backlog, and its peers its share. A silent socket (the process hung) still fails, and
+    /// so does a timeout the socket was not asked about.
     fn after_stall(
         &self,
         daemon: &str,
         result: Result<Verdict, ProbeError>,
-        hung: bool,
+        hang: Option<verdict::Hang>,
         now: Instant,
     ) -> Result<Verdict, ProbeError> {
-        if hung || !matches!(result, Err(ProbeError::Timeout)) {
+        if hang != Some(verdict::Hang::Frontend) || !matches!(result, Err(ProbeError::Timeout)) {
             return result;
         }
         let Some(t) = self.daemons.get(daemon) else {
@@ -687,6 +721,38 @@ impl Machine {
         }
     }
 
+    /// Issue 14, slow but not hung: a healthy RGW whose median `GET` is [`SLOW_RATIO`] times its
+    /// peers' and [`SLOW_EXTRA`] longer gets an HAProxy weight in proportion (1/ratio, in steps
+    /// of 10 %, at least 10 %), so leastconn sends it that much less; back to 100 % once it is
+    /// within twice its peers' (or 5 ms). Its peers slowing down with it change nothing (the
+    /// ratio is to them), and it is restarted only when its probes time out.
+    fn review_speed(&mut self, service: &str, now: Instant, actions: &mut Vec<Action>) {
+        let members: Vec<String> = self
+            .daemons
+            .iter()
+            .filter(|(_, t)| t.listing.service == service && t.policy.load_balanced)
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &members {
+            let slowness = self
+                .learned
+                .slowness(name, members.iter().map(String::as_str));
+            let Some(t) = self.daemons.get_mut(name) else {
+                continue;
+            };
+            if t.phase != phase::Phase::Healthy {
+                continue;
+            }
+            let lowered = t.weight.is_some_and(|w| w < 100);
+            let slow = slowness.and_then(|(ratio, extra)| {
+                let still = lowered && ratio >= 2.0 && extra >= SLOW_EXTRA / 2;
+                let newly = ratio >= SLOW_RATIO && extra >= SLOW_EXTRA;
+                (still || newly).then(|| (ratio, weight_for(ratio)))
+            });
+            t.set_weight(name, slow, now, actions);
+        }
+    }
+
     fn review_shedding(&mut self, service: &str, now: Instant, actions: &mut Vec<Action>) {
         let members: Vec<String> = self
             .daemons
@@ -694,7 +760,10 @@ impl Machine {
             .filter(|(_, t)| t.listing.service == service && t.policy.load_balanced)
             .map(|(name, _)| name.clone())
             .collect();
-        let cap = (members.len() / 3).max(1);
+        let cap = match usize::from(self.load_drain_percent) {
+            0 => 0,
+            percent => (members.len() * percent / 100).max(1),
+        };
         // After a RADOS stall every RGW of the service is busy with the same backlog: one
         // drained for it only gives its share to the others (a 45 s OSD stall, drained in 3
         // of 5 runs: 1,113 of its requests answered 503 by the RGWs against 820 without).
@@ -824,6 +893,7 @@ impl Machine {
                 .map(|(name, t)| t.view(name, self.deadlines(name)))
                 .collect(),
             deadline_bounds: self.bounds,
+            load_drain_percent: self.load_drain_percent,
         }
     }
 

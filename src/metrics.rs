@@ -194,6 +194,7 @@ struct ViewGauges {
     inventory_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     deadlines: Family<DeadlineLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     deadline_bounds: Family<BoundLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    load_drain_percent: Gauge,
 }
 
 impl Default for Metrics {
@@ -247,7 +248,7 @@ impl Metrics {
 
     pub fn agent_reply(&self, line: &str, took: Duration) {
         let word = match line {
-            "up ready" => WordLabel::up_ready,
+            l if l.starts_with("up ready") => WordLabel::up_ready,
             "up" => WordLabel::up,
             "drain" => WordLabel::drain,
             "maint" => WordLabel::maint,
@@ -369,6 +370,12 @@ impl ViewGauges {
                 "The floor and ceilings of the learned probe deadlines (run.probe-timeout-floor, run.probe-timeout, s3.timeout)",
                 Family::default(),
             ),
+            load_drain_percent: register(
+                registry,
+                "max_load_drain_percent",
+                "At most this percentage of a service's daemons drained at once for shedding load (run.max-load-drain-percent)",
+                Gauge::default(),
+            ),
         }
     }
 
@@ -402,6 +409,8 @@ impl ViewGauges {
                     .set(deadline.as_secs_f64());
             }
         }
+        self.load_drain_percent
+            .set(i64::from(view.snapshot.load_drain_percent));
         let bounds = view.snapshot.deadline_bounds;
         for (bound, value) in [
             ("floor", bounds.floor),

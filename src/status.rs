@@ -62,6 +62,8 @@ pub struct StatusJson<'a> {
     pub health_gate: &'a HealthGateStatus,
     /// The floor and ceilings of the learned probe deadlines, in milliseconds.
     pub probe_deadline_bounds_ms: crate::machine::Bounds,
+    /// `run.max-load-drain-percent`: at most this share of a service drained for load.
+    pub max_load_drain_percent: u8,
     pub daemons: Vec<DaemonJson<'a>>,
 }
 
@@ -169,6 +171,7 @@ impl View {
             },
             health_gate: &self.health_gate,
             probe_deadline_bounds_ms: self.snapshot.deadline_bounds,
+            max_load_drain_percent: self.snapshot.load_drain_percent,
             daemons: self
                 .snapshot
                 .daemons
@@ -286,7 +289,9 @@ fn text_row(d: &DaemonView, now: Instant) -> [String; 7] {
 pub fn serving(word: &crate::machine::Word) -> bool {
     matches!(
         word,
-        crate::machine::Word::UpReady | crate::machine::Word::Up
+        crate::machine::Word::UpReady
+            | crate::machine::Word::UpReadyAt(_)
+            | crate::machine::Word::Up
     )
 }
 

@@ -67,6 +67,9 @@ pub enum Scenario {
     OsdFrozen20,
     OsdFrozen45,
     SlowDown,
+    AcceptDead,
+    LatencySpike,
+    SlowRgw,
 }
 
 impl Scenario {
@@ -80,6 +83,10 @@ impl Scenario {
         Self::SlowDown,
     ];
 
+    /// Issue 14's hang classes: run with `--scenarios accept-dead,latency-spike,slow-rgw`
+    /// (not in the default hour).
+    pub const EXTRA: [Scenario; 3] = [Self::AcceptDead, Self::LatencySpike, Self::SlowRgw];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::OneFrozen => "one-frozen",
@@ -89,6 +96,9 @@ impl Scenario {
             Self::OsdFrozen20 => "osd-frozen-20",
             Self::OsdFrozen45 => "osd-frozen-45",
             Self::SlowDown => "slowdown",
+            Self::AcceptDead => "accept-dead",
+            Self::LatencySpike => "latency-spike",
+            Self::SlowRgw => "slow-rgw",
         }
     }
 
@@ -100,6 +110,9 @@ impl Scenario {
             Self::Planned => format!("planned restart of rgw.b with {DOWNLOADS} downloads in flight ({} MiB each read at {} MiB/s, started 1 s before; `ceph-warden restart` for the sidecar setups, `ceph orch daemon restart` otherwise)", load::DOWNLOAD_OBJECT >> 20, load::DOWNLOAD_RATE >> 20),
             Self::OsdFrozen20 => "the OSD frozen (SIGSTOP) for 20 s: a cluster stall, no RGW is at fault".into(),
             Self::OsdFrozen45 => "the OSD frozen (SIGSTOP) for 45 s (longer than `timeout server 30s`): a cluster stall, no RGW is at fault".into(),
+            Self::AcceptDead => "rgw.b's accept loop dead (one accept failed with EMFILE: Pacific's beast never accepts on that listener again, Ceph tracker 67338): process and admin socket alive, port open, GET / never answered; only a restart heals it".into(),
+            Self::LatencySpike => format!("every RGW slowed, not stalled, for {} s (a 20 ms / 5 ms SIGSTOP/SIGCONT duty cycle on all three: GET / ~10x slower); nothing to drain or restart", LATENCY_WINDOW.as_secs()),
+            Self::SlowRgw => format!("rgw.b starved of CPU for {} s (a 90 ms / 10 ms SIGSTOP/SIGCONT duty cycle: it answers, ~40x slower than its peers)", LATENCY_WINDOW.as_secs()),
             Self::SlowDown => "rgw.b throttled for the whole run: its request scheduler (dmclock, experimental in Pacific) limits each request class to about 1 request/s, so under load it answers most requests `503 SlowDown` at once. Alive and answering: the seed cron script restarted such an RGW; figures count from the start of the load".into(),
         }
     }
@@ -123,6 +136,8 @@ impl Scenario {
             Self::OsdFrozen20 => Duration::from_secs(20),
             Self::OsdFrozen45 => Duration::from_secs(45),
             Self::SlowDown => p.slowdown,
+            Self::AcceptDead => p.freeze,
+            Self::LatencySpike | Self::SlowRgw => LATENCY_WINDOW,
         }
     }
 
@@ -142,10 +157,13 @@ impl Scenario {
     pub fn watches_all(self) -> bool {
         matches!(
             self,
-            Self::AllFrozen | Self::OsdFrozen20 | Self::OsdFrozen45
+            Self::AllFrozen | Self::OsdFrozen20 | Self::OsdFrozen45 | Self::LatencySpike
         )
     }
 }
+
+/// How long the latency-spike and slow-rgw faults last.
+pub const LATENCY_WINDOW: Duration = Duration::from_secs(20);
 
 /// A killed RGW's unit starts it again this long after (systemd's RestartSec=10s).
 pub const KILLED_FOR: Duration = Duration::from_secs(10);
@@ -509,6 +527,31 @@ pub fn run_cell(
             sleep_until(window_end);
             signal(osd(), nix::sys::signal::Signal::SIGCONT);
             mark(&mut marks, "OSD thawed");
+        }
+        Scenario::AcceptDead => {
+            sleep_until(t0 + lead);
+            lab.kill_accept_loop("b");
+            fault_now();
+            mark(&mut marks, "rgw.b's accept loop dead");
+            sleep_until(window_end);
+        }
+        Scenario::LatencySpike | Scenario::SlowRgw => {
+            sleep_until(t0 + lead);
+            let (ids, stopped, running): (Vec<&str>, u64, u64) = if scenario == Scenario::SlowRgw {
+                (vec!["b"], 90, 10)
+            } else {
+                (lab.ids.iter().map(String::as_str).collect(), 20, 5)
+            };
+            let cycle = lab.duty_cycle(
+                &ids,
+                Duration::from_millis(stopped),
+                Duration::from_millis(running),
+                LATENCY_WINDOW,
+            );
+            fault_now();
+            mark(&mut marks, "slowed");
+            let _ = cycle.join();
+            mark(&mut marks, "full speed");
         }
         Scenario::SlowDown => {
             // Throttled since before the load: it sheds load as soon as there is some.

@@ -182,7 +182,7 @@ pub fn footprint(ctx: &mut LabCtx) -> String {
     let _ = writeln!(
         out,
         "`ceph-warden run` (release build) on its shipped defaults against the lab, exactly the \
-         `warden` setup's sidecar (the overrides above): three RGWs probed every 500 ms with the \
+         `warden` setup's sidecar (the overrides above): three RGWs probed every 250 ms with the \
          admin-socket step, `ceph orch ps` through the cephadm stand-in every 60 s, the health \
          gate's `ceph health detail` every 10 s (the real `ceph` CLI, behind the stand-in's bash \
          wrapper). CPU counts the process and, separately, the children it waited for (every \

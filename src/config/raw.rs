@@ -175,6 +175,11 @@ pub struct RawRun {
     /// slot frees (each is bounded to 1 s). Default 256.
     #[serde(default = "default_max_agent_connections")]
     pub max_agent_connections: u32,
+    /// At most this percentage of a service's RGWs (that this sidecar watches; at least one
+    /// when above 0) drained at once for shedding load (busy), Envoy's `max_ejection_percent`.
+    /// Default 33: the rest take the share. 0: never drained for load.
+    #[serde(default = "default_max_load_drain_percent")]
+    pub max_load_drain_percent: u32,
     /// A probe starts every interval, whether or not the previous one finished. Default
     /// `"250ms"`: with `fall` 2 and the learned deadline at its floor, a frozen RGW is called
     /// failed 0.5-0.75 s after it froze, plus up to one agent-inter for HAProxy to ask.
@@ -418,6 +423,9 @@ fn default_agent_listen() -> String {
 pub(super) fn default_http_listen() -> String {
     "127.0.0.1:9481".to_string()
 }
+fn default_max_load_drain_percent() -> u32 {
+    33
+}
 fn default_max_agent_connections() -> u32 {
     256
 }
@@ -475,6 +483,7 @@ impl Default for RawRun {
             agent_listen: default_agent_listen(),
             http_listen: default_http_listen(),
             max_agent_connections: default_max_agent_connections(),
+            max_load_drain_percent: default_max_load_drain_percent(),
             probe_interval: default_probe_interval(),
             probe_timeout: default_probe_timeout(),
             probe_timeout_floor: default_probe_timeout_floor(),

@@ -49,6 +49,18 @@ pub(super) fn run_from(
         kill_hung,
         agent_inter,
         shutdown_timeout: at.duration("run.shutdown-timeout", &run.shutdown_timeout)?,
+        max_load_drain_percent: u8::try_from(run.max_load_drain_percent)
+            .ok()
+            .filter(|p| *p <= 100)
+            .ok_or_else(|| {
+                at.invalid(
+                    "run.max-load-drain-percent",
+                    format!(
+                        "{} is not a percentage from 0 to 100 (default 33; 0: never drain for load)",
+                        run.max_load_drain_percent
+                    ),
+                )
+            })?,
         health_gate: HealthGateConfig {
             checks: health_gate,
             interval: at.duration("run.health-interval", &run.health_interval)?,
@@ -441,6 +453,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.run.probe.timeout_floor, Duration::from_millis(300));
+    }
+
+    #[test]
+    fn the_load_drain_share_is_a_percentage() {
+        let cfg = Config::from_toml("", "t.toml").unwrap();
+        assert_eq!(cfg.run.max_load_drain_percent, 33);
+        assert_eq!(
+            error_of("[run]\nmax-load-drain-percent = 150\n"),
+            "t.toml: run.max-load-drain-percent: 150 is not a percentage from 0 to 100 (default 33; 0: never drain for load)"
+        );
+        let cfg = Config::from_toml("[run]\nmax-load-drain-percent = 0\n", "t.toml").unwrap();
+        assert_eq!(cfg.run.max_load_drain_percent, 0);
     }
 
     #[test]

@@ -516,7 +516,7 @@ impl<W: World> Prober<W> {
                         step: outcome.step,
                         config_problem: outcome.config_problem,
                         no_healthy_peer: outcome.no_healthy_peer,
-                        hung: outcome.hung,
+                        hang: outcome.hang,
                         times: outcome.times,
                     })
                     .await;

@@ -111,14 +111,37 @@ impl Learned {
 
     /// `daemon`'s 95th percentile at `step`, once it has enough answers.
     fn high(&self, daemon: &str, step: Step) -> Option<Duration> {
+        self.percentile(daemon, step, PERCENTILE)
+    }
+
+    /// `daemon`'s `pct`th percentile at `step`, once it has enough answers.
+    fn percentile(&self, daemon: &str, step: Step, pct: usize) -> Option<Duration> {
         let window = self.times.get(&(daemon.to_string(), step))?;
         if window.len() < MIN_SAMPLES {
             return None;
         }
         let mut sorted: Vec<Duration> = window.iter().copied().collect();
         sorted.sort_unstable();
-        let at = (sorted.len() * PERCENTILE).div_ceil(100).saturating_sub(1);
+        let at = (sorted.len() * pct).div_ceil(100).saturating_sub(1);
         sorted.get(at).copied()
+    }
+
+    /// How `daemon`'s median `GET` compares with its peers' (the lower median of theirs):
+    /// `(ratio, extra)`, once it and at least one peer have enough answers.
+    pub(super) fn slowness<'a>(
+        &self,
+        daemon: &str,
+        peers: impl Iterator<Item = &'a str>,
+    ) -> Option<(f64, Duration)> {
+        let own = self.percentile(daemon, Step::Http, 50)?;
+        let mut theirs: Vec<Duration> = peers
+            .filter(|p| *p != daemon)
+            .filter_map(|p| self.percentile(p, Step::Http, 50))
+            .collect();
+        theirs.sort_unstable();
+        let typical = *theirs.get(theirs.len().saturating_sub(1) / 2)?;
+        let ratio = own.as_secs_f64() / typical.max(Duration::from_millis(1)).as_secs_f64();
+        Some((ratio, own.saturating_sub(typical)))
     }
 
     /// The deadline of `step` for the daemons `members` (one service).

@@ -80,6 +80,13 @@ pub(super) enum Reason {
     ShedEnded {
         detail: String,
     },
+    /// Answers `ratio` times slower than its peers: its HAProxy weight is `weight` %.
+    Slow {
+        ratio: f64,
+        weight: u8,
+    },
+    /// As fast as its peers again: its weight back to 100 %.
+    SpeedBack,
     /// The cluster under it is the problem (a RADOS stall, a lease RADOS cannot give).
     Cluster {
         detail: String,
@@ -184,6 +191,11 @@ impl fmt::Display for Reason {
                 f,
                 "the cluster, not this daemon: {detail}; not drained, not restarted"
             ),
+            Self::Slow { ratio, weight } => write!(
+                f,
+                "slow, not hung: GET answers {ratio:.1}x slower than its peers'; HAProxy weight {weight}% (restarted only if it stops answering)"
+            ),
+            Self::SpeedBack => f.write_str("probes pass; as fast as its peers again: weight 100%"),
             Self::ProbeFailed { detail } => f.write_str(detail),
             Self::SomeFailed { failed, fall, detail } => {
                 write!(f, "{failed} of {fall} probes failed: {detail}")

@@ -525,7 +525,7 @@ impl Tracked {
     fn heard_out(&self, now: Instant) -> bool {
         !matches!(
             self.announced.word(),
-            super::Word::UpReady | super::Word::Up
+            super::Word::UpReady | super::Word::UpReadyAt(_) | super::Word::Up
         ) && self.drain_confirmed(now)
     }
 

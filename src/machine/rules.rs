@@ -103,6 +103,17 @@ impl Peers {
     }
 }
 
+/// What the admin socket says when a failure asks it.
+#[derive(Debug, Clone, Copy)]
+enum Socket {
+    /// Its oldest RADOS op is old.
+    Stalled,
+    /// It does not answer (a frozen RGW's does not).
+    Silent,
+    /// It answers, no old op.
+    Answers,
+}
+
 /// The raw facts of one probe of a daemon.
 #[derive(Debug, Clone, Copy)]
 struct Facts {
@@ -110,25 +121,27 @@ struct Facts {
     get: Res,
     /// The signed S3 canary read, when the chain has it (asked only after `GET` passed).
     s3: Option<Res>,
-    /// The admin socket, when the chain has it: `true` when its oldest RADOS op is old,
-    /// `false` when it does not answer (a frozen RGW's does not).
-    rados_stall: Option<bool>,
+    /// The admin socket, when the chain has it and the failure asks it.
+    socket: Option<Socket>,
     /// `ceph health detail`'s fresh finding.
     health: Option<&'static str>,
     /// The peers' answers; `None`: the daemon has no peers to compare with.
     peers: Option<Peers>,
     /// The failing step asked again beside the peers.
     again: Res,
+    /// How long its `GET` took, in ms, when it answered.
+    took_ms: u64,
 }
 
 const fn get(res: Res) -> Facts {
     Facts {
         get: res,
         s3: None,
-        rados_stall: None,
+        socket: None,
         health: None,
         peers: None,
         again: res,
+        took_ms: 2,
     }
 }
 
@@ -141,10 +154,10 @@ const fn s3(res: Res) -> Facts {
 }
 
 impl Facts {
-    /// The admin socket: its oldest RADOS op is old (`true`), or it does not answer.
-    const fn asok(self, stall: bool) -> Self {
+    /// What the admin socket says.
+    const fn asok(self, socket: Socket) -> Self {
         Self {
-            rados_stall: Some(stall),
+            socket: Some(socket),
             ..self
         }
     }
@@ -163,6 +176,10 @@ impl Facts {
     const fn again(self, again: Res) -> Self {
         Self { again, ..self }
     }
+    /// Its `GET` answered in this many ms.
+    const fn took(self, took_ms: u64) -> Self {
+        Self { took_ms, ..self }
+    }
 }
 
 const PASS: Facts = get(Res::Ok);
@@ -173,8 +190,10 @@ const SLOWDOWN: Facts = get(Res::SlowDown);
 const S3_TIMEOUT: Facts = s3(Res::Timeout);
 /// The canary's keys are wrong: the S3 probe classifies a 403 as a configuration problem.
 const FORBIDDEN: Facts = s3(Res::Config("s3 403 InvalidAccessKeyId"));
-const RADOS_STALL: Facts = TIMEOUT.asok(true);
-const ASOK_SILENT: Facts = TIMEOUT.asok(false);
+const RADOS_STALL: Facts = TIMEOUT.asok(Socket::Stalled);
+const ASOK_SILENT: Facts = TIMEOUT.asok(Socket::Silent);
+/// `GET /` hangs, the process answers its admin socket (no old op): the frontend hangs.
+const FRONTEND_HUNG: Facts = TIMEOUT.asok(Socket::Answers);
 const SLOW_OPS: &str = "ceph health: SLOW_OPS (2 slow ops)";
 const TIMEOUT_SLOW_OPS: Facts = TIMEOUT.health(SLOW_OPS);
 const REFUSED_SLOW_OPS: Facts = REFUSED.health(SLOW_OPS);
@@ -261,7 +280,8 @@ struct Then {
     last: Option<&'static [&'static str]>,
     /// Every restart asked for, in order, when the rule is about them.
     restarts: Option<&'static [&'static str]>,
-    /// Never out of rotation (its word `up` or `up ready` throughout), when the rule says so.
+    /// Never out of rotation (its word `up` or `up ready`, at any weight, throughout), when the
+    /// rule says so.
     never_out: bool,
 }
 
@@ -417,6 +437,11 @@ fn said(action: &Action) -> String {
 /// the admin socket, the health gate, the peers.
 fn judged(facts: &Facts) -> Outcome {
     let mut outcome = Outcome::default();
+    if !matches!(facts.get, Res::Refused | Res::Config(_)) {
+        outcome
+            .times
+            .push((Step::Http, Duration::from_millis(facts.took_ms)));
+    }
     if outcome.step(Step::Http, facts.get.result()) {
         if let Some(s3) = facts.s3 {
             outcome.step(Step::S3, s3.result());
@@ -425,11 +450,13 @@ fn judged(facts: &Facts) -> Outcome {
     if outcome.steps_done() {
         return outcome;
     }
-    if let Some(stall) = facts.rados_stall {
-        let socket = if stall {
-            verdict::AdminSocket::Stalled("rados: oldest op 4.2s on osd.0 (3 in flight)".into())
-        } else {
-            verdict::AdminSocket::Silent
+    if let Some(socket) = facts.socket {
+        let socket = match socket {
+            Socket::Stalled => {
+                verdict::AdminSocket::Stalled("rados: oldest op 4.2s on osd.0 (3 in flight)".into())
+            }
+            Socket::Silent => verdict::AdminSocket::Silent,
+            Socket::Answers => verdict::AdminSocket::Answered,
         };
         if outcome.waits_on_rados() && outcome.rados(Ok(socket)) {
             return outcome;
@@ -453,8 +480,8 @@ fn probe(daemon: &str, outcome: Outcome, sent: Instant) -> Observation {
         step: outcome.step,
         config_problem: outcome.config_problem,
         no_healthy_peer: outcome.no_healthy_peer,
-        hung: outcome.hung,
-        times: Vec::new(),
+        hang: outcome.hang,
+        times: outcome.times,
     }
 }
 
@@ -559,7 +586,10 @@ impl Play {
                 Action::Restart { daemon, .. } => Some(daemon.clone()),
                 _ => None,
             }));
-        self.out |= !matches!(self.word(self.who), Word::Up | Word::UpReady);
+        self.out |= !matches!(
+            self.word(self.who),
+            Word::Up | Word::UpReady | Word::UpReadyAt(_)
+        );
     }
 
     fn actions(&mut self, now: Instant, name: &str, input: Input) -> Vec<Action> {

@@ -160,7 +160,7 @@ impl Sim {
 /// A probe of `name` answered at `now`: probes take 1 ms here (the stale-answer scenario sends
 /// its own).
 fn probe_of(name: &str, now: Instant, input: In) -> Observation {
-    let hung = matches!(input, In::Hung);
+    let hang = matches!(input, In::Hung).then_some(verdict::Hang::Process);
     let (result, no_healthy_peer) = match input {
         In::Pass => (Ok(Verdict::Ok), None),
         In::Hung => (Err(ProbeError::Timeout), None),
@@ -188,7 +188,7 @@ fn probe_of(name: &str, now: Instant, input: In) -> Observation {
         step: verdict::Step::Http,
         config_problem: None,
         no_healthy_peer,
-        hung,
+        hang,
         times: Vec::new(),
     }
 }
@@ -336,7 +336,7 @@ fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
         step: verdict::Step::Http,
         config_problem: None,
         no_healthy_peer: None,
-        hung: false,
+        hang: None,
         times: Vec::new(),
     };
     sim.machine.observe(stale.clone(), sim.at(5200));
@@ -874,7 +874,7 @@ fn a_configuration_error_is_reported_and_changes_nothing() {
         step: verdict::Step::S3,
         config_problem: None,
         no_healthy_peer: None,
-        hung: false,
+        hang: None,
         times: Vec::new(),
     };
     let (first, second) = (config(2000), config(3000));
@@ -923,7 +923,7 @@ fn the_failing_step_names_the_reason() {
             step: verdict::Step::S3,
             config_problem: None,
             no_healthy_peer: None,
-            hung: false,
+            hang: None,
             times: Vec::new(),
         };
         for action in sim.machine.observe(s3_timeout, sim.at(ms + 1)) {
@@ -948,7 +948,7 @@ fn a_skipped_misconfigured_step_leaves_the_verdict_to_the_others() {
         step: verdict::Step::Http,
         config_problem: Some("s3 SignatureDoesNotMatch: wrong".into()),
         no_healthy_peer: None,
-        hung: false,
+        hang: None,
         times: Vec::new(),
     };
     let (first, second) = (probe(0, Ok(Verdict::Ok)), probe(1000, Ok(Verdict::Ok)));
@@ -974,7 +974,7 @@ fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
         step: verdict::Step::Asok,
         config_problem: None,
         no_healthy_peer: None,
-        hung: false,
+        hang: None,
         times: Vec::new(),
     };
     let probes: Vec<Observation> = (2..30).map(|s| degraded(s * 1000)).collect();
@@ -1983,7 +1983,7 @@ fn probe_deadlines_are_learned_per_service_from_the_answer_times() {
             step: verdict::Step::Http,
             config_problem: None,
             no_healthy_peer: None,
-            hung: false,
+            hang: None,
             times: vec![
                 (verdict::Step::Http, Duration::from_millis(took_ms)),
                 (verdict::Step::Asok, Duration::from_millis(1)),
@@ -2035,4 +2035,29 @@ fn probe_deadlines_are_learned_per_service_from_the_answer_times() {
     }
     assert!(sim.machine.snapshot().daemon("rgw.c").is_none());
     assert_eq!(deadlines(&sim, "rgw.a").http, Duration::from_millis(200));
+}
+
+/// `[run] max-load-drain-percent` (Envoy's `max_ejection_percent`): how many of a service's
+/// daemons may be drained for shedding load at once; 0 drains none, 100 lets two of three go
+/// while one serves (it still needs two serving peers for each).
+#[test]
+fn the_load_drain_share_caps_how_many_busy_daemons_are_drained() {
+    let words = |percent: u8| {
+        let mut sim = Sim::new(BTreeMap::new(), None);
+        sim.machine.set_load_drain_percent(percent);
+        let names = ["rgw.a", "rgw.b", "rgw.c", "rgw.d"];
+        let found = names.iter().map(|n| listed(n, None, false)).collect();
+        sim.machine.observe(Observation::Inventory(found), sim.t0);
+        for ms in [0, 1000] {
+            for name in names {
+                sim.feed(name, ms, In::Pass).unwrap();
+            }
+        }
+        sim.feed("rgw.a", 2000, In::SlowDown).unwrap();
+        sim.feed("rgw.b", 2100, In::SlowDown).unwrap();
+        (sim.word("rgw.a"), sim.word("rgw.b"))
+    };
+    assert_eq!(words(0), ("up ready".into(), "up ready".into()));
+    assert_eq!(words(33), ("drain".into(), "up ready".into()));
+    assert_eq!(words(50), ("drain".into(), "drain".into()));
 }

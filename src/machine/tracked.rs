@@ -29,6 +29,11 @@ pub(super) struct Tracked {
     /// Drained for shedding load (busy while its peers can take its share): when its last
     /// busy answer came (docs/design.md §4, busy).
     pub(super) shed: Option<Instant>,
+    /// Its HAProxy weight in percent, once it was ever lowered for being slower than its
+    /// peers (issue 14): `None` until then.
+    pub(super) weight: Option<u8>,
+    /// How many times slower than its peers it answers, while its weight is lowered for it.
+    slow_ratio: Option<f64>,
     /// When it last failed after serving: kept through its restarts until it serves again
     /// (the first of a service to fail is its canary).
     pub(super) failed_at: Option<Instant>,
@@ -107,6 +112,9 @@ pub(super) struct Probes {
     pub(super) config_error: Option<String>,
     /// The last counted probe failed and the admin socket did not answer either.
     pub(super) hung: bool,
+    /// The last counted probe's `GET` timed out, and which part hangs (its class, named when
+    /// it fails).
+    pub(super) hang: Option<verdict::Hang>,
     /// Failures in a row that found a healthy peer while it was kept in rotation.
     pub(super) peer_back: u32,
 }
@@ -187,6 +195,8 @@ impl Tracked {
             failed_at: None,
             degraded_at: None,
             shed: None,
+            weight: None,
+            slow_ratio: None,
             why: reason.into(),
             listing: Listing::new(found, &policy, now),
             probes: Probes::default(),
@@ -256,6 +266,35 @@ impl Tracked {
         matches!(self.phase, Phase::Healthy | Phase::Busy | Phase::Degraded)
     }
 
+    /// In rotation: `up ready`, with its weight once the weight was ever lowered (HAProxy keeps
+    /// an agent-set weight until told another).
+    fn ready_word(&self) -> Word {
+        self.weight.map_or(Word::UpReady, Word::UpReadyAt)
+    }
+
+    /// Sets its HAProxy weight (a percentage) for being `ratio` times slower than its peers,
+    /// or back to 100 % (`None`), saying why.
+    pub(super) fn set_weight(
+        &mut self,
+        name: &str,
+        slow: Option<(f64, u8)>,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let weight = slow.map_or(100, |(_, w)| w);
+        if self.weight.unwrap_or(100) == weight {
+            return;
+        }
+        self.weight = Some(weight);
+        self.slow_ratio = slow.map(|(ratio, _)| ratio);
+        let reason = match slow {
+            Some((ratio, weight)) => Reason::Slow { ratio, weight },
+            None => Reason::SpeedBack,
+        };
+        let phase = self.phase;
+        self.set_saying(name, phase, reason, now, actions);
+    }
+
     /// The word this phase serves (docs/design.md §4 table).
     fn desired_word(&self) -> Word {
         let drained = self.flags.drained;
@@ -273,7 +312,7 @@ impl Tracked {
             // its full share whatever its weight (measured), so only a drain sheds it.
             Phase::Busy if self.shed.is_some() => Word::Drain,
             // Degraded: the cluster is slow under every RGW; taking this one out helps nobody.
-            Phase::Healthy | Phase::Suspect | Phase::Busy | Phase::Degraded => Word::UpReady,
+            Phase::Healthy | Phase::Suspect | Phase::Busy | Phase::Degraded => self.ready_word(),
             Phase::Draining { .. } => Word::Drain,
             Phase::WaitingForLease(wait) if wait.planned().is_some() => Word::Drain,
             // No peer can take its clients: draining it would only turn slow answers into
@@ -284,11 +323,13 @@ impl Tracked {
             | Phase::Recovering(_)
                 if self.skip_drain() =>
             {
-                Word::UpReady
+                self.ready_word()
             }
             // Every peer failed too and another restarts first: HAProxy holds requests on it
             // (and `retry-on` moves them to the first one back) instead of answering 503.
-            Phase::Failed | Phase::WaitingForLease(_) if self.kept_in_rotation() => Word::UpReady,
+            Phase::Failed | Phase::WaitingForLease(_) if self.kept_in_rotation() => {
+                self.ready_word()
+            }
             Phase::Failed | Phase::WaitingForLease(_) => Word::Down(self.why.to_string()),
             Phase::Restarting(attempt) | Phase::Recovering(attempt)
                 if attempt.planned.is_some() =>
@@ -406,6 +447,8 @@ impl Tracked {
         } else if self.shed.is_some_and(|last| now < last + SHED_HOLD) {
             // Drained, its probes pass: the load it shed has gone elsewhere, not away.
             (Phase::Busy, Reason::ShedHold { hold: SHED_HOLD })
+        } else if let (Some(ratio), Some(weight)) = (self.slow_ratio, self.weight) {
+            (Phase::Healthy, Reason::Slow { ratio, weight })
         } else {
             (Phase::Healthy, reason)
         };
@@ -616,27 +659,31 @@ impl Tracked {
 
     /// Failed, saying the last probe and why it is not drained when no peer is healthy.
     pub(super) fn fail(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        let detail = match self.probes.hang {
+            Some(hang) => format!("{}: {hang}", self.probes.detail()),
+            None => self.probes.detail(),
+        };
         let why = Why {
-            reason: Reason::ProbeFailed {
-                detail: self.probes.detail(),
-            },
+            reason: Reason::ProbeFailed { detail },
             peers: self.peer_note(),
         };
         self.set(name, Phase::Failed, why, now, actions);
     }
 
-    /// Keeps whether the daemon's last counted probe found it hung (failed, and its admin
-    /// socket silent too): what a kill of the hung process needs (`restart.rs`).
-    pub(super) fn note_hung(
+    /// Keeps which part of the daemon its last counted probe found hung: the class its
+    /// failure is named by, and whether the whole process is (failed, and its admin socket
+    /// silent too), which a kill of the hung process needs (`restart.rs`).
+    pub(super) fn note_hang(
         &mut self,
         result: &Result<Verdict, ProbeError>,
-        hung: bool,
+        hang: Option<verdict::Hang>,
         sent: Instant,
     ) {
         if self.sent_before_restart(sent) || matches!(result, Err(ProbeError::Config(_))) {
             return;
         }
-        self.probes.hung = hung && result.is_err();
+        self.probes.hang = hang.filter(|_| result.is_err());
+        self.probes.hung = self.probes.hang == Some(verdict::Hang::Process);
     }
 
     /// A probe sent before the restart under way was asked for: the old process may have

@@ -202,14 +202,38 @@ pub struct Outcome {
     pub config_problem: Option<String>,
     /// Failed while no peer is healthy.
     pub no_healthy_peer: Option<NoHealthyPeer>,
-    /// The daemon failed and its admin socket did not answer either: the whole process is
-    /// hung (a frozen RGW), not only its frontend.
-    pub hung: bool,
+    /// A `GET` that timed out, and what the admin socket said of the process: silent too (the
+    /// whole process hung), or answering (only its HTTP frontend hangs).
+    pub hang: Option<Hang>,
     /// How long each step that got an answer (or ran out its deadline) took: what the
     /// deadlines are learned from ([`super::deadline`]).
     pub times: Vec<(Step, std::time::Duration)>,
     /// A step other than `asok` asked the daemon something.
     answered: bool,
+}
+
+/// Which part of a daemon hangs when its `GET` times out (issue 14's hang classes): the class
+/// is named in the reason, the event and the agent's `down #...` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hang {
+    /// The admin socket is silent too: the whole process (frozen, deadlocked). A restart
+    /// helps; its kill need not wait for a graceful stop.
+    Process,
+    /// The admin socket answers and shows no old RADOS op: only the HTTP frontend hangs (e.g.
+    /// beast's accept loop dead after running out of file descriptors, Ceph tracker 67338).
+    /// A restart helps.
+    Frontend,
+}
+
+impl fmt::Display for Hang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Process => "process hung (its admin socket is silent too)",
+            Self::Frontend => {
+                "frontend hung (the process answers its admin socket: accept loop dead?)"
+            }
+        })
+    }
 }
 
 /// What a daemon's admin socket said after a failure that [`Outcome::waits_on_rados`].
@@ -232,7 +256,7 @@ impl Default for Outcome {
             step: Step::Http,
             config_problem: None,
             no_healthy_peer: None,
-            hung: false,
+            hang: None,
             times: Vec::new(),
             answered: false,
         }
@@ -290,10 +314,15 @@ impl Outcome {
                 });
                 self.step = Step::Asok;
             }
-            Ok(AdminSocket::Answered | AdminSocket::Gone) => {}
-            // Hung: a GET that timed out and a silent socket (a failed S3 step came after a
-            // GET that answered: that process is not frozen).
-            Ok(AdminSocket::Silent) => self.hung = self.step == Step::Http,
+            Ok(AdminSocket::Gone) => {}
+            // A GET that timed out (a failed S3 step came after a GET that answered: neither
+            // that process nor its frontend is hung): the socket tells which hangs.
+            Ok(AdminSocket::Answered) if self.step == Step::Http => {
+                self.hang = Some(Hang::Frontend);
+            }
+            Ok(AdminSocket::Answered) => {}
+            Ok(AdminSocket::Silent) if self.step == Step::Http => self.hang = Some(Hang::Process),
+            Ok(AdminSocket::Silent) => {}
             Err(missing) => {
                 self.config_problem.get_or_insert(missing);
             }
@@ -478,7 +507,8 @@ mod tests {
                 chain.rados(socket);
             }
             assert_eq!(
-                chain.hung, silent,
+                chain.hang == Some(Hang::Process),
+                silent,
                 "row {i}: hung only when the socket is silent"
             );
             chain.health(health);

@@ -666,3 +666,305 @@ fn a_throttled_rgw_is_drained_while_its_peers_take_its_share() {
     );
     assert_eq!(row["restarts_in_window"], 0, "{row}");
 }
+
+/// `[daemon-types.rgw] admin-socket` for the lab's sockets: the chain's `asok` step, which
+/// tells which part of a daemon hangs.
+fn asok_key(lab: &Lab) -> String {
+    format!(
+        "admin-socket = \"{}/run/ceph-client.{{name}}.asok\"",
+        lab.dir.display()
+    )
+}
+
+/// Issue 14's hang classes, checked from outside on a real radosgw before anything relies on
+/// it: beast's accept loop dead leaves the port open (TCP connects complete), `GET /`
+/// unanswered, and the admin socket answering with no old RADOS op.
+fn verified_accept_loop_dead(lab: &Lab, id: &str) {
+    lab.kill_accept_loop(id);
+    let port = lab.port(id);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the port still takes TCP connections"
+    );
+    assert_eq!(
+        crate::support::http_status(port, "/", Duration::from_secs(2)),
+        None,
+        "GET / is not answered"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ops = runtime
+        .block_on(ceph_warden::probe::asok::command(
+            &lab.asok(id),
+            r#"{"prefix": "objecter_requests"}"#,
+            Duration::from_secs(2),
+        ))
+        .expect("the admin socket answers");
+    let oldest = ceph_warden::probe::asok::oldest_op(&ops).expect("objecter_requests parses");
+    assert!(
+        oldest.as_ref().is_none_or(|op| op.age < 1.0),
+        "no old RADOS op: {oldest:?}"
+    );
+}
+
+/// Issue 14: an RGW whose accept loop died is failed with its class named (`frontend hung`,
+/// its admin socket answering), drained and restarted with no client error, while the same
+/// load through the same shipped HAProxy config without an agent, in the same run, is what
+/// doing nothing gives. The orchestrator is the lab's command stand-in (rgw-ctl restart).
+#[test]
+fn an_rgw_whose_accept_loop_died_is_named_drained_and_restarted_with_zero_client_errors() {
+    let lab = Lab::up("e2e-accept", 3);
+    // The fault, from outside, then healed: the scenario relies on what was seen here.
+    verified_accept_loop_dead(&lab, "b");
+    lab.ctl("restart", "b");
+    let sidecar = sidecar_for(&lab, "e2e-accept", &asok_key(&lab));
+    let haproxy = haproxy_for(&lab, &sidecar);
+    let servers = lab.servers();
+    let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let alone_dir = crate::support::TempDir::new("e2e-accept-alone");
+    let alone = Haproxy::start(&alone_dir.0, &refs, crate::support::closed_port());
+    for (name, _) in &refs {
+        alone.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
+    }
+    let pid_before = lab.pid("b");
+    let others = (lab.pid("a"), lab.pid("c"));
+    let (with, without) = (haproxy.port, alone.port);
+    let baseline =
+        std::thread::spawn(move || open_loop(without, "/", 40, Duration::from_secs(20), None));
+    let load = std::thread::spawn(move || open_loop(with, "/", 40, Duration::from_secs(20), None));
+    // The scenario's schedule: three seconds of load, then the fault.
+    std::thread::sleep(Duration::from_secs(3));
+    lab.kill_accept_loop("b");
+    let dead_at = now();
+    haproxy.wait_status("rgw.b", "out of rotation", Duration::from_secs(10), |s| {
+        s.starts_with("DOWN") || s.starts_with("MAINT") || s.starts_with("DRAIN")
+    });
+    let out = dead_at.elapsed();
+    crate::support::wait_for("rgw.b restarted (new pid)", Duration::from_secs(30), || {
+        lab.pid("b").is_some() && lab.pid("b") != pid_before
+    });
+    haproxy.wait_status("rgw.b", "back UP", Duration::from_secs(30), |s| s == "UP");
+    let outcomes = load.join().expect("load");
+    let baseline = baseline.join().expect("baseline load");
+    let slow = |o: &[Outcome]| {
+        o.iter()
+            .filter(|o| o.result != Ok(200) || o.latency > Duration::from_secs(5))
+            .count()
+    };
+    eprintln!("accept loop dead -> out of rotation {out:?}");
+    eprintln!("with the sidecar: {}", summary(&outcomes));
+    eprintln!("without: {}", summary(&baseline));
+    assert_eq!(errors(&outcomes), 0, "{}", summary(&outcomes));
+    assert!(
+        slow(&outcomes) <= slow(&baseline),
+        "no worse than doing nothing: {} failed or slower than 5 s with the sidecar, {} without",
+        slow(&outcomes),
+        slow(&baseline)
+    );
+    assert_eq!(
+        (lab.pid("a"), lab.pid("c")),
+        others,
+        "only rgw.b was restarted"
+    );
+    let events = sidecar.get("/events").1;
+    assert!(
+        events.contains(
+            "\"daemon\":\"rgw.b\",\"from\":\"suspect\",\"to\":\"failed\",\"word\":\"down #timeout: frontend hung (the process answers its admin socket: accept loop dead?)\""
+        ),
+        "the class named in the event and the agent word: {events}"
+    );
+}
+
+/// The median of `n` direct `GET /` to `port` (a timeout counts as 2 s), 11 to 47 ms apart in a
+/// scrambled order, as clients and probes arrive: one right after another, or at a steady pace
+/// near a SIGSTOP/SIGCONT duty cycle's, lands in the running slice the one before ended in and
+/// sees no slowdown (measured: 0.7 ms with rgw.b stopped 90 ms of every 100).
+fn direct_get_median(port: u16, n: usize) -> Duration {
+    let mut took: Vec<Duration> = (0..n)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(11 + (i as u64 * 17) % 37));
+            let start = now();
+            let status = crate::support::http_status(port, "/", Duration::from_secs(2));
+            if status == Some(200) {
+                start.elapsed()
+            } else {
+                Duration::from_secs(2)
+            }
+        })
+        .collect();
+    took.sort();
+    took[n / 2]
+}
+
+/// Issue 14: a service-wide latency spike that is not a stall (every RGW ~10x slower for 30 s,
+/// a 30 ms / 5 ms SIGSTOP/SIGCONT duty cycle on all three, measured from outside first) changes nothing:
+/// no drain, no restart, no agent `down`, and no more client errors than the same load through
+/// the same shipped HAProxy config without an agent, in the same run.
+#[test]
+fn a_service_wide_latency_spike_drains_and_restarts_nothing() {
+    let lab = Lab::up("e2e-spike", 3);
+    let sidecar = sidecar_for(&lab, "e2e-spike", &asok_key(&lab));
+    let haproxy = haproxy_for(&lab, &sidecar);
+    let servers = lab.servers();
+    let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let alone_dir = crate::support::TempDir::new("e2e-spike-alone");
+    let alone = Haproxy::start(&alone_dir.0, &refs, crate::support::closed_port());
+    for (name, _) in &refs {
+        alone.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
+    }
+    let pids: Vec<Option<u32>> = lab.ids.iter().map(|id| lab.pid(id)).collect();
+    let normal = direct_get_median(lab.port("a"), 21);
+    let (with, without) = (haproxy.port, alone.port);
+    let baseline =
+        std::thread::spawn(move || open_loop(without, "/", 40, Duration::from_secs(40), None));
+    let load = std::thread::spawn(move || open_loop(with, "/", 40, Duration::from_secs(40), None));
+    // The scenario's schedule: five seconds of load, then 30 s of the spike.
+    std::thread::sleep(Duration::from_secs(5));
+    let spike = lab.duty_cycle(
+        &["a", "b", "c"],
+        Duration::from_millis(30),
+        Duration::from_millis(5),
+        Duration::from_secs(30),
+    );
+    let slowed = direct_get_median(lab.port("a"), 21);
+    let mut left_up = true;
+    while !spike.is_finished() {
+        left_up &= refs
+            .iter()
+            .all(|(name, _)| haproxy.status(name).as_deref() == Some("UP"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let cycles = spike.join().expect("duty cycle");
+    let outcomes = load.join().expect("load");
+    let baseline = baseline.join().expect("baseline load");
+    let events = sidecar.get("/events").1;
+    eprintln!("GET / median {normal:?} before, {slowed:?} during ({cycles} cycles)");
+    eprintln!("with the sidecar: {}", summary(&outcomes));
+    eprintln!("without: {}", summary(&baseline));
+    // The fault is in place: every RGW answers, ten times slower or more.
+    assert!(
+        slowed >= normal * 10 && slowed < Duration::from_secs(2),
+        "GET / median {normal:?} before, {slowed:?} during"
+    );
+    assert!(
+        left_up,
+        "every server stayed UP in HAProxy's view: {events}"
+    );
+    for word in ["\"to\":\"failed\"", "\"word\":\"drain\"", "\"word\":\"down"] {
+        assert!(!events.contains(word), "{word} in {events}");
+    }
+    assert_eq!(
+        lab.ids.iter().map(|id| lab.pid(id)).collect::<Vec<_>>(),
+        pids,
+        "nothing restarted"
+    );
+    assert!(
+        errors(&outcomes) <= errors(&baseline),
+        "{} errors with the sidecar, {} without",
+        errors(&outcomes),
+        errors(&baseline)
+    );
+    // The learned deadlines stayed within their bounds and said so.
+    let status = sidecar.status();
+    let http = status["daemons"][0]["probe_deadlines_ms"]["http"]
+        .as_u64()
+        .unwrap_or_default();
+    assert!((250..=1000).contains(&http), "{status}");
+}
+
+/// Issue 14, slow but not hung: rgw.b starved of CPU (a 90 ms / 10 ms SIGSTOP/SIGCONT duty
+/// cycle: it answers, ~40x slower than its peers, measured from outside first) is told a lower
+/// HAProxy weight (HAProxy shows it), is not restarted, the clients see no error, and its full
+/// weight is told back once it recovers. Its share of the requests and the clients' p99 are
+/// printed beside the same load through the same shipped config without an agent: under
+/// `balance leastconn` at this load they did not differ (0.236 and 0.236 of the requests;
+/// leastconn ranks an idle server first whatever its weight, and already sends a slow one
+/// fewer than a third), so the issue's "its share falls" is not asserted here.
+#[test]
+fn a_slow_rgw_is_told_a_lower_weight_and_is_not_restarted() {
+    let lab = Lab::up("e2e-slow", 3);
+    let sidecar = sidecar_for(&lab, "e2e-slow", &asok_key(&lab));
+    let haproxy = haproxy_for(&lab, &sidecar);
+    let servers = lab.servers();
+    let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let alone_dir = crate::support::TempDir::new("e2e-slow-alone");
+    let alone = Haproxy::start(&alone_dir.0, &refs, crate::support::closed_port());
+    for (name, _) in &refs {
+        alone.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
+    }
+    let pid_before = lab.pid("b");
+    let normal = direct_get_median(lab.port("b"), 21);
+    let slow = lab.duty_cycle(
+        &["b"],
+        Duration::from_millis(90),
+        Duration::from_millis(10),
+        Duration::from_secs(45),
+    );
+    let slowed = direct_get_median(lab.port("b"), 21);
+    let peer = direct_get_median(lab.port("a"), 21);
+    // The fault is in place: rgw.b answers, ten times slower than its peer or more.
+    assert!(
+        slowed >= peer * 10 && slowed >= normal * 10 && slowed < Duration::from_secs(1),
+        "rgw.b GET / median {normal:?} before, {slowed:?} starved; rgw.a {peer:?}"
+    );
+    sidecar.wait_word("rgw.b", "a lower weight", Duration::from_secs(20), |w| {
+        w.starts_with("up ready ") && w != "up ready 100%"
+    });
+    let sessions = |h: &Haproxy| -> Vec<u64> {
+        ["rgw.a", "rgw.b", "rgw.c"]
+            .iter()
+            .map(|n| h.stat(n, "stot").and_then(|v| v.parse().ok()).unwrap_or(0))
+            .collect()
+    };
+    let (with_before, alone_before) = (sessions(&haproxy), sessions(&alone));
+    let (with, without) = (haproxy.port, alone.port);
+    let baseline =
+        std::thread::spawn(move || open_loop(without, "/", 40, Duration::from_secs(20), None));
+    let outcomes = open_loop(with, "/", 40, Duration::from_secs(20), None);
+    let baseline = baseline.join().expect("baseline load");
+    let share = |after: Vec<u64>, before: Vec<u64>| {
+        let served: Vec<u64> = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+        served[1] as f64 / served.iter().sum::<u64>().max(1) as f64
+    };
+    let (share_with, share_without) = (
+        share(sessions(&haproxy), with_before),
+        share(sessions(&alone), alone_before),
+    );
+    let p99 = |o: &[Outcome]| {
+        let mut l: Vec<Duration> = o.iter().map(|o| o.latency).collect();
+        l.sort();
+        percentile(&l, 0.99)
+    };
+    let word = sidecar.agent(Some("rgw.b")).0;
+    let weight = haproxy.stat("rgw.b", "weight");
+    eprintln!(
+        "rgw.b: GET / {normal:?} -> {slowed:?} (rgw.a {peer:?}); agent: {word}; HAProxy weight {weight:?}"
+    );
+    eprintln!("rgw.b's share: {share_with:.3} with the sidecar, {share_without:.3} without");
+    eprintln!("with the sidecar: {}", summary(&outcomes));
+    eprintln!("without: {}", summary(&baseline));
+    assert_eq!(
+        weight.as_deref(),
+        word.strip_prefix("up ready ")
+            .and_then(|w| w.strip_suffix('%')),
+        "HAProxy applied the weight"
+    );
+    eprintln!(
+        "p99 {:?} with the sidecar, {:?} without",
+        p99(&outcomes),
+        p99(&baseline)
+    );
+    assert_eq!(errors(&outcomes), 0, "{}", summary(&outcomes));
+    slow.join().expect("duty cycle");
+    sidecar.wait_word(
+        "rgw.b",
+        "its full weight back",
+        Duration::from_secs(40),
+        |w| w == "up ready 100%",
+    );
+    assert_eq!(lab.pid("b"), pid_before, "not restarted");
+    let events = sidecar.get("/events").1;
+    assert!(events.contains("slow, not hung"), "{events}");
+}

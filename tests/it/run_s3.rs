@@ -212,8 +212,9 @@ fn a_frozen_rgw_with_the_deep_chain_is_failed_and_restarted_not_degraded() {
         w.starts_with("down")
     });
     assert!(
-        down == "down #timeout" || down.starts_with("down #restarting: "),
-        "{down}"
+        down == "down #timeout: process hung (its admin socket is silent too)"
+            || down.starts_with("down #restarting: "),
+        "the hang class named: {down}"
     );
     let status = sidecar.status();
     let b = status["daemons"]
@@ -232,6 +233,6 @@ fn a_frozen_rgw_with_the_deep_chain_is_failed_and_restarted_not_degraded() {
         |w| w == "up ready",
     );
     let events = sidecar.get("/events").1;
-    assert!(events.contains("\"daemon\":\"rgw.b\",\"from\":\"suspect\",\"to\":\"failed\",\"word\":\"down #timeout\""), "{events}");
+    assert!(events.contains("\"daemon\":\"rgw.b\",\"from\":\"suspect\",\"to\":\"failed\",\"word\":\"down #timeout: process hung (its admin socket is silent too)\""), "{events}");
     assert!(!events.contains("\"to\":\"degraded\""), "{events}");
 }

@@ -13,6 +13,9 @@
 #   restart ID    stop (frozen or not) + start + wait for 200; prints the seconds it took
 #   hc-off ID     create its rgw_healthcheck_disabling_path file: /swift/healthcheck -> 503
 #   hc-on ID      remove it: /swift/healthcheck -> 200 (GET / is 200 either way)
+#   accept-dead ID  kill beast's accept loop for good, the process and its admin socket alive:
+#                 one accept failed with EMFILE (Pacific logs it and never accepts again, Ceph
+#                 tracker 67338); port open, connections queue, GET / never answered
 # ID is a, b, ...; rgw.a and client.rgw.a work too. lab.env is rewritten when a pid changes.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -57,6 +60,33 @@ bring_up() {
   write_env
 }
 
+# Beast's accept loop dead: its soft RLIMIT_NOFILE lowered to the lowest free descriptor
+# number, so the next descriptor the process opens fails with EMFILE; one connection to its
+# port makes that the listener's accept; the limit is restored at once. Pacific's beast logs
+# `accept failed: Too many open files` and does not accept on that listener again, while the
+# threads that already have their descriptors (the admin socket's too) go on. Another thread
+# may take or free a descriptor in the window, so it is tried a few times until the log says it.
+kill_accept_loop() {
+  local log="$LOGS/ceph-$name.log" soft lowest fd attempt before
+  soft="$(prlimit --pid "$pid" --nofile --noheadings --output SOFT)"
+  for attempt in 1 2 3 4 5; do
+    before="$(grep -c 'accept failed' "$log" || true)"
+    lowest=0
+    for fd in $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -n); do
+      [ "$fd" = "$lowest" ] || break
+      lowest=$((lowest + 1))
+    done
+    prlimit --pid "$pid" --nofile="$lowest:"
+    curl -s -o /dev/null -m 0.5 "http://127.0.0.1:$port/" || true
+    prlimit --pid "$pid" --nofile="$soft:"
+    if [ "$(grep -c 'accept failed' "$log" || true)" -gt "$before" ]; then
+      log "$name (pid $pid): accept loop dead ($(grep 'accept failed' "$log" | tail -1 | sed 's/.*accept failed/accept failed/'), attempt $attempt)"
+      return 0
+    fi
+  done
+  die "$name: no accept failed in $log after 5 attempts"
+}
+
 case "$cmd" in
   status)
     for i in ${id:-$RGW_IDS}; do
@@ -88,5 +118,6 @@ case "$cmd" in
     ;;
   hc-off) need_id; touch "$RUN/ceph-$name.healthcheck-disabled"; log "$name: /swift/healthcheck now answers 503" ;;
   hc-on) need_id; rm -f "$RUN/ceph-$name.healthcheck-disabled"; log "$name: /swift/healthcheck now answers 200" ;;
-  *) die "unknown command '$cmd' (status|pid|freeze|thaw|stop|kill|start|restart|hc-off|hc-on)" ;;
+  accept-dead) need_id; need_alive; kill_accept_loop ;;
+  *) die "unknown command '$cmd' (status|pid|freeze|thaw|stop|kill|start|restart|hc-off|hc-on|accept-dead)" ;;
 esac

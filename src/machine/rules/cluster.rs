@@ -471,7 +471,7 @@ fn a_busy_daemon_is_drained_only_while_the_service_can_take_its_share() {
 }
 
 /// A timeout beside a healthy peer whose admin socket answered (no old RADOS op).
-const TIMEOUT_BESIDE_PEER: Facts = TIMEOUT.peers(Peers::Healthy);
+const TIMEOUT_BESIDE_PEER: Facts = FRONTEND_HUNG.peers(Peers::Healthy);
 
 /// §3 the RADOS stall's aftermath (issue 13): after an OSD stall every RGW works off the
 /// requests it held; none of them is failed for a slow answer or drained for load meanwhile.
@@ -537,4 +537,64 @@ const STALL_AFTERMATH: &[Rule] = &[
 #[test]
 fn after_a_rados_stall_its_backlog_fails_and_drains_nothing() {
     check(STALL_AFTERMATH);
+}
+
+/// Issue 14, slow but not hung (a CPU-starved RGW): its HAProxy weight falls in proportion to
+/// how much slower than its peers it answers, and is told back to 100 % when it recovers.
+const SLOW: &[Rule] = &[
+    Rule {
+        rule: "§4 slow, not hung: 20x slower than its peers (median GET 40 ms vs 2 ms): weight \
+               10 %, healthy, never out, not restarted",
+        setup: THREE,
+        script: &[&[
+            (0, B, EverySecond(10, PASS)),
+            (10_000, C, EverySecond(10, PASS)),
+            (20_000, A, EverySecond(10, PASS.took(40))),
+        ]],
+        then: then(A, Healthy, "up ready 10%")
+            .reason("slow, not hung: GET answers 20.0x slower than its peers'")
+            .never_out()
+            .restarts(&[]),
+    },
+    Rule {
+        rule: "§4 slow, not hung: 4x its peers but 6 ms more is jitter: full weight",
+        setup: THREE,
+        script: &[&[
+            (0, B, EverySecond(10, PASS)),
+            (10_000, C, EverySecond(10, PASS)),
+            (20_000, A, EverySecond(10, PASS.took(8))),
+        ]],
+        then: then(A, Healthy, "up ready"),
+    },
+    Rule {
+        rule: "§4 slow, not hung: every RGW slower together changes no weight",
+        setup: THREE,
+        script: &[&[
+            (0, B, EverySecond(10, PASS.took(40))),
+            (10_000, C, EverySecond(10, PASS.took(40))),
+            (20_000, A, EverySecond(10, PASS.took(40))),
+        ]],
+        then: then(A, Healthy, "up ready"),
+    },
+    Rule {
+        rule: "§4 slow, not hung: as fast as its peers again, its weight is told back to 100 % \
+               (HAProxy keeps an agent-set weight until told another)",
+        setup: THREE,
+        script: &[
+            &[
+                (0, B, EverySecond(10, PASS)),
+                (10_000, C, EverySecond(10, PASS)),
+                (20_000, A, EverySecond(10, PASS.took(40))),
+            ],
+            &[(30_000, A, EverySecond(50, PASS))],
+        ],
+        then: then(A, Healthy, "up ready 100%")
+            .reason("probes pass")
+            .never_out(),
+    },
+];
+
+#[test]
+fn a_slow_rgw_gets_a_weight_in_proportion_and_its_full_weight_back() {
+    check(SLOW);
 }

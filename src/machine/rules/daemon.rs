@@ -173,7 +173,27 @@ const CLUSTER_OR_DAEMON: &[Rule] = &[
         rule: "§4 a frozen RGW's admin socket does not answer either: the failure stands",
         setup: ONE,
         script: &[HEALTHY, &[(2000, A, EverySecond(3, ASOK_SILENT))]],
-        then: then(A, Failed, "down #timeout"),
+        then: then(
+            A,
+            Failed,
+            "down #timeout: process hung (its admin socket is silent too)",
+        ),
+    },
+    // Issue 14's hang classes: beast's accept loop dead (tracker 67338) leaves the process and
+    // its admin socket alive, the port open, and no HTTP answer.
+    Rule {
+        rule: "§4 hang classes: GET hangs while the admin socket answers with no old op: the \
+               frontend hangs; failed (to be restarted), the class named",
+        setup: ONE,
+        script: &[
+            HEALTHY,
+            &[(2000, A, EverySecond(3, FRONTEND_HUNG.peers(Peers::Healthy)))],
+        ],
+        then: then(
+            A,
+            Failed,
+            "down #timeout: frontend hung (the process answers its admin socket: accept loop dead?)",
+        ),
     },
     // verdict::tests::the_peers_tell_a_sick_daemon_from_a_sick_cluster (every row)
     Rule {

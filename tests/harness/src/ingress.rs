@@ -389,10 +389,16 @@ impl Haproxy {
     /// The `status` column of `show stat` for server `name`: `UP`, `DOWN`,
     /// `DRAIN`, `MAINT`, `UP 1/3`, ...
     pub fn status(&self, name: &str) -> Option<String> {
+        self.stat(name, "status")
+    }
+
+    /// Column `column` of `show stat` for server `name` (`stot`: the sessions it has served,
+    /// `weight`: its current weight, ...).
+    pub fn stat(&self, name: &str, column: &str) -> Option<String> {
         let stat = self.command("show stat");
         let mut lines = stat.lines();
         let header: Vec<&str> = lines.next()?.trim_start_matches("# ").split(',').collect();
-        let column = header.iter().position(|h| *h == "status")?;
+        let column = header.iter().position(|h| *h == column)?;
         lines.find_map(|line| {
             let fields: Vec<&str> = line.split(',').collect();
             // Server names are unique across the backends (`rgw` in haproxy/haproxy.cfg,

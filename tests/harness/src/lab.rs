@@ -207,6 +207,61 @@ impl Lab {
         serde_json::from_slice(&text).expect("state.json is JSON")
     }
 
+    /// Kills the accept loop of RGW `id`'s beast frontend for good (`tests/lab/rgw-ctl.sh
+    /// accept-dead`): one accept failed with EMFILE, which Pacific's beast logs and never
+    /// re-arms (Ceph tracker 67338). The process and its admin socket live on, the port stays
+    /// open (the kernel queues connections), `GET /` is never answered; a restart heals it.
+    pub fn kill_accept_loop(&self, id: &str) {
+        self.ctl("accept-dead", id);
+    }
+
+    /// Slows the RGWs `ids` without stalling them, for `duration`: a SIGSTOP/SIGCONT duty
+    /// cycle (`stopped`, then `running`), all of them at once, so each answers late but
+    /// answers (a 20 ms / 5 ms cycle adds ~8 ms on average and at most ~20 ms to a `GET /` that
+    /// takes ~1 ms). Returns the driver, which leaves them running (SIGCONT) and says how many
+    /// cycles it ran. The pids are the lab's own (its pid files).
+    pub fn duty_cycle(
+        &self,
+        ids: &[&str],
+        stopped: Duration,
+        running: Duration,
+        duration: Duration,
+    ) -> std::thread::JoinHandle<u64> {
+        use nix::sys::signal::{kill, Signal};
+        use nix::unistd::Pid;
+        let pids: Vec<Pid> = ids
+            .iter()
+            .map(|id| {
+                let pid = self
+                    .pid(id)
+                    .unwrap_or_else(|| panic!("rgw.{id} is not running"));
+                Pid::from_raw(i32::try_from(pid).expect("pid"))
+            })
+            .collect();
+        std::thread::spawn(move || {
+            let start = now();
+            let mut cycles = 0;
+            // The fault's own schedule, bounded by `duration`.
+            while start.elapsed() < duration {
+                for pid in &pids {
+                    let _ = kill(*pid, Signal::SIGSTOP);
+                }
+                std::thread::sleep(stopped);
+                for pid in &pids {
+                    let _ = kill(*pid, Signal::SIGCONT);
+                }
+                std::thread::sleep(running);
+                cycles += 1;
+            }
+            cycles
+        })
+    }
+
+    /// The admin socket of RGW `id`.
+    pub fn asok(&self, id: &str) -> std::path::PathBuf {
+        self.key(id, "ASOK").into()
+    }
+
     pub fn answers_200(&self, id: &str) -> bool {
         http_status(self.port(id), "/", Duration::from_secs(2)) == Some(200)
     }
