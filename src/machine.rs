@@ -252,7 +252,7 @@ pub enum Observation {
         /// A `GET` timed out, and which part hangs, as the admin socket told.
         hang: Option<verdict::Hang>,
         /// How long each step that answered (or ran out its deadline) took.
-        times: Vec<(Step, Duration)>,
+        times: Vec<deadline::Timed>,
     },
     /// The HAProxy at `haproxy` polled the agent for `daemon` and was told `word`. Only a
     /// poll that was told the current word confirms a change.
@@ -578,8 +578,8 @@ impl Machine {
                 times,
             } => {
                 if self.daemons.contains_key(&daemon) {
-                    for (step, took) in times {
-                        self.learned.record(&daemon, step, took);
+                    for timed in times {
+                        self.learned.record_timed(&daemon, timed);
                     }
                 }
                 let result = self.after_stall(&daemon, result, hang, now);
@@ -721,18 +721,23 @@ impl Machine {
         }
     }
 
-    /// Issue 14, slow but not hung: a healthy RGW whose median `GET` is [`SLOW_RATIO`] times its
-    /// peers' and [`SLOW_EXTRA`] longer gets an HAProxy weight in proportion (1/ratio, in steps
-    /// of 10 %, at least 10 %), so leastconn sends it that much less; back to 100 % once it is
-    /// within twice its peers' (or 5 ms). Its peers slowing down with it change nothing (the
-    /// ratio is to them), and it is restarted only when its probes time out.
-    fn review_speed(&mut self, service: &str, now: Instant, actions: &mut Vec<Action>) {
-        let members: Vec<String> = self
-            .daemons
+    /// The daemons of `service` that HAProxy balances.
+    fn balanced_members(&self, service: &str) -> Vec<String> {
+        self.daemons
             .iter()
             .filter(|(_, t)| t.listing.service == service && t.policy.load_balanced)
             .map(|(name, _)| name.clone())
-            .collect();
+            .collect()
+    }
+
+    /// Issue 14, slow but not hung: a healthy RGW whose median `GET` is [`SLOW_RATIO`] times its
+    /// peers' and [`SLOW_EXTRA`] longer is told an HAProxy weight in proportion (1/ratio, in
+    /// steps of 10 %, at least 10 %; under `leastconn` it counts only while every server has
+    /// requests in flight, docs/design.md §4); back to 100 % once it is within twice its peers'
+    /// (or 5 ms). Its peers slowing down with it change nothing (the
+    /// ratio is to them), and it is restarted only when its probes time out.
+    fn review_speed(&mut self, service: &str, now: Instant, actions: &mut Vec<Action>) {
+        let members = self.balanced_members(service);
         for name in &members {
             let slowness = self
                 .learned
@@ -754,12 +759,7 @@ impl Machine {
     }
 
     fn review_shedding(&mut self, service: &str, now: Instant, actions: &mut Vec<Action>) {
-        let members: Vec<String> = self
-            .daemons
-            .iter()
-            .filter(|(_, t)| t.listing.service == service && t.policy.load_balanced)
-            .map(|(name, _)| name.clone())
-            .collect();
+        let members = self.balanced_members(service);
         let cap = match usize::from(self.load_drain_percent) {
             0 => 0,
             percent => (members.len() * percent / 100).max(1),

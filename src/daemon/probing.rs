@@ -18,6 +18,7 @@ use super::health_gate::HealthFinding;
 use super::now;
 use super::world::World;
 use crate::config::{Config, ProbeStep};
+use crate::machine::deadline::Timed;
 use crate::machine::verdict::{AdminSocket, Outcome, ProbeClass, ProbeError, Step, Verdict};
 use crate::machine::{Deadlines, Observation, State};
 use crate::metrics::Metrics;
@@ -105,7 +106,11 @@ pub(super) async fn run_chain(
             ProbeStep::Asok => match rados_stall(target, context.deadlines.asok).await {
                 Ok(socket) => {
                     if socket != AdminSocket::Gone {
-                        chain.times.push((Step::Asok, start.elapsed()));
+                        chain.times.push(Timed {
+                            step: Step::Asok,
+                            took: start.elapsed(),
+                            answered: socket != AdminSocket::Silent,
+                        });
                     }
                     match socket {
                         AdminSocket::Stalled(stall) => Ok(Verdict::Degraded { reason: stall }),
@@ -118,7 +123,11 @@ pub(super) async fn run_chain(
             },
         };
         if *step != ProbeStep::Asok && timed(&result) {
-            chain.times.push((step_of(*step), start.elapsed()));
+            chain.times.push(Timed {
+                step: step_of(*step),
+                took: start.elapsed(),
+                answered: !matches!(result, Err(ProbeError::Timeout)),
+            });
         }
         if !chain.step(step_of(*step), result) {
             break;
@@ -168,8 +177,14 @@ pub(super) async fn run_chain(
             }
         };
         let (socket, took) = socket;
-        if matches!(&socket, Ok(answer) if *answer != AdminSocket::Gone) {
-            chain.times.push((Step::Asok, took));
+        if let Ok(answer) = &socket {
+            if *answer != AdminSocket::Gone {
+                chain.times.push(Timed {
+                    step: Step::Asok,
+                    took,
+                    answered: *answer != AdminSocket::Silent,
+                });
+            }
         }
         if chain.rados(socket.map_err(|problem| problem.to_string())) {
             return chain;

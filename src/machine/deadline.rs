@@ -29,6 +29,17 @@ pub const MIN_SAMPLES: usize = 8;
 pub const MULTIPLE: u32 = 5;
 const PERCENTILE: usize = 95;
 
+/// How long one probe step took: an answer, or its deadline run out (`answered` false: it
+/// took at least that). Deadlines learn from both; the slowness of a daemon against its peers
+/// from answers only (a hang is the failure path's, and a frozen RGW's timeouts must not make
+/// it "slow" once it is back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timed {
+    pub step: Step,
+    pub took: Duration,
+    pub answered: bool,
+}
+
 /// `[run] probe-timeout-floor` and `probe-timeout` (the ceiling; the S3 canary's is `[s3]
 /// timeout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,17 +102,32 @@ impl Deadlines {
 /// Recent answer times, per daemon and step.
 #[derive(Debug, Default)]
 pub(super) struct Learned {
-    times: BTreeMap<(String, Step), VecDeque<Duration>>,
+    times: BTreeMap<(String, Step), VecDeque<(Duration, bool)>>,
 }
 
 impl Learned {
-    /// One answer (or timeout) of `daemon` at `step` took `took`.
-    pub(super) fn record(&mut self, daemon: &str, step: Step, took: Duration) {
-        let window = self.times.entry((daemon.to_string(), step)).or_default();
+    /// One answer of `daemon` at `step` took `took`.
+    #[cfg(test)]
+    fn record(&mut self, daemon: &str, step: Step, took: Duration) {
+        self.record_timed(
+            daemon,
+            Timed {
+                step,
+                took,
+                answered: true,
+            },
+        );
+    }
+
+    pub(super) fn record_timed(&mut self, daemon: &str, timed: Timed) {
+        let window = self
+            .times
+            .entry((daemon.to_string(), timed.step))
+            .or_default();
         if window.len() == WINDOW {
             window.pop_front();
         }
-        window.push_back(took);
+        window.push_back((timed.took, timed.answered));
     }
 
     /// Forgets the daemons `keep` says no.
@@ -109,18 +135,29 @@ impl Learned {
         self.times.retain(|(daemon, _), _| keep(daemon));
     }
 
-    /// `daemon`'s 95th percentile at `step`, once it has enough answers.
+    /// `daemon`'s 95th percentile at `step` (timeouts counted), once it has enough answers.
     fn high(&self, daemon: &str, step: Step) -> Option<Duration> {
-        self.percentile(daemon, step, PERCENTILE)
+        self.percentile(daemon, step, PERCENTILE, false)
     }
 
-    /// `daemon`'s `pct`th percentile at `step`, once it has enough answers.
-    fn percentile(&self, daemon: &str, step: Step, pct: usize) -> Option<Duration> {
+    /// `daemon`'s `pct`th percentile at `step`, of its answers only or with its timeouts too,
+    /// once it has enough of them.
+    fn percentile(
+        &self,
+        daemon: &str,
+        step: Step,
+        pct: usize,
+        answers_only: bool,
+    ) -> Option<Duration> {
         let window = self.times.get(&(daemon.to_string(), step))?;
-        if window.len() < MIN_SAMPLES {
+        let mut sorted: Vec<Duration> = window
+            .iter()
+            .filter(|(_, answered)| *answered || !answers_only)
+            .map(|(took, _)| *took)
+            .collect();
+        if sorted.len() < MIN_SAMPLES {
             return None;
         }
-        let mut sorted: Vec<Duration> = window.iter().copied().collect();
         sorted.sort_unstable();
         let at = (sorted.len() * pct).div_ceil(100).saturating_sub(1);
         sorted.get(at).copied()
@@ -133,10 +170,10 @@ impl Learned {
         daemon: &str,
         peers: impl Iterator<Item = &'a str>,
     ) -> Option<(f64, Duration)> {
-        let own = self.percentile(daemon, Step::Http, 50)?;
+        let own = self.percentile(daemon, Step::Http, 50, true)?;
         let mut theirs: Vec<Duration> = peers
             .filter(|p| *p != daemon)
-            .filter_map(|p| self.percentile(p, Step::Http, 50))
+            .filter_map(|p| self.percentile(p, Step::Http, 50, true))
             .collect();
         theirs.sort_unstable();
         let typical = *theirs.get(theirs.len().saturating_sub(1) / 2)?;
@@ -252,6 +289,38 @@ mod tests {
         assert_eq!(http(&learned, &["rgw.a"]), ms(250));
         fill(&mut learned, "rgw.a", ms(900), 1);
         assert_eq!(http(&learned, &["rgw.a"]), ms(1000));
+    }
+
+    #[test]
+    fn a_daemon_is_slow_by_its_answers_not_by_its_timeouts() {
+        let mut learned = Learned::default();
+        for rgw in ["rgw.a", "rgw.b"] {
+            fill(&mut learned, rgw, ms(2), 20);
+        }
+        // rgw.b froze: its probes ran out their deadline (it took at least that).
+        for _ in 0..40 {
+            learned.record_timed(
+                "rgw.b",
+                Timed {
+                    step: Step::Http,
+                    took: ms(250),
+                    answered: false,
+                },
+            );
+        }
+        let peers = || ["rgw.a", "rgw.b"].into_iter();
+        let (ratio, _) = learned.slowness("rgw.b", peers()).unwrap();
+        assert!((ratio - 1.0).abs() < 0.01, "{ratio}");
+        // The timeouts still lengthen its own percentile (not the service's: two daemons,
+        // the lower one counts).
+        assert_eq!(http(&learned, &["rgw.b"]), ms(1000));
+        assert_eq!(http(&learned, &["rgw.a", "rgw.b"]), ms(250));
+        fill(&mut learned, "rgw.b", ms(40), 30);
+        let (ratio, extra) = learned.slowness("rgw.b", peers()).unwrap();
+        assert!(
+            (ratio - 20.0).abs() < 0.01 && extra == ms(38),
+            "{ratio} {extra:?}"
+        );
     }
 
     #[test]

@@ -438,9 +438,11 @@ fn said(action: &Action) -> String {
 fn judged(facts: &Facts) -> Outcome {
     let mut outcome = Outcome::default();
     if !matches!(facts.get, Res::Refused | Res::Config(_)) {
-        outcome
-            .times
-            .push((Step::Http, Duration::from_millis(facts.took_ms)));
+        outcome.times.push(super::deadline::Timed {
+            step: Step::Http,
+            took: Duration::from_millis(facts.took_ms),
+            answered: !matches!(facts.get, Res::Timeout),
+        });
     }
     if outcome.step(Step::Http, facts.get.result()) {
         if let Some(s3) = facts.s3 {

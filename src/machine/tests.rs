@@ -1975,8 +1975,9 @@ fn probe_deadlines_are_learned_per_service_from_the_answer_times() {
         ceiling: Duration::from_secs(2),
         s3_ceiling: Duration::from_secs(2),
     });
-    let answer =
-        |daemon: &str, took_ms: u64, result: Result<Verdict, ProbeError>| Observation::Probe {
+    let answer = |daemon: &str, took_ms: u64, result: Result<Verdict, ProbeError>| {
+        let answered = result.is_ok();
+        Observation::Probe {
             daemon: daemon.into(),
             result,
             sent: sim.t0,
@@ -1985,10 +1986,19 @@ fn probe_deadlines_are_learned_per_service_from_the_answer_times() {
             no_healthy_peer: None,
             hang: None,
             times: vec![
-                (verdict::Step::Http, Duration::from_millis(took_ms)),
-                (verdict::Step::Asok, Duration::from_millis(1)),
+                deadline::Timed {
+                    step: verdict::Step::Http,
+                    took: Duration::from_millis(took_ms),
+                    answered,
+                },
+                deadline::Timed {
+                    step: verdict::Step::Asok,
+                    took: Duration::from_millis(1),
+                    answered: true,
+                },
             ],
-        };
+        }
+    };
     let deadlines = |sim: &Sim, name: &str| sim.machine.snapshot().daemon(name).unwrap().deadlines;
     assert_eq!(deadlines(&sim, "rgw.a").http, Duration::from_secs(2));
     for i in 0..10u64 {

@@ -207,7 +207,7 @@ pub struct Outcome {
     pub hang: Option<Hang>,
     /// How long each step that got an answer (or ran out its deadline) took: what the
     /// deadlines are learned from ([`super::deadline`]).
-    pub times: Vec<(Step, std::time::Duration)>,
+    pub times: Vec<super::deadline::Timed>,
     /// A step other than `asok` asked the daemon something.
     answered: bool,
 }

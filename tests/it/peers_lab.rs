@@ -202,10 +202,9 @@ fn one_frozen_rgw_with_healthy_peers_is_drained_and_restarted_by_its_own_sidecar
     });
     haproxy.wait_status("rgw.b", "back UP", Duration::from_secs(30), |s| s == "UP");
     let events = sidecars[1].get("/events").1;
+    // The chain here has no `asok` step, so which part hangs is not known: no hang class.
     assert!(
-        events.contains(
-            "\"from\":\"suspect\",\"to\":\"failed\",\"word\":\"down #timeout: process hung (its admin socket is silent too)\""
-        ),
+        events.contains("\"from\":\"suspect\",\"to\":\"failed\",\"word\":\"down #timeout\""),
         "drained with the chain's failure class: {events}"
     );
     assert!(events.contains("took the restart lease"), "{events}");

@@ -667,6 +667,20 @@ fn a_throttled_rgw_is_drained_while_its_peers_take_its_share() {
     assert_eq!(row["restarts_in_window"], 0, "{row}");
 }
 
+/// The same shipped HAProxy config with its agent port where nothing listens (doing nothing,
+/// for comparison in the same run), once it has every server UP; and its directory, kept as
+/// long as it runs.
+fn haproxy_without_agent(lab: &Lab, tag: &str) -> (Haproxy, crate::support::TempDir) {
+    let servers = lab.servers();
+    let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
+    let dir = crate::support::TempDir::new(tag);
+    let alone = Haproxy::start(&dir.0, &refs, crate::support::closed_port());
+    for (name, _) in &refs {
+        alone.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
+    }
+    (alone, dir)
+}
+
 /// `[daemon-types.rgw] admin-socket` for the lab's sockets: the chain's `asok` step, which
 /// tells which part of a daemon hangs.
 fn asok_key(lab: &Lab) -> String {
@@ -721,13 +735,7 @@ fn an_rgw_whose_accept_loop_died_is_named_drained_and_restarted_with_zero_client
     lab.ctl("restart", "b");
     let sidecar = sidecar_for(&lab, "e2e-accept", &asok_key(&lab));
     let haproxy = haproxy_for(&lab, &sidecar);
-    let servers = lab.servers();
-    let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
-    let alone_dir = crate::support::TempDir::new("e2e-accept-alone");
-    let alone = Haproxy::start(&alone_dir.0, &refs, crate::support::closed_port());
-    for (name, _) in &refs {
-        alone.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
-    }
+    let (alone, _alone_dir) = haproxy_without_agent(&lab, "e2e-accept-alone");
     let pid_before = lab.pid("b");
     let others = (lab.pid("a"), lab.pid("c"));
     let (with, without) = (haproxy.port, alone.port);
@@ -807,13 +815,7 @@ fn a_service_wide_latency_spike_drains_and_restarts_nothing() {
     let lab = Lab::up("e2e-spike", 3);
     let sidecar = sidecar_for(&lab, "e2e-spike", &asok_key(&lab));
     let haproxy = haproxy_for(&lab, &sidecar);
-    let servers = lab.servers();
-    let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
-    let alone_dir = crate::support::TempDir::new("e2e-spike-alone");
-    let alone = Haproxy::start(&alone_dir.0, &refs, crate::support::closed_port());
-    for (name, _) in &refs {
-        alone.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
-    }
+    let (alone, _alone_dir) = haproxy_without_agent(&lab, "e2e-spike-alone");
     let pids: Vec<Option<u32>> = lab.ids.iter().map(|id| lab.pid(id)).collect();
     let normal = direct_get_median(lab.port("a"), 21);
     let (with, without) = (haproxy.port, alone.port);
@@ -829,9 +831,10 @@ fn a_service_wide_latency_spike_drains_and_restarts_nothing() {
         Duration::from_secs(30),
     );
     let slowed = direct_get_median(lab.port("a"), 21);
+    let servers = lab.servers();
     let mut left_up = true;
     while !spike.is_finished() {
-        left_up &= refs
+        left_up &= servers
             .iter()
             .all(|(name, _)| haproxy.status(name).as_deref() == Some("UP"));
         std::thread::sleep(Duration::from_millis(200));
@@ -887,13 +890,7 @@ fn a_slow_rgw_is_told_a_lower_weight_and_is_not_restarted() {
     let lab = Lab::up("e2e-slow", 3);
     let sidecar = sidecar_for(&lab, "e2e-slow", &asok_key(&lab));
     let haproxy = haproxy_for(&lab, &sidecar);
-    let servers = lab.servers();
-    let refs: Vec<(&str, u16)> = servers.iter().map(|(n, p)| (n.as_str(), *p)).collect();
-    let alone_dir = crate::support::TempDir::new("e2e-slow-alone");
-    let alone = Haproxy::start(&alone_dir.0, &refs, crate::support::closed_port());
-    for (name, _) in &refs {
-        alone.wait_status(name, "UP", Duration::from_secs(20), |s| s == "UP");
-    }
+    let (alone, _alone_dir) = haproxy_without_agent(&lab, "e2e-slow-alone");
     let pid_before = lab.pid("b");
     let normal = direct_get_median(lab.port("b"), 21);
     let slow = lab.duty_cycle(
