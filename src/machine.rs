@@ -675,11 +675,6 @@ impl Machine {
         }
     }
 
-    /// Busy daemons of `service` are drained while the rest can take their share, and back in
-    /// rotation as soon as it cannot (docs/design.md §4, busy): at most a third of the
-    /// service (at least one) drained for load at once, and at least two others serving at
-    /// full weight, not busy, not drained. Only daemons this host watches count: a lone RGW
-    /// per host is never drained for load (its peers' words are not known here).
     /// When the service last saw RADOS stalled under one of its daemons, if within
     /// [`STALL_AFTERMATH`]: every RGW of it is still working off the requests the stall held.
     fn stall_seen(&self, service: &str, now: Instant) -> Option<Instant> {
@@ -734,8 +729,8 @@ impl Machine {
     /// peers' and [`SLOW_EXTRA`] longer is told an HAProxy weight in proportion (1/ratio, in
     /// steps of 10 %, at least 10 %; under `leastconn` it counts only while every server has
     /// requests in flight, docs/design.md §4); back to 100 % once it is within twice its peers'
-    /// (or 5 ms). Its peers slowing down with it change nothing (the
-    /// ratio is to them), and it is restarted only when its probes time out.
+    /// (or 5 ms). Its peers slowing down with it change nothing (the ratio is to them), and it
+    /// is restarted only when its probes time out.
     fn review_speed(&mut self, service: &str, now: Instant, actions: &mut Vec<Action>) {
         let members = self.balanced_members(service);
         for name in &members {
@@ -758,6 +753,13 @@ impl Machine {
         }
     }
 
+    /// Busy daemons of `service` are drained while the rest can take their share, and back in
+    /// rotation as soon as it cannot (docs/design.md §4, busy): at most
+    /// `max-load-drain-percent` of the service (a third by default; at least one, unless 0)
+    /// drained for load at once, at least two others serving at full weight, not busy, not
+    /// drained, and none within [`STALL_AFTERMATH`] of a RADOS stall. Only daemons this host
+    /// watches count: a lone RGW per host is never drained for load (its peers' words are not
+    /// known here).
     fn review_shedding(&mut self, service: &str, now: Instant, actions: &mut Vec<Action>) {
         let members = self.balanced_members(service);
         let cap = match usize::from(self.load_drain_percent) {

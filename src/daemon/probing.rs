@@ -105,13 +105,7 @@ pub(super) async fn run_chain(
             },
             ProbeStep::Asok => match rados_stall(target, context.deadlines.asok).await {
                 Ok(socket) => {
-                    if socket != AdminSocket::Gone {
-                        chain.times.push(Timed {
-                            step: Step::Asok,
-                            took: start.elapsed(),
-                            answered: socket != AdminSocket::Silent,
-                        });
-                    }
+                    chain.times.extend(socket_time(&socket, start.elapsed()));
                     match socket {
                         AdminSocket::Stalled(stall) => Ok(Verdict::Degraded { reason: stall }),
                         AdminSocket::Answered | AdminSocket::Silent | AdminSocket::Gone => {
@@ -178,13 +172,7 @@ pub(super) async fn run_chain(
         };
         let (socket, took) = socket;
         if let Ok(answer) = &socket {
-            if *answer != AdminSocket::Gone {
-                chain.times.push(Timed {
-                    step: Step::Asok,
-                    took,
-                    answered: *answer != AdminSocket::Silent,
-                });
-            }
+            chain.times.extend(socket_time(answer, took));
         }
         if chain.rados(socket.map_err(|problem| problem.to_string())) {
             return chain;
@@ -220,6 +208,16 @@ fn timed(result: &Result<Verdict, ProbeError>) -> bool {
         result,
         Ok(_) | Err(ProbeError::Http(_) | ProbeError::Timeout)
     )
+}
+
+/// The admin socket's time, as the deadlines learn it: an answer, or its deadline run out
+/// (silent); a socket nobody listens on says nothing of how fast the daemon answers.
+fn socket_time(socket: &AdminSocket, took: Duration) -> Option<Timed> {
+    (*socket != AdminSocket::Gone).then(|| Timed {
+        step: Step::Asok,
+        took,
+        answered: *socket != AdminSocket::Silent,
+    })
 }
 
 /// How long a failure waits for the admin socket alone before the peers are asked beside it.

@@ -89,14 +89,10 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-impl Deadlines {
-    pub fn of(&self, step: Step) -> Duration {
-        match step {
-            Step::S3 => self.s3,
-            Step::Asok => self.asok,
-            Step::Http | Step::Peers | Step::Health => self.http,
-        }
-    }
+/// The lower median: of two, the smaller, so one daemon's trouble never sets the figure.
+fn lower_median(mut values: Vec<Duration>) -> Option<Duration> {
+    values.sort_unstable();
+    values.get(values.len().saturating_sub(1) / 2).copied()
 }
 
 /// Recent answer times, per daemon and step.
@@ -171,12 +167,12 @@ impl Learned {
         peers: impl Iterator<Item = &'a str>,
     ) -> Option<(f64, Duration)> {
         let own = self.percentile(daemon, Step::Http, 50, true)?;
-        let mut theirs: Vec<Duration> = peers
-            .filter(|p| *p != daemon)
-            .filter_map(|p| self.percentile(p, Step::Http, 50, true))
-            .collect();
-        theirs.sort_unstable();
-        let typical = *theirs.get(theirs.len().saturating_sub(1) / 2)?;
+        let typical = lower_median(
+            peers
+                .filter(|p| *p != daemon)
+                .filter_map(|p| self.percentile(p, Step::Http, 50, true))
+                .collect(),
+        )?;
         let ratio = own.as_secs_f64() / typical.max(Duration::from_millis(1)).as_secs_f64();
         Some((ratio, own.saturating_sub(typical)))
     }
@@ -188,10 +184,9 @@ impl Learned {
         step: Step,
         bounds: Bounds,
     ) -> Duration {
-        let mut highs: Vec<Duration> = members.filter_map(|m| self.high(m, step)).collect();
-        highs.sort_unstable();
         let ceiling = bounds.ceiling(step);
-        let Some(typical) = highs.get(highs.len().saturating_sub(1) / 2) else {
+        let Some(typical) = lower_median(members.filter_map(|m| self.high(m, step)).collect())
+        else {
             return ceiling;
         };
         typical

@@ -532,7 +532,7 @@ impl Tracked {
     /// A kill is wanted for this attempt (on, hung, not asked yet): until HAProxy heard the
     /// `down`, the confirmation's deadline is when it may go.
     fn kill_waits_for_confirmation(&self, attempt: &super::phase::Attempt) -> bool {
-        self.policy.kill_hung && self.probes.hung && attempt.kill == Kill::NotAsked
+        self.policy.kill_hung && self.probes.hung() && attempt.kill == Kill::NotAsked
     }
 
     /// The kill of the hung process answered (what it said, or why it failed): one event

@@ -110,8 +110,6 @@ pub(super) struct Probes {
     pub(super) no_healthy_peer: Option<NoHealthyPeer>,
     /// The operator's configuration is wrong for this daemon (e.g. the S3 canary credentials).
     pub(super) config_error: Option<String>,
-    /// The last counted probe failed and the admin socket did not answer either.
-    pub(super) hung: bool,
     /// The last counted probe's `GET` timed out, and which part hangs (its class, named when
     /// it fails).
     pub(super) hang: Option<verdict::Hang>,
@@ -127,6 +125,12 @@ pub(super) struct Probes {
 const PEER_BACK_AFTER: u32 = 2;
 
 impl Probes {
+    /// The last counted probe failed and the admin socket did not answer either: the whole
+    /// process is hung.
+    pub(super) fn hung(&self) -> bool {
+        self.hang == Some(verdict::Hang::Process)
+    }
+
     /// Keeps the probe for `/status` and counts it, unless it found a configuration problem
     /// (which says nothing of the daemon's health). Returns whether it passed, if counted.
     fn record(
@@ -683,7 +687,6 @@ impl Tracked {
             return;
         }
         self.probes.hang = hang.filter(|_| result.is_err());
-        self.probes.hung = self.probes.hang == Some(verdict::Hang::Process);
     }
 
     /// A probe sent before the restart under way was asked for: the old process may have
