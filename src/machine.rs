@@ -599,8 +599,8 @@ impl Machine {
                     if canary && t.in_service() {
                         self.canary_back(&daemon, &service);
                     }
-                    self.review_shedding(&service, now, &mut actions);
                     self.review_speed(&service, now, &mut actions);
+                    self.review_shedding(&service, now, &mut actions);
                 }
             }
             Observation::Polled {
@@ -727,10 +727,11 @@ impl Machine {
 
     /// Issue 14, slow but not hung: a healthy RGW whose median `GET` is [`SLOW_RATIO`] times its
     /// peers' and [`SLOW_EXTRA`] longer is told an HAProxy weight in proportion (1/ratio, in
-    /// steps of 10 %, at least 10 %; under `leastconn` it counts only while every server has
-    /// requests in flight, docs/design.md §4); back to 100 % once it is within twice its peers'
-    /// (or 5 ms). Its peers slowing down with it change nothing (the ratio is to them), and it
-    /// is restarted only when its probes time out.
+    /// steps of 10 %, at least 10 %), and drained instead while its peers can take its share
+    /// ([`Machine::review_shedding`]: under `leastconn` the weight counts only while every
+    /// server has requests in flight, docs/design.md §4); back to 100 % once it is within twice
+    /// its peers' (or 5 ms). Its peers slowing down with it change nothing (the ratio is to
+    /// them), and it is restarted only when its probes time out.
     fn review_speed(&mut self, service: &str, now: Instant, actions: &mut Vec<Action>) {
         let members = self.balanced_members(service);
         for name in &members {
@@ -753,8 +754,8 @@ impl Machine {
         }
     }
 
-    /// Busy daemons of `service` are drained while the rest can take their share, and back in
-    /// rotation as soon as it cannot (docs/design.md §4, busy): at most
+    /// Busy or slow daemons of `service` are drained while the rest can take their share, and
+    /// back in rotation as soon as it cannot (docs/design.md §4, busy and slow): at most
     /// `max-load-drain-percent` of the service (a third by default; at least one, unless 0)
     /// drained for load at once, at least two others serving at full weight, not busy, not
     /// drained, and none within [`STALL_AFTERMATH`] of a RADOS stall. Only daemons this host
@@ -775,7 +776,11 @@ impl Machine {
                 .iter()
                 .filter(|other| other.as_str() != name)
                 .filter_map(|other| machine.daemons.get(other))
-                .filter(|o| o.phase == phase::Phase::Healthy && o.shed.is_none())
+                .filter(|o| {
+                    o.phase == phase::Phase::Healthy
+                        && o.shed.is_none()
+                        && o.weight.unwrap_or(100) == 100
+                })
                 .count()
         };
         let shedding = |machine: &Self| {
@@ -796,7 +801,7 @@ impl Machine {
         for name in &members {
             let room = !stall && serving_besides(self, name) >= 2 && shedding(self) < cap;
             if let Some(t) = self.daemons.get_mut(name) {
-                if room && t.busy_now() {
+                if room && (t.busy_now() || t.slow_now().is_some()) {
                     t.start_shedding(name, now, actions);
                 }
             }

@@ -85,6 +85,15 @@ pub(super) enum Reason {
         ratio: f64,
         weight: u8,
     },
+    /// Answers `ratio` times slower than its peers, and drained while they take its share.
+    SlowDrained {
+        ratio: f64,
+    },
+    /// Was drained for being slow; its peers can no longer take its share: back at `weight` %.
+    SlowBack {
+        ratio: f64,
+        weight: u8,
+    },
     /// As fast as its peers again: its weight back to 100 %.
     SpeedBack,
     /// The cluster under it is the problem (a RADOS stall, a lease RADOS cannot give).
@@ -194,6 +203,14 @@ impl fmt::Display for Reason {
             Self::Slow { ratio, weight } => write!(
                 f,
                 "slow, not hung: GET answers {ratio:.1}x slower than its peers'; HAProxy weight {weight}% (restarted only if it stops answering)"
+            ),
+            Self::SlowDrained { ratio } => write!(
+                f,
+                "slow, not hung: GET answers {ratio:.1}x slower than its peers'; drained while they take its share (restarted only if it stops answering)"
+            ),
+            Self::SlowBack { ratio, weight } => write!(
+                f,
+                "slow, not hung: GET answers {ratio:.1}x slower than its peers'; back in rotation at HAProxy weight {weight}%: its peers can no longer take its share"
             ),
             Self::SpeedBack => f.write_str("probes pass; as fast as its peers again: weight 100%"),
             Self::ProbeFailed { detail } => f.write_str(detail),

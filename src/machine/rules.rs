@@ -248,6 +248,8 @@ struct Setup {
     saved: Saved,
     /// `max-concurrent-restarts`.
     slots: u32,
+    /// `max-load-drain-percent`.
+    load_drain_percent: u8,
 }
 
 /// rgw.a alone, up for an hour.
@@ -256,6 +258,7 @@ const ONE: Setup = Setup {
     started_s: 3600,
     saved: Saved::Nothing,
     slots: 1,
+    load_drain_percent: 33,
 };
 const TWO: Setup = Setup {
     daemons: &[A, B],
@@ -527,6 +530,7 @@ impl Play {
         ]);
         let mut machine = Machine::new(policies, policy(true), saved(setup.saved));
         machine.set_max_concurrent_restarts(setup.slots);
+        machine.set_load_drain_percent(setup.load_drain_percent);
         #[expect(
             clippy::disallowed_methods,
             reason = "the fake clock needs one real origin; only offsets from it are used"

@@ -20,15 +20,26 @@ use super::{
 /// probes pass as soon as it is drained (the load went elsewhere, not away), and each return
 /// costs the requests it sheds until HAProxy hears the next `drain` (about 1.5 s of its share).
 pub(super) const SHED_HOLD: Duration = Duration::from_secs(30);
+
+/// Why a daemon in service is drained for load while its peers take its share (docs/design.md
+/// §4): never for a hang, and never more of its service than `max-load-drain-percent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shed {
+    /// Busy (503 SlowDown and the like): out until [`SHED_HOLD`] after its `last` busy answer.
+    Busy { last: Instant },
+    /// Slower than its peers (issue 14): out while it stays slow. Under `leastconn` a lower
+    /// weight did not move its share at the benchmark's load (an idle server is ranked first
+    /// whatever its weight), so a drain is what takes its slow answers away from clients.
+    Slow,
+}
 #[derive(Debug)]
 pub(super) struct Tracked {
     pub(super) policy: Policy,
     pub(super) phase: Phase,
     /// When the state (as readers see it) last changed.
     since: Instant,
-    /// Drained for shedding load (busy while its peers can take its share): when its last
-    /// busy answer came (docs/design.md §4, busy).
-    pub(super) shed: Option<Instant>,
+    /// Drained for load (busy or slow) while its peers can take its share.
+    pub(super) shed: Option<Shed>,
     /// Its HAProxy weight in percent, once it was ever lowered for being slower than its
     /// peers (issue 14): `None` until then.
     pub(super) weight: Option<u8>,
@@ -292,8 +303,14 @@ impl Tracked {
         self.weight = Some(weight);
         self.slow_ratio = slow.map(|(ratio, _)| ratio);
         let reason = match slow {
-            Some((ratio, weight)) => Reason::Slow { ratio, weight },
-            None => Reason::SpeedBack,
+            Some((ratio, weight)) => self.slow_reason(ratio, weight),
+            None => {
+                // As fast as its peers: nothing left to shed.
+                if self.shed == Some(Shed::Slow) {
+                    self.shed = None;
+                }
+                Reason::SpeedBack
+            }
         };
         let phase = self.phase;
         self.set_saying(name, phase, reason, now, actions);
@@ -312,9 +329,10 @@ impl Tracked {
             Phase::Healthy | Phase::Suspect | Phase::Busy | Phase::Degraded if drained => {
                 Word::Drain
             }
-            // Busy, its peers taking its share: with leastconn a server that fails fast gets
-            // its full share whatever its weight (measured), so only a drain sheds it.
-            Phase::Busy if self.shed.is_some() => Word::Drain,
+            // Busy or slow, its peers taking its share: with leastconn a server that fails fast
+            // gets its full share whatever its weight, and a slow one at this load as much at
+            // weight 10 % as at 100 % (both measured), so only a drain sheds it.
+            Phase::Busy | Phase::Healthy if self.shed.is_some() => Word::Drain,
             // Degraded: the cluster is slow under every RGW; taking this one out helps nobody.
             Phase::Healthy | Phase::Suspect | Phase::Busy | Phase::Degraded => self.ready_word(),
             Phase::Draining { .. } => Word::Drain,
@@ -371,9 +389,11 @@ impl Tracked {
         let from = self.phase.state();
         self.phase = to;
         self.why = why.into();
-        if self.phase != Phase::Busy {
-            self.shed = None;
-        }
+        self.shed = match (self.phase, self.shed) {
+            (Phase::Busy, busy @ Some(Shed::Busy { .. })) => busy,
+            (Phase::Healthy, slow @ Some(Shed::Slow)) => slow,
+            _ => None,
+        };
         if self.in_service() {
             self.failed_at = None;
         } else if self.phase.state() == State::Failed && self.failed_at.is_none() {
@@ -442,53 +462,71 @@ impl Tracked {
             (Phase::Degraded, Reason::Cluster { detail })
         } else if self.probes.last_was(ProbeClass::Busy) {
             match self.shed {
-                Some(_) => {
-                    self.shed = Some(now);
+                Some(Shed::Busy { .. }) => {
+                    self.shed = Some(Shed::Busy { last: now });
                     (Phase::Busy, Reason::SheddingDrained { detail })
                 }
-                None => (Phase::Busy, Reason::Shedding { detail }),
+                _ => (Phase::Busy, Reason::Shedding { detail }),
             }
-        } else if self.shed.is_some_and(|last| now < last + SHED_HOLD) {
+        } else if matches!(self.shed, Some(Shed::Busy { last }) if now < last + SHED_HOLD) {
             // Drained, its probes pass: the load it shed has gone elsewhere, not away.
             (Phase::Busy, Reason::ShedHold { hold: SHED_HOLD })
         } else if let (Some(ratio), Some(weight)) = (self.slow_ratio, self.weight) {
-            (Phase::Healthy, Reason::Slow { ratio, weight })
+            (Phase::Healthy, self.slow_reason(ratio, weight))
         } else {
             (Phase::Healthy, reason)
         };
         self.set(name, to, reason, now, actions);
     }
 
-    /// Busy, and its peers can take its share (the machine decides for the service): drained
-    /// until `SHED_HOLD` after its last busy answer.
-    pub(super) fn start_shedding(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if self.phase != Phase::Busy || self.shed.is_some() {
-            return;
+    /// Why a slow daemon is where it is: drained, or in rotation at its lower weight.
+    fn slow_reason(&self, ratio: f64, weight: u8) -> Reason {
+        match self.shed {
+            Some(Shed::Slow) => Reason::SlowDrained { ratio },
+            _ => Reason::Slow { ratio, weight },
         }
-        self.shed = Some(now);
-        let detail = self.probes.detail();
-        self.set_saying(
-            name,
-            Phase::Busy,
-            Reason::SheddingDrained { detail },
-            now,
-            actions,
-        );
     }
 
-    /// Its peers can no longer take its share: back in rotation at once, busy or not.
-    pub(super) fn stop_shedding(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
-        if self.shed.take().is_none() {
+    /// Busy or slow, and its peers can take its share (the machine decides for the service):
+    /// drained, busy until `SHED_HOLD` after its last busy answer, slow while it is slow.
+    pub(super) fn start_shedding(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        if self.shed.is_some() {
             return;
         }
-        let detail = self.probes.detail();
-        self.set_saying(
-            name,
-            Phase::Busy,
-            Reason::ShedEnded { detail },
-            now,
-            actions,
-        );
+        let (phase, reason) = if self.busy_now() {
+            self.shed = Some(Shed::Busy { last: now });
+            let detail = self.probes.detail();
+            (Phase::Busy, Reason::SheddingDrained { detail })
+        } else if let Some(ratio) = self.slow_now() {
+            self.shed = Some(Shed::Slow);
+            (Phase::Healthy, Reason::SlowDrained { ratio })
+        } else {
+            return;
+        };
+        self.set_saying(name, phase, reason, now, actions);
+    }
+
+    /// Its peers can no longer take its share: back in rotation at once, busy or slow or not.
+    pub(super) fn stop_shedding(&mut self, name: &str, now: Instant, actions: &mut Vec<Action>) {
+        let (phase, reason) = match self.shed.take() {
+            None => return,
+            Some(Shed::Busy { .. }) => {
+                let detail = self.probes.detail();
+                (Phase::Busy, Reason::ShedEnded { detail })
+            }
+            Some(Shed::Slow) => {
+                let ratio = self.slow_ratio.unwrap_or(1.0);
+                let weight = self.weight.unwrap_or(100);
+                (self.phase, Reason::SlowBack { ratio, weight })
+            }
+        };
+        self.set_saying(name, phase, reason, now, actions);
+    }
+
+    /// How many times slower than its peers it answers, while healthy and told a lower weight
+    /// for it.
+    pub(super) fn slow_now(&self) -> Option<f64> {
+        self.slow_ratio.filter(|_| self.phase == Phase::Healthy)
     }
 
     /// Busy, as its last probe found it (not only held drained after shedding).

@@ -878,15 +878,16 @@ fn a_service_wide_latency_spike_drains_and_restarts_nothing() {
 }
 
 /// Issue 14, slow but not hung: rgw.b starved of CPU (a 90 ms / 10 ms SIGSTOP/SIGCONT duty
-/// cycle: it answers, ~40x slower than its peers, measured from outside first) is told a lower
-/// HAProxy weight (HAProxy shows it), is not restarted, the clients see no error, and its full
-/// weight is told back once it recovers. Its share of the requests and the clients' p99 are
-/// printed beside the same load through the same shipped config without an agent: under
-/// `balance leastconn` at this load they did not differ (0.236 and 0.236 of the requests;
-/// leastconn ranks an idle server first whatever its weight, and already sends a slow one
-/// fewer than a third), so the issue's "its share falls" is not asserted here.
+/// cycle: it answers, ~40x slower than its peers, measured from outside first) is drained while
+/// rgw.a and rgw.c take its share (HAProxy shows it in DRAIN), is not restarted, and is back in
+/// rotation at full weight once it recovers. The same load runs at once through the same
+/// shipped config without an agent (the `haproxy-only` setup): rgw.b's share of the requests
+/// (HAProxy's per-server session counters) must fall to under half of what it is there, and the
+/// clients' p99 must be better, with no client error. (Told `up ready 10%` instead, its share
+/// was 0.236 with and without the agent: `leastconn` ranks an idle server first whatever its
+/// weight.)
 #[test]
-fn a_slow_rgw_is_told_a_lower_weight_and_is_not_restarted() {
+fn a_slow_rgw_is_drained_while_its_peers_take_its_share_and_is_not_restarted() {
     let lab = Lab::up("e2e-slow", 3);
     let sidecar = sidecar_for(&lab, "e2e-slow", &asok_key(&lab));
     let haproxy = haproxy_for(&lab, &sidecar);
@@ -906,8 +907,14 @@ fn a_slow_rgw_is_told_a_lower_weight_and_is_not_restarted() {
         slowed >= peer * 10 && slowed >= normal * 10 && slowed < Duration::from_secs(1),
         "rgw.b GET / median {normal:?} before, {slowed:?} starved; rgw.a {peer:?}"
     );
-    sidecar.wait_word("rgw.b", "a lower weight", Duration::from_secs(20), |w| {
-        w.starts_with("up ready ") && w != "up ready 100%"
+    sidecar.wait_word(
+        "rgw.b",
+        "drained for being slow",
+        Duration::from_secs(20),
+        |w| w == "drain",
+    );
+    haproxy.wait_status("rgw.b", "in DRAIN", Duration::from_secs(5), |s| {
+        s.starts_with("DRAIN")
     });
     let sessions = |h: &Haproxy| -> Vec<u64> {
         ["rgw.a", "rgw.b", "rgw.c"]
@@ -935,23 +942,20 @@ fn a_slow_rgw_is_told_a_lower_weight_and_is_not_restarted() {
         percentile(&l, 0.99)
     };
     let word = sidecar.agent(Some("rgw.b")).0;
-    let weight = haproxy.stat("rgw.b", "weight");
-    eprintln!(
-        "rgw.b: GET / {normal:?} -> {slowed:?} (rgw.a {peer:?}); agent: {word}; HAProxy weight {weight:?}"
-    );
+    eprintln!("rgw.b: GET / {normal:?} -> {slowed:?} (rgw.a {peer:?}); agent: {word}");
     eprintln!("rgw.b's share: {share_with:.3} with the sidecar, {share_without:.3} without");
     eprintln!("with the sidecar: {}", summary(&outcomes));
     eprintln!("without: {}", summary(&baseline));
-    assert_eq!(
-        weight.as_deref(),
-        word.strip_prefix("up ready ")
-            .and_then(|w| w.strip_suffix('%')),
-        "HAProxy applied the weight"
+    let (p99_with, p99_without) = (p99(&outcomes), p99(&baseline));
+    eprintln!("p99 {p99_with:?} with the sidecar, {p99_without:?} without");
+    assert_eq!(word, "drain", "still drained through the load");
+    assert!(
+        share_with < share_without / 2.0,
+        "rgw.b's share {share_with:.3} with the sidecar, {share_without:.3} without"
     );
-    eprintln!(
-        "p99 {:?} with the sidecar, {:?} without",
-        p99(&outcomes),
-        p99(&baseline)
+    assert!(
+        p99_with < p99_without,
+        "p99 {p99_with:?} with the sidecar, {p99_without:?} without"
     );
     assert_eq!(errors(&outcomes), 0, "{}", summary(&outcomes));
     slow.join().expect("duty cycle");
@@ -963,5 +967,8 @@ fn a_slow_rgw_is_told_a_lower_weight_and_is_not_restarted() {
     );
     assert_eq!(lab.pid("b"), pid_before, "not restarted");
     let events = sidecar.get("/events").1;
-    assert!(events.contains("slow, not hung"), "{events}");
+    assert!(
+        events.contains("slow, not hung") && events.contains("drained while they take its share"),
+        "{events}"
+    );
 }
