@@ -744,7 +744,7 @@ impl Machine {
             if t.phase != phase::Phase::Healthy {
                 continue;
             }
-            let lowered = t.weight.is_some_and(|w| w < 100);
+            let lowered = t.speed.lowered();
             let slow = slowness.and_then(|(ratio, extra)| {
                 let still = lowered && ratio >= 2.0 && extra >= SLOW_EXTRA / 2;
                 let newly = ratio >= SLOW_RATIO && extra >= SLOW_EXTRA;
@@ -777,9 +777,7 @@ impl Machine {
                 .filter(|other| other.as_str() != name)
                 .filter_map(|other| machine.daemons.get(other))
                 .filter(|o| {
-                    o.phase == phase::Phase::Healthy
-                        && o.shed.is_none()
-                        && o.weight.unwrap_or(100) == 100
+                    o.phase == phase::Phase::Healthy && o.shed.is_none() && !o.speed.lowered()
                 })
                 .count()
         };

@@ -32,6 +32,32 @@ pub(super) enum Shed {
     /// whatever its weight), so a drain is what takes its slow answers away from clients.
     Slow,
 }
+/// What HAProxy was told of a daemon's weight for its speed against its peers (issue 14).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Speed {
+    /// Never slow: `up ready`, the weight HAProxy's config gives it.
+    Untold,
+    /// `ratio` times slower than its peers: `up ready <weight>%` (under 100).
+    Slow { ratio: f64, weight: u8 },
+    /// Slow once, as fast as its peers again: `up ready 100%` (HAProxy keeps an agent-set
+    /// weight until told another).
+    Restored,
+}
+
+impl Speed {
+    fn weight(self) -> u8 {
+        match self {
+            Self::Slow { weight, .. } => weight,
+            Self::Untold | Self::Restored => 100,
+        }
+    }
+
+    /// Its weight is lowered: it does not serve at full weight.
+    pub(super) fn lowered(self) -> bool {
+        matches!(self, Self::Slow { .. })
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Tracked {
     pub(super) policy: Policy,
@@ -40,11 +66,8 @@ pub(super) struct Tracked {
     since: Instant,
     /// Drained for load (busy or slow) while its peers can take its share.
     pub(super) shed: Option<Shed>,
-    /// Its HAProxy weight in percent, once it was ever lowered for being slower than its
-    /// peers (issue 14): `None` until then.
-    pub(super) weight: Option<u8>,
-    /// How many times slower than its peers it answers, while its weight is lowered for it.
-    slow_ratio: Option<f64>,
+    /// Its HAProxy weight for its speed against its peers (issue 14).
+    pub(super) speed: Speed,
     /// When it last failed after serving: kept through its restarts until it serves again
     /// (the first of a service to fail is its canary).
     pub(super) failed_at: Option<Instant>,
@@ -210,8 +233,7 @@ impl Tracked {
             failed_at: None,
             degraded_at: None,
             shed: None,
-            weight: None,
-            slow_ratio: None,
+            speed: Speed::Untold,
             why: reason.into(),
             listing: Listing::new(found, &policy, now),
             probes: Probes::default(),
@@ -284,7 +306,10 @@ impl Tracked {
     /// In rotation: `up ready`, with its weight once the weight was ever lowered (HAProxy keeps
     /// an agent-set weight until told another).
     fn ready_word(&self) -> Word {
-        self.weight.map_or(Word::UpReady, Word::UpReadyAt)
+        match self.speed {
+            Speed::Untold => Word::UpReady,
+            speed => Word::UpReadyAt(speed.weight()),
+        }
     }
 
     /// Sets its HAProxy weight (a percentage) for being `ratio` times slower than its peers,
@@ -297,11 +322,13 @@ impl Tracked {
         actions: &mut Vec<Action>,
     ) {
         let weight = slow.map_or(100, |(_, w)| w);
-        if self.weight.unwrap_or(100) == weight {
+        if self.speed.weight() == weight {
             return;
         }
-        self.weight = Some(weight);
-        self.slow_ratio = slow.map(|(ratio, _)| ratio);
+        self.speed = slow.map_or(Speed::Restored, |(ratio, weight)| Speed::Slow {
+            ratio,
+            weight,
+        });
         let reason = match slow {
             Some((ratio, weight)) => self.slow_reason(ratio, weight),
             None => {
@@ -471,7 +498,7 @@ impl Tracked {
         } else if matches!(self.shed, Some(Shed::Busy { last }) if now < last + SHED_HOLD) {
             // Drained, its probes pass: the load it shed has gone elsewhere, not away.
             (Phase::Busy, Reason::ShedHold { hold: SHED_HOLD })
-        } else if let (Some(ratio), Some(weight)) = (self.slow_ratio, self.weight) {
+        } else if let Speed::Slow { ratio, weight } = self.speed {
             (Phase::Healthy, self.slow_reason(ratio, weight))
         } else {
             (Phase::Healthy, reason)
@@ -514,11 +541,10 @@ impl Tracked {
                 let detail = self.probes.detail();
                 (Phase::Busy, Reason::ShedEnded { detail })
             }
-            Some(Shed::Slow) => {
-                let ratio = self.slow_ratio.unwrap_or(1.0);
-                let weight = self.weight.unwrap_or(100);
-                (self.phase, Reason::SlowBack { ratio, weight })
-            }
+            Some(Shed::Slow) => match self.speed {
+                Speed::Slow { ratio, weight } => (self.phase, Reason::SlowBack { ratio, weight }),
+                Speed::Untold | Speed::Restored => (self.phase, Reason::SpeedBack),
+            },
         };
         self.set_saying(name, phase, reason, now, actions);
     }
@@ -526,7 +552,10 @@ impl Tracked {
     /// How many times slower than its peers it answers, while healthy and told a lower weight
     /// for it.
     pub(super) fn slow_now(&self) -> Option<f64> {
-        self.slow_ratio.filter(|_| self.phase == Phase::Healthy)
+        match self.speed {
+            Speed::Slow { ratio, .. } if self.phase == Phase::Healthy => Some(ratio),
+            _ => None,
+        }
     }
 
     /// Busy, as its last probe found it (not only held drained after shedding).
