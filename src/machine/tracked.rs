@@ -359,7 +359,7 @@ impl Tracked {
             // Busy or slow, its peers taking its share: with leastconn a server that fails fast
             // gets its full share whatever its weight, and a slow one at this load as much at
             // weight 10 % as at 100 % (both measured), so only a drain sheds it.
-            Phase::Busy | Phase::Healthy if self.shed.is_some() => Word::Drain,
+            Phase::Busy | Phase::Healthy | Phase::Suspect if self.shed.is_some() => Word::Drain,
             // Degraded: the cluster is slow under every RGW; taking this one out helps nobody.
             Phase::Healthy | Phase::Suspect | Phase::Busy | Phase::Degraded => self.ready_word(),
             Phase::Draining { .. } => Word::Drain,
@@ -418,7 +418,8 @@ impl Tracked {
         self.why = why.into();
         self.shed = match (self.phase, self.shed) {
             (Phase::Busy, busy @ Some(Shed::Busy { .. })) => busy,
-            (Phase::Healthy, slow @ Some(Shed::Slow)) => slow,
+            // A slow one that misses a probe stays out: slower still is the way to a hang.
+            (Phase::Healthy | Phase::Suspect, slow @ Some(Shed::Slow)) => slow,
             _ => None,
         };
         if self.in_service() {

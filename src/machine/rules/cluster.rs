@@ -572,6 +572,13 @@ const SLOW: &[Rule] = &[
             .restarts(&[]),
     },
     Rule {
+        rule: "§4 slow, not hung: drained, one probe times out: suspect, still drained (slower \
+               still is the way to a hang; back in rotation it would take requests it may hang)",
+        setup: THREE,
+        script: &[SLOW_20X, &[(30_000, A, Probe(TIMEOUT))]],
+        then: then(A, Suspect, "drain"),
+    },
+    Rule {
         rule: "§4 slow, not hung: `max-load-drain-percent` 0 drains none for load: weight 10 %",
         setup: Setup {
             load_drain_percent: 0,
