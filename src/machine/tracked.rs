@@ -32,6 +32,7 @@ pub(super) enum Shed {
     /// whatever its weight), so a drain is what takes its slow answers away from clients.
     Slow,
 }
+
 /// What HAProxy was told of a daemon's weight for its speed against its peers (issue 14).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Speed {
