@@ -80,7 +80,7 @@ const ADDITIONS: &str = "
 global
   stats socket /var/lib/haproxy/admin.sock mode 600 level admin
 defaults
-  [http] retry-on conn-failure empty-response
+  [http] retry-on conn-failure empty-response 503
 backend backend
   [http] default-server check inter 2s downinter 1s fall 3 rise 2 agent-check agent-port 9480 agent-inter 500ms on-marked-down shutdown-sessions
 ";
