@@ -4,8 +4,8 @@
 //!
 //! - `cephadm`: cephadm's stock ingress HAProxy config (tests/harness/haproxy-cephadm.cfg),
 //!   nothing else: what users run today;
-//! - `cron`: the same, plus `ceph-warden check` every `--cron-interval` seconds (the seed
-//!   script's job, done by the project's `check`);
+//! - `cron` (only when asked for with --setups): the same, plus `ceph-warden check` every
+//!   `--cron-interval` seconds (the seed script's job, done by the project's `check`);
 //! - `haproxy-only`: the shipped `haproxy/haproxy.cfg`, its agent unreachable, no sidecar: the
 //!   shipped config's own contribution;
 //! - `warden`: the shipped config plus `ceph-warden run` on its shipped defaults;
@@ -68,7 +68,7 @@ enum Footprint {
 
 const USAGE: &str = "cargo bench --bench freeze -- [--repeats 5] [--rate 100] \
 [--scenarios one-frozen,one-killed,all-frozen,planned-restart,osd-frozen-20,osd-frozen-45,slowdown] \
-[--setups cephadm,cron,haproxy-only,warden (also warden-instant)] [--freeze 10] [--freeze-all 15] \
+[--setups cephadm,haproxy-only,warden (also cron, warden-instant)] [--freeze 10] [--freeze-all 15] \
 [--planned 12] [--slowdown 6] [--lead 1] [--tail 3] [--settle 2] [--cron-interval 60] \
 [--cron-first 6] [--footprint yes|no|only] [--out docs/BENCHMARKS.md] [--estimate (print the \
 estimated time and stop)]";

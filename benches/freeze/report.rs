@@ -244,18 +244,21 @@ fn header(out: &mut String, p: &Params, info: &RunInfo) {
         out,
         "Timing: {} s of load before the fault and {} s after the fault window (scenarios give \
          their windows); after the load HAProxy's view is followed up to {} s more until every \
-         server that left the rotation is back. `cron` runs `ceph-warden check --type rgw` (the \
-         seed cron script's job) every {} s, first {} s after the load starts (the seed ran every \
-         300 s: its detection delay is up to the interval, so its figures scale with it).\n",
+         server that left the rotation is back.\n",
         p.lead.as_secs(),
         p.tail.as_secs(),
         p.settle.as_secs(),
-        p.cron_interval.as_secs(),
-        p.cron_first.as_secs()
     );
     let _ = writeln!(out, "### Setups\n");
     let _ = writeln!(out, "- `cephadm`: cephadm's stock ingress HAProxy config ([tests/harness/haproxy-cephadm.cfg](../tests/harness/haproxy-cephadm.cfg)), nothing else: what users run today.");
-    let _ = writeln!(out, "- `cron`: the same, plus the cron job above.");
+    if info.setups.contains(&Setup::Cron) {
+        let _ = writeln!(
+            out,
+            "- `cron`: the same, plus `ceph-warden check --type rgw` (the seed cron script's job) every {} s, first {} s after the load starts (the seed ran every 300 s: its detection delay is up to the interval, so its figures scale with it).",
+            p.cron_interval.as_secs(),
+            p.cron_first.as_secs()
+        );
+    }
     let _ = writeln!(out, "- `haproxy-only`: the shipped [haproxy/haproxy.cfg](../haproxy/haproxy.cfg) with its agent port pointing where nothing listens, no sidecar: HAProxy's manual (agent-check) says a failure to connect to the agent is not an error, the server's state is left to its regular check, so this is the shipped config's own contribution, and `warden` minus it the sidecar's.");
     let _ = writeln!(out, "- `warden`: the shipped config plus `ceph-warden run` on its shipped defaults (below), with the hung-RGW kill.");
     if info.setups.contains(&Setup::WardenInstant) {
@@ -371,7 +374,7 @@ fn reason(section: &str, key: &str) -> &'static str {
         ("defaults", "option dontlognull") => "logging only: connections that sent nothing are not logged; every client here sends a request: no effect.",
         ("defaults" | "backend", "option forwardfor") => "an X-Forwarded-For header for the RGWs' logs (RGW reads it only with `rgw_remote_addr_param`): no effect on routing or health.",
         ("defaults", "option redispatch") => "shipped `redispatch 1`: a retry goes to another server every time (with leastconn it would otherwise stay on the same one); cephadm's form redispatches on the last retry only. Part of the shipped config's own contribution (`haproxy-only`).",
-        ("defaults", "retry-on") => "shipped: requests that failed to connect or got an empty response (killed by `shutdown-sessions` when the agent says `down`) are replayed on another server. Part of the shipped config's contribution; inert without an agent saying `down`, except for refused connections.",
+        ("defaults", "retry-on") => "shipped: requests that failed to connect or got an empty response (killed by `shutdown-sessions` when the agent says `down`) are replayed on another server, and so are an RGW's 503s (SlowDown: refused before any work, which every S3 SDK retries too). Part of the shipped config's contribution: the 503s replay in `haproxy-only` as in `warden` (the throttled RGW of `slowdown`, the RGWs' own 503s after the OSD thaw); the empty responses only when an agent says `down`, except for refused connections.",
         ("defaults", "timeout queue") => "cephadm 20 s; unset in the shipped config, so `timeout connect` (5 s) applies (HAProxy's manual). A request queues only for a free server slot; neither config sets a server `maxconn`.",
         ("defaults", "timeout http-request") => "cephadm: 1 s to receive a whole request; unset in the shipped config (`timeout client`, 30 s, then applies). The clients here send their request at once: no effect.",
         ("defaults", "timeout http-keep-alive") => "idle keep-alive connections; the clients here send `Connection: close`: no effect.",
