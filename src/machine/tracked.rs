@@ -148,6 +148,9 @@ pub(super) struct Probes {
     /// The last counted probe's `GET` timed out, and which part hangs (its class, named when
     /// it fails).
     pub(super) hang: Option<verdict::Hang>,
+    /// Since when (the first probe's send time) its `GET` has timed out with its admin socket
+    /// silent too, probe after probe; `None` once a probe says otherwise.
+    pub(super) silent_since: Option<Instant>,
     /// Failures in a row that found a healthy peer while it was kept in rotation.
     pub(super) peer_back: u32,
 }
@@ -756,6 +759,24 @@ impl Tracked {
             return;
         }
         self.probes.hang = hang.filter(|_| result.is_err());
+    }
+
+    /// Keeps [`Probes::silent_since`] from a probe's own result (before anything reads it as
+    /// a stall's backlog).
+    pub(super) fn note_silence(
+        &mut self,
+        result: &Result<Verdict, ProbeError>,
+        hang: Option<verdict::Hang>,
+        sent: Instant,
+    ) {
+        if self.sent_before_restart(sent) || matches!(result, Err(ProbeError::Config(_))) {
+            return;
+        }
+        if matches!(result, Err(ProbeError::Timeout)) && hang == Some(verdict::Hang::Process) {
+            self.probes.silent_since.get_or_insert(sent);
+        } else {
+            self.probes.silent_since = None;
+        }
     }
 
     /// A probe sent before the restart under way was asked for: the old process may have

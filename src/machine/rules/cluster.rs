@@ -493,13 +493,29 @@ const STALL_AFTERMATH: &[Rule] = &[
             .restarts(&[]),
     },
     Rule {
-        rule: "§3 after a RADOS stall: a silent admin socket (the process hung) still fails",
+        rule: "§3 after a RADOS stall: an admin socket silent for seconds (the host busy with \
+               every RGW's backlog) is the backlog too (degraded, in rotation)",
         setup: THREE,
         script: &[
             ALL_HEALTHY_3,
             &[
                 (2000, B, Probe(RADOS_STALL)),
                 (3000, A, EverySecond(3, ASOK_SILENT.peers(Peers::Healthy))),
+            ],
+        ],
+        then: then(A, Degraded, "up ready")
+            .reason("its backlog; the admin socket silent for 2.0s")
+            .never_out()
+            .restarts(&[]),
+    },
+    Rule {
+        rule: "§3 after a RADOS stall: an admin socket silent for 10 s (the process hung) fails",
+        setup: THREE,
+        script: &[
+            ALL_HEALTHY_3,
+            &[
+                (2000, B, Probe(RADOS_STALL)),
+                (3000, A, EverySecond(13, ASOK_SILENT.peers(Peers::Healthy))),
             ],
         ],
         then: then(A, Restarting, "down #restarting: asking the orchestrator").restarts(&[A]),
