@@ -497,6 +497,7 @@ async fn a_failed_inventory_is_asked_again_soon_and_less_often_each_time() {
         .collect();
     assert_eq!((last_two[0] - last_two[1]).round() as u64, 60);
     running.token.cancel();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(start_paused = true)]

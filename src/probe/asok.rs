@@ -389,6 +389,14 @@ mod tests {
         (path, task)
     }
 
+    /// Stops a [`fake_socket`] and removes its directory.
+    fn done(path: &Path, task: tokio::task::JoinHandle<()>) {
+        task.abort();
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
     fn framed(body: &[u8]) -> Vec<u8> {
         let mut out = u32::try_from(body.len()).unwrap().to_be_bytes().to_vec();
         out.extend_from_slice(body);
@@ -402,7 +410,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(body, br#"{"version":"16.2.15"}"#);
-        task.abort();
+        done(&path, task);
     }
 
     #[tokio::test]
@@ -423,7 +431,7 @@ mod tests {
             ),
             "{err}"
         );
-        task.abort();
+        done(&path, task);
     }
 
     #[tokio::test]
@@ -438,7 +446,7 @@ mod tests {
             matches!(err, AsokError::Protocol { .. }) && err.to_string().contains("short reply"),
             "{err}"
         );
-        task.abort();
+        done(&path, task);
         let (path, task) = fake_socket("huge", Some(u32::MAX.to_be_bytes().to_vec())).await;
         let err = command(&path, "{}", Duration::from_secs(2))
             .await
@@ -448,7 +456,7 @@ mod tests {
                 .contains("reply of 4294967295 bytes is too large"),
             "{err}"
         );
-        task.abort();
+        done(&path, task);
     }
 
     #[tokio::test]
@@ -464,7 +472,7 @@ mod tests {
             "{:?}",
             start.elapsed()
         );
-        task.abort();
+        done(&path, task);
     }
 
     #[test]
