@@ -755,10 +755,9 @@ impl Tracked {
         hang: Option<verdict::Hang>,
         sent: Instant,
     ) {
-        if self.sent_before_restart(sent) || matches!(result, Err(ProbeError::Config(_))) {
-            return;
+        if self.says_something(result, sent) {
+            self.probes.hang = hang.filter(|_| result.is_err());
         }
-        self.probes.hang = hang.filter(|_| result.is_err());
     }
 
     /// Keeps [`Probes::silent_since`] from a probe's own result (before anything reads it as
@@ -769,7 +768,7 @@ impl Tracked {
         hang: Option<verdict::Hang>,
         sent: Instant,
     ) {
-        if self.sent_before_restart(sent) || matches!(result, Err(ProbeError::Config(_))) {
+        if !self.says_something(result, sent) {
             return;
         }
         if matches!(result, Err(ProbeError::Timeout)) && hang == Some(verdict::Hang::Process) {
@@ -777,6 +776,12 @@ impl Tracked {
         } else {
             self.probes.silent_since = None;
         }
+    }
+
+    /// Whether a probe says something of the process running now: not one sent before the
+    /// restart under way, nor one that found a configuration problem.
+    fn says_something(&self, result: &Result<Verdict, ProbeError>, sent: Instant) -> bool {
+        !self.sent_before_restart(sent) && !matches!(result, Err(ProbeError::Config(_)))
     }
 
     /// A probe sent before the restart under way was asked for: the old process may have
