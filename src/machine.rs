@@ -719,14 +719,20 @@ impl Machine {
         };
         let socket = match hang {
             Some(verdict::Hang::Frontend) => "the admin socket answers".to_string(),
-            Some(verdict::Hang::Process) => match t.probes.silent_since {
-                Some(since) if now.saturating_duration_since(since) < STALL_SILENCE => format!(
-                    "the admin socket silent for {:.1}s (hung if silent for {}s)",
-                    now.saturating_duration_since(since).as_secs_f64(),
-                    STALL_SILENCE.as_secs()
-                ),
-                _ => return result,
-            },
+            Some(verdict::Hang::Process) => {
+                match t
+                    .probes
+                    .silent_since
+                    .map(|since| now.saturating_duration_since(since))
+                {
+                    Some(silent) if silent < STALL_SILENCE => format!(
+                        "the admin socket silent for {:.1}s (hung if silent for {}s)",
+                        silent.as_secs_f64(),
+                        STALL_SILENCE.as_secs()
+                    ),
+                    _ => return result,
+                }
+            }
             None => return result,
         };
         match self.stall_seen(&t.listing.service, now) {
