@@ -191,6 +191,10 @@ pub enum Word {
     /// keeps an agent-set weight until told another, so one lowered once is told `100%` when
     /// it recovers, and its weight from then on.
     UpReadyAt(u8),
+    /// In rotation, at this percentage of its weight if set, with at most `maxconn`
+    /// connections: HAProxy queues the rest (`timeout queue`). Said while RADOS answers none
+    /// of its operations (a hold), and with a bound no RGW reaches once one ended.
+    UpReadyLimit { weight: Option<u8>, maxconn: u32 },
     /// No new requests; the ones in flight finish.
     Drain,
     /// Out of rotation at once, with the reason HAProxy shows in `last_agt`.
@@ -199,12 +203,29 @@ pub enum Word {
     Maint,
 }
 
+impl Word {
+    /// It keeps the daemon in rotation (or changes nothing HAProxy has, for `up`).
+    pub fn in_rotation(&self) -> bool {
+        matches!(
+            self,
+            Self::Up | Self::UpReady | Self::UpReadyAt(_) | Self::UpReadyLimit { .. }
+        )
+    }
+}
+
 impl fmt::Display for Word {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Up => f.write_str("up"),
             Self::UpReady => f.write_str("up ready"),
             Self::UpReadyAt(weight) => write!(f, "up ready {weight}%"),
+            Self::UpReadyLimit { weight, maxconn } => {
+                f.write_str("up ready")?;
+                if let Some(weight) = weight {
+                    write!(f, " {weight}%")?;
+                }
+                write!(f, " maxconn:{maxconn}")
+            }
             Self::Drain => f.write_str("drain"),
             Self::Maint => f.write_str("maint"),
             Self::Down(reason) => {
@@ -253,6 +274,9 @@ pub enum Observation {
         hang: Option<verdict::Hang>,
         /// How long each step that answered (or ran out its deadline) took.
         times: Vec<deadline::Timed>,
+        /// RADOS was stalled under it, and its count of replies from the OSDs read this
+        /// ([`verdict::Outcome::rados_replies`]).
+        rados_replies: Option<u64>,
     },
     /// The HAProxy at `haproxy` polled the agent for `daemon` and was told `word`. Only a
     /// poll that was told the current word confirms a change.
@@ -584,6 +608,7 @@ impl Machine {
                 no_healthy_peer,
                 hang,
                 times,
+                rados_replies,
             } => {
                 if self.daemons.contains_key(&daemon) {
                     for timed in times {
@@ -604,6 +629,7 @@ impl Machine {
                     t.config_problem(&daemon, &result, config_problem, &mut actions);
                     t.peers(&daemon, &result, no_healthy_peer, sent, now, &mut actions);
                     t.note_hang(&result, hang, sent);
+                    t.probes.note_replies(&result, step, rados_replies, sent);
                     t.probe(&daemon, &result, step, sent, now, &mut actions);
                     t.kill_if_hung(&daemon, now, &mut actions);
                     let service = t.listing.service.clone();

@@ -107,7 +107,11 @@ pub(super) async fn run_chain(
                 Ok(socket) => {
                     chain.times.extend(socket_time(&socket, start.elapsed()));
                     match socket {
-                        AdminSocket::Stalled(stall) => Ok(Verdict::Degraded { reason: stall }),
+                        AdminSocket::Stalled(stall) => {
+                            chain.rados_replies =
+                                rados_replies(target, context.deadlines.asok).await;
+                            Ok(Verdict::Degraded { reason: stall })
+                        }
                         AdminSocket::Answered | AdminSocket::Silent | AdminSocket::Gone => {
                             Ok(Verdict::Ok)
                         }
@@ -173,6 +177,9 @@ pub(super) async fn run_chain(
         let (socket, took) = socket;
         if let Ok(answer) = &socket {
             chain.times.extend(socket_time(answer, took));
+            if matches!(answer, AdminSocket::Stalled(_)) {
+                chain.rados_replies = rados_replies(target, context.deadlines.asok).await;
+            }
         }
         if chain.rados(socket.map_err(|problem| problem.to_string())) {
             return chain;
@@ -284,6 +291,21 @@ pub(super) async fn rados_stall(
         "rados: oldest op {:.1}s on {osd} ({} in flight)",
         oldest.age, oldest.ops
     )))
+}
+
+/// The daemon's count of replies from the OSDs (`perf dump`), asked once its admin socket
+/// showed RADOS stalled under it: whether RADOS answers it at all ([`Outcome::rados_replies`]).
+/// `None` when the socket does not say (the hold at HAProxy then never starts).
+async fn rados_replies(target: &Target, deadline: Duration) -> Option<u64> {
+    let path = crate::probe::asok::find(&target.asok.0, &target.name)?;
+    let dump = r#"{"prefix": "perf dump", "format": "json"}"#;
+    match crate::probe::asok::command(&path, dump, deadline).await {
+        Ok(reply) => crate::probe::asok::rados_replies(&reply),
+        Err(err) => {
+            tracing::debug!("asok perf dump: {err}");
+            None
+        }
+    }
 }
 
 /// What an admin socket that gave no reply says of its process. No answer in time, or a full
@@ -531,6 +553,7 @@ impl<W: World> Prober<W> {
                         no_healthy_peer: outcome.no_healthy_peer,
                         hang: outcome.hang,
                         times: outcome.times,
+                        rados_replies: outcome.rados_replies,
                     })
                     .await;
             }

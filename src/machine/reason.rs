@@ -100,6 +100,12 @@ pub(super) enum Reason {
     Cluster {
         detail: String,
     },
+    /// As `Cluster`, and RADOS has answered none of its operations for `silent`: HAProxy
+    /// holds new requests for it in its queue.
+    ClusterHeld {
+        detail: String,
+        silent: Duration,
+    },
     ProbeFailed {
         detail: String,
     },
@@ -199,6 +205,12 @@ impl fmt::Display for Reason {
             Self::Cluster { detail } => write!(
                 f,
                 "the cluster, not this daemon: {detail}; not drained, not restarted"
+            ),
+            Self::ClusterHeld { detail, silent } => write!(
+                f,
+                "the cluster, not this daemon: {detail}; RADOS answered none of its ops for {:.0}s: new requests wait in HAProxy's queue (maxconn {}) instead of in the RGW; not drained, not restarted",
+                silent.as_secs_f64(),
+                super::tracked::HOLD_MAXCONN
             ),
             Self::Slow { ratio, weight } => write!(
                 f,

@@ -523,10 +523,7 @@ impl Tracked {
     /// Every HAProxy heard the word that took it out of rotation (or waiting longer is
     /// pointless): what the kill of a hung process waits for.
     fn heard_out(&self, now: Instant) -> bool {
-        !matches!(
-            self.announced.word(),
-            super::Word::UpReady | super::Word::UpReadyAt(_) | super::Word::Up
-        ) && self.drain_confirmed(now)
+        !self.announced.word().in_rotation() && self.drain_confirmed(now)
     }
 
     /// A kill is wanted for this attempt (on, hung, not asked yet): until HAProxy heard the

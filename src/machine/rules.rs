@@ -108,6 +108,8 @@ impl Peers {
 enum Socket {
     /// Its oldest RADOS op is old.
     Stalled,
+    /// Its oldest RADOS op is old, and its count of replies from the OSDs reads this.
+    StalledReplies(u64),
     /// It does not answer (a frozen RGW's does not).
     Silent,
     /// It answers, no old op.
@@ -456,9 +458,15 @@ fn judged(facts: &Facts) -> Outcome {
         return outcome;
     }
     if let Some(socket) = facts.socket {
+        let stalled =
+            || verdict::AdminSocket::Stalled("rados: oldest op 4.2s on osd.0 (3 in flight)".into());
         let socket = match socket {
-            Socket::Stalled => {
-                verdict::AdminSocket::Stalled("rados: oldest op 4.2s on osd.0 (3 in flight)".into())
+            Socket::Stalled => stalled(),
+            Socket::StalledReplies(count) => {
+                if outcome.waits_on_rados() {
+                    outcome.rados_replies = Some(count);
+                }
+                stalled()
             }
             Socket::Silent => verdict::AdminSocket::Silent,
             Socket::Answers => verdict::AdminSocket::Answered,
@@ -487,6 +495,7 @@ fn probe(daemon: &str, outcome: Outcome, sent: Instant) -> Observation {
         no_healthy_peer: outcome.no_healthy_peer,
         hang: outcome.hang,
         times: outcome.times,
+        rados_replies: outcome.rados_replies,
     }
 }
 
@@ -592,10 +601,7 @@ impl Play {
                 Action::Restart { daemon, .. } => Some(daemon.clone()),
                 _ => None,
             }));
-        self.out |= !matches!(
-            self.word(self.who),
-            Word::Up | Word::UpReady | Word::UpReadyAt(_)
-        );
+        self.out |= !self.word(self.who).in_rotation();
     }
 
     fn actions(&mut self, now: Instant, name: &str, input: Input) -> Vec<Action> {

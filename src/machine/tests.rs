@@ -190,6 +190,7 @@ fn probe_of(name: &str, now: Instant, input: In) -> Observation {
         no_healthy_peer,
         hang,
         times: Vec::new(),
+        rados_replies: None,
     }
 }
 
@@ -338,6 +339,7 @@ fn an_answer_to_a_probe_sent_before_the_restart_proves_nothing() {
         no_healthy_peer: None,
         hang: None,
         times: Vec::new(),
+        rados_replies: None,
     };
     sim.machine.observe(stale.clone(), sim.at(5200));
     sim.machine.observe(stale, sim.at(5201));
@@ -876,6 +878,7 @@ fn a_configuration_error_is_reported_and_changes_nothing() {
         no_healthy_peer: None,
         hang: None,
         times: Vec::new(),
+        rados_replies: None,
     };
     let (first, second) = (config(2000), config(3000));
     let actions = sim.machine.observe(first, sim.at(2001));
@@ -925,6 +928,7 @@ fn the_failing_step_names_the_reason() {
             no_healthy_peer: None,
             hang: None,
             times: Vec::new(),
+            rados_replies: None,
         };
         for action in sim.machine.observe(s3_timeout, sim.at(ms + 1)) {
             if let Action::Event(event) = action {
@@ -950,6 +954,7 @@ fn a_skipped_misconfigured_step_leaves_the_verdict_to_the_others() {
         no_healthy_peer: None,
         hang: None,
         times: Vec::new(),
+        rados_replies: None,
     };
     let (first, second) = (probe(0, Ok(Verdict::Ok)), probe(1000, Ok(Verdict::Ok)));
     sim.machine.observe(first, sim.at(1));
@@ -976,6 +981,7 @@ fn a_stalled_cluster_is_degraded_never_drained_and_clears_when_rados_does() {
         no_healthy_peer: None,
         hang: None,
         times: Vec::new(),
+        rados_replies: None,
     };
     let probes: Vec<Observation> = (2..30).map(|s| degraded(s * 1000)).collect();
     let mut restarts = 0;
@@ -1997,6 +2003,7 @@ fn probe_deadlines_are_learned_per_service_from_the_answer_times() {
                     answered: true,
                 },
             ],
+            rados_replies: None,
         }
     };
     let deadlines = |sim: &Sim, name: &str| sim.machine.snapshot().daemon(name).unwrap().deadlines;

@@ -208,6 +208,11 @@ pub struct Outcome {
     /// How long each step that got an answer (or ran out its deadline) took: what the
     /// deadlines are learned from ([`super::deadline`]).
     pub times: Vec<super::deadline::Timed>,
+    /// The admin socket found RADOS stalled under the daemon, and its count of replies from
+    /// the OSDs (`perf dump` → `objecter*.op_reply`) read this: when it does not move from
+    /// one probe to the next, RADOS answers none of the daemon's operations (a stall of the
+    /// whole cluster as this RGW sees it, not of a few placement groups).
+    pub rados_replies: Option<u64>,
     /// A step other than `asok` asked the daemon something.
     answered: bool,
 }
@@ -258,6 +263,7 @@ impl Default for Outcome {
             no_healthy_peer: None,
             hang: None,
             times: Vec::new(),
+            rados_replies: None,
             answered: false,
         }
     }

@@ -161,6 +161,21 @@ pub fn qactive(perf_dump: &[u8]) -> Option<u64> {
         .find_map(|section| section.get("qactive")?.as_u64())
 }
 
+/// Replies the daemon's RADOS clients have had from the OSDs: `op_reply` summed over the
+/// `perf dump` sections named `objecter*` (radosgw 16.2.15 has two, one per RADOS handle).
+/// `None` when there is none. It moves while any OSD answers the daemon, its own background
+/// work included, so a count that stands still while ops wait means no OSD answers it.
+pub fn rados_replies(perf_dump: &[u8]) -> Option<u64> {
+    let value: serde_json::Value = serde_json::from_slice(perf_dump).ok()?;
+    let counts: Vec<u64> = value
+        .as_object()?
+        .iter()
+        .filter(|(name, _)| name.starts_with("objecter"))
+        .filter_map(|(_, section)| section.get("op_reply")?.as_u64())
+        .collect();
+    (!counts.is_empty()).then(|| counts.iter().sum())
+}
+
 /// The admin socket of `daemon` (`rgw.a`) from a template such as
 /// `/var/run/ceph/*/ceph-client.{name}*.asok`: `{name}` is the daemon name, `{id}` the part
 /// after the type, and `*` matches within one path component. The first match, sorted.
@@ -251,6 +266,20 @@ mod tests {
         assert_eq!(qactive(br#"{"rgw-frontend": {"qactive": 3}}"#), Some(3));
         assert_eq!(qactive(br#"{"objecter": {}}"#), None);
         assert_eq!(qactive(b"ERROR: (22)"), None);
+    }
+
+    #[test]
+    fn rados_replies_sum_every_objecter_of_the_real_perf_dump() {
+        let sample = include_bytes!("../../tests/fixtures/asok-rgw-perf-dump.json");
+        let value: serde_json::Value = serde_json::from_slice(sample).unwrap();
+        let expected: u64 = ["objecter", "objecter-0x5618e8ac31c0"]
+            .iter()
+            .map(|s| value[s]["op_reply"].as_u64().unwrap())
+            .sum();
+        assert!(expected > value["objecter"]["op_reply"].as_u64().unwrap());
+        assert_eq!(rados_replies(sample), Some(expected));
+        assert_eq!(rados_replies(br#"{"rgw": {"qactive": 3}}"#), None);
+        assert_eq!(rados_replies(b"ERROR: (22)"), None);
     }
 
     #[test]

@@ -63,6 +63,11 @@ const DIFFERENCES: &[(&str, &str, Option<&str>)] = &[
         Some("timeout check 2s"),
     ),
     (
+        "defaults",
+        "[http] timeout queue 20s",
+        Some("timeout queue 30s"),
+    ),
+    (
         "backend backend",
         "[http] balance static-rr",
         Some("balance leastconn"),

@@ -555,6 +555,61 @@ fn after_a_rados_stall_its_backlog_fails_and_drains_nothing() {
     check(STALL_AFTERMATH);
 }
 
+/// A RADOS stall whose RGW reads this count of replies from the OSDs.
+const fn stalled_at(replies: u64) -> Facts {
+    TIMEOUT.asok(Socket::StalledReplies(replies))
+}
+
+/// §3 the hold at HAProxy (issue 13): while RADOS answers none of an RGW's operations, new
+/// requests wait in HAProxy's queue instead of in the RGW.
+const HOLD: &[Rule] = &[
+    Rule {
+        rule: "§3 RADOS answers none of an RGW's ops (its reply count still across probes                2.5 s apart): HAProxy holds new requests for it (maxconn 2), in rotation,                degraded, not restarted",
+        setup: THREE,
+        script: &[
+            ALL_HEALTHY_3,
+            &[(2000, A, Probe(stalled_at(700))), (4500, A, Probe(stalled_at(700)))],
+        ],
+        then: then(A, Degraded, "up ready maxconn:2")
+            .reason("RADOS answered none of its ops for 2s: new requests wait in HAProxy's queue")
+            .never_out()
+            .restarts(&[]),
+    },
+    Rule {
+        rule: "§3 RADOS stalled under an RGW, its reply count moving (some OSD answers it: a                few placement groups stalled, not the cluster): no hold",
+        setup: THREE,
+        script: &[
+            ALL_HEALTHY_3,
+            &[(2000, A, Probe(stalled_at(700))), (4500, A, Probe(stalled_at(731)))],
+        ],
+        then: then(A, Degraded, "up ready").never_out().restarts(&[]),
+    },
+    Rule {
+        rule: "§3 one probe that found RADOS stalled is no hold yet",
+        setup: THREE,
+        script: &[ALL_HEALTHY_3, &[(2000, A, Probe(stalled_at(700)))]],
+        then: then(A, Degraded, "up ready").never_out(),
+    },
+    Rule {
+        rule: "§3 a hold ends when probes pass: in rotation with a bound no RGW reaches                (`maxconn:0` would strand the requests HAProxy queued)",
+        setup: THREE,
+        script: &[
+            ALL_HEALTHY_3,
+            &[
+                (2000, A, Probe(stalled_at(700))),
+                (4500, A, Probe(stalled_at(700))),
+                (7000, A, Probe(PASS)),
+            ],
+        ],
+        then: then(A, Healthy, "up ready maxconn:10000").reason("probes pass"),
+    },
+];
+
+#[test]
+fn while_rados_answers_none_of_an_rgws_ops_haproxy_holds_its_new_requests() {
+    check(HOLD);
+}
+
 /// Issue 14, slow but not hung (a CPU-starved RGW): drained while two peers of its service
 /// serve at full weight (under `leastconn` a lower weight did not move its share at the
 /// benchmark's load), else its HAProxy weight falls in proportion to how much slower than its
