@@ -418,6 +418,10 @@ pub struct Persisted {
     pub drained: bool,
     /// Ages of the restart attempts still inside the window, at the time of saving.
     pub restart_ages: Vec<Duration>,
+    /// HAProxy was told a `maxconn` for it (a hold during a RADOS stall): HAProxy keeps it
+    /// across a sidecar restart, so the next sidecar says `maxconn:10000` too, or an RGW held
+    /// at 2 when its sidecar restarted would stay at 2.
+    pub maxconn_told: bool,
 }
 
 /// The last probe, as shown in `/status` and `/`.

@@ -36,6 +36,10 @@ struct SavedDaemon {
     /// Unix times (seconds) of the restart attempts in the window.
     #[serde(default)]
     restarts: Vec<f64>,
+    /// HAProxy was told a `maxconn` for it (a hold); written only when true, so a file
+    /// without a hold reads the same to an older sidecar.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    maxconn_told: bool,
 }
 
 /// What was loaded.
@@ -156,6 +160,7 @@ impl SavedDaemon {
                 .iter()
                 .map(|age| now_secs - age.as_secs_f64())
                 .collect(),
+            maxconn_told: p.maxconn_told,
         }
     }
 
@@ -168,6 +173,7 @@ impl SavedDaemon {
                 .iter()
                 .filter_map(|at| Duration::try_from_secs_f64(now_secs - at).ok())
                 .collect(),
+            maxconn_told: self.maxconn_told,
         }
     }
 }
@@ -208,14 +214,29 @@ mod tests {
                 maintenance: false,
                 drained: true,
                 restart_ages: vec![Duration::from_secs(60)],
+                maxconn_told: false,
+            },
+        );
+        daemons.insert(
+            "rgw.b".to_string(),
+            Persisted {
+                maxconn_told: true,
+                ..Persisted::default()
             },
         );
         save(&path, &daemons, Some("[]"), t0).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.matches("maxconn_told").count(),
+            1,
+            "only where a hold was told: {text}"
+        );
         let loaded = load(&path, t0 + Duration::from_secs(30));
         assert!(loaded.warning.is_none());
         assert_eq!(loaded.inventory.as_deref(), Some("[]"));
         let a = &loaded.daemons["rgw.a"];
-        assert!(a.drained && !a.maintenance);
+        assert!(a.drained && !a.maintenance && !a.maxconn_told);
+        assert!(loaded.daemons["rgw.b"].maxconn_told);
         assert_eq!(a.restart_ages.len(), 1);
         assert!(
             (a.restart_ages[0].as_secs_f64() - 90.0).abs() < 0.01,

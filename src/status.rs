@@ -287,12 +287,7 @@ fn text_row(d: &DaemonView, now: Instant) -> [String; 7] {
 
 /// Whether HAProxy should send this daemon new requests, by the word it is told.
 pub fn serving(word: &crate::machine::Word) -> bool {
-    matches!(
-        word,
-        crate::machine::Word::UpReady
-            | crate::machine::Word::UpReadyAt(_)
-            | crate::machine::Word::Up
-    )
+    word.in_rotation()
 }
 
 /// `1.2s`, `35s`, `4m10s`, `2h3m`: compact ages for the text view.
@@ -360,6 +355,25 @@ mod tests {
     use super::*;
     use crate::machine::{LastProbe, State, StreakView, Word};
     use crate::probe::ProbeClass;
+
+    /// `/health/<daemon>` (what `option httpchk` users point HAProxy at) and `/status` say
+    /// serving for an RGW held during a RADOS stall and for one after a hold: both are in
+    /// rotation, and a 503 there would take them out of an httpchk user's rotation for good.
+    #[test]
+    fn a_held_rgw_and_one_after_a_hold_are_serving() {
+        let held = Word::UpReadyLimit {
+            weight: None,
+            maxconn: 2,
+        };
+        let after = Word::UpReadyLimit {
+            weight: Some(10),
+            maxconn: 10_000,
+        };
+        assert_eq!(held.to_string(), "up ready maxconn:2");
+        assert_eq!(after.to_string(), "up ready 10% maxconn:10000");
+        assert!(serving(&held) && serving(&after));
+        assert!(!serving(&Word::Drain) && !serving(&Word::Down("timeout".into())));
+    }
 
     #[test]
     fn a_daemon_has_the_keys_of_status_md_in_their_order() {

@@ -239,6 +239,8 @@ enum Saved {
     Maintenance,
     /// Ages in seconds of rgw.a's restarts, as the state file kept them.
     Restarts(&'static [u64]),
+    /// HAProxy was told a `maxconn` for rgw.a (a hold) before the sidecar restarted.
+    MaxconnTold,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -512,6 +514,10 @@ fn saved(saved: Saved) -> BTreeMap<String, Persisted> {
         },
         Saved::Restarts(ages) => Persisted {
             restart_ages: ages.iter().map(|s| Duration::from_secs(*s)).collect(),
+            ..Persisted::default()
+        },
+        Saved::MaxconnTold => Persisted {
+            maxconn_told: true,
             ..Persisted::default()
         },
     };

@@ -740,6 +740,7 @@ fn persisted_flags_are_served_from_the_first_poll() {
             maintenance: true,
             drained: false,
             restart_ages: vec![],
+            maxconn_told: false,
         },
     );
     persisted.insert(
@@ -748,6 +749,7 @@ fn persisted_flags_are_served_from_the_first_poll() {
             maintenance: false,
             drained: true,
             restart_ages: vec![],
+            maxconn_told: false,
         },
     );
     let mut sim = Sim::new(persisted, None);
@@ -779,6 +781,7 @@ fn persisted_restarts_count_against_the_budget() {
                 Duration::from_secs(120),
                 Duration::from_secs(40 * 60),
             ],
+            maxconn_told: false,
         },
     );
     let mut sim = Sim::new(persisted, Some(Duration::from_secs(3600)));

@@ -294,7 +294,7 @@ impl Tracked {
             shed: None,
             speed: Speed::Untold,
             held: false,
-            maxconn_told: false,
+            maxconn_told: saved.maxconn_told,
             why: reason.into(),
             listing: Listing::new(found, &policy, now),
             probes: Probes::default(),
@@ -345,6 +345,7 @@ impl Tracked {
             maintenance: self.flags.maintenance,
             drained: self.flags.drained,
             restart_ages: self.budget.ages(now),
+            maxconn_told: self.maxconn_told,
         }
     }
 
@@ -565,7 +566,12 @@ impl Tracked {
             if hold != self.held {
                 // The hold starting or ending is an event: HAProxy's word for it changes.
                 self.held = hold;
-                self.maxconn_told |= hold;
+                if hold && !self.maxconn_told {
+                    // Before HAProxy hears it: a sidecar restarted during the hold must still
+                    // end it (HAProxy keeps the `maxconn`).
+                    self.maxconn_told = true;
+                    actions.push(Action::Persist);
+                }
                 let reason = match unanswered.filter(|_| hold) {
                     Some(silent) => Reason::ClusterHeld { detail, silent },
                     None => Reason::Cluster { detail },

@@ -578,14 +578,7 @@ fn a_get_that_waits_on_a_frozen_osd_is_the_clusters_fault_with_the_default_chain
         all_degraded.is_some(),
         "every RGW degraded naming RADOS; / said:\n{status}"
     );
-    assert!(
-        words.iter().all(|w| w.starts_with("up ready")),
-        "never drained nor down: {words:?}"
-    );
-    assert!(
-        words.contains("up ready maxconn:2"),
-        "HAProxy told to hold new requests while RADOS answered none of an RGW's ops: {words:?}"
-    );
+    crate::support::assert_in_rotation_and_held(&words, "never drained nor down");
     let calls = sidecar.ceph_calls();
     assert!(
         !calls.contains("orch daemon restart"),

@@ -155,14 +155,7 @@ fn a_frozen_osd_makes_every_rgw_degraded_with_no_drain_and_no_restart() {
         "every RGW degraded naming RADOS; /:\n{}",
         sidecar.get("/").1
     );
-    assert!(
-        words.iter().all(|w| w.starts_with("up ready")),
-        "never drained nor down: {words:?}"
-    );
-    assert!(
-        words.contains("up ready maxconn:2"),
-        "HAProxy told to hold new requests while RADOS answered none of an RGW's ops: {words:?}"
-    );
+    crate::support::assert_in_rotation_and_held(&words, "never drained nor down");
     let thawed = now();
     // In rotation, the hold ended (HAProxy is told a bound no RGW reaches, not `maxconn:0`).
     for name in names {

@@ -215,3 +215,18 @@ impl Backend {
             .store(mode as u8, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// What the agent told HAProxy of the RGWs through an OSD stall (every word seen): always in
+/// rotation (the cluster's stall is no RGW's fault), and the hold (docs/design.md §4: new
+/// requests wait in HAProxy while RADOS answers none of an RGW's operations), judged on the
+/// real RGWs' counts of RADOS replies. `what` says which test's "in rotation" this is.
+pub fn assert_in_rotation_and_held(words: &std::collections::BTreeSet<String>, what: &str) {
+    assert!(
+        words.iter().all(|w| w.starts_with("up ready")),
+        "{what}: {words:?}"
+    );
+    assert!(
+        words.contains("up ready maxconn:2"),
+        "HAProxy told to hold new requests while RADOS answered none of an RGW's ops: {words:?}"
+    );
+}

@@ -603,6 +603,16 @@ const HOLD: &[Rule] = &[
         ],
         then: then(A, Healthy, "up ready maxconn:10000").reason("probes pass"),
     },
+    Rule {
+        rule: "§3 a sidecar restarted during (or after) a hold ends it too: the state file \
+               says HAProxy was told a maxconn, which HAProxy keeps",
+        setup: Setup {
+            saved: Saved::MaxconnTold,
+            ..THREE
+        },
+        script: &[ALL_HEALTHY_3],
+        then: then(A, Healthy, "up ready maxconn:10000"),
+    },
 ];
 
 #[test]
