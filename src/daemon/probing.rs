@@ -107,9 +107,8 @@ pub(super) async fn run_chain(
                 Ok(socket) => {
                     chain.times.extend(socket_time(&socket, start.elapsed()));
                     match socket {
-                        AdminSocket::Stalled(stall) => {
-                            chain.rados_replies =
-                                rados_replies(target, context.deadlines.asok).await;
+                        AdminSocket::Stalled { stall, replies } => {
+                            chain.rados_replies = replies;
                             Ok(Verdict::Degraded { reason: stall })
                         }
                         AdminSocket::Answered | AdminSocket::Silent | AdminSocket::Gone => {
@@ -177,9 +176,6 @@ pub(super) async fn run_chain(
         let (socket, took) = socket;
         if let Ok(answer) = &socket {
             chain.times.extend(socket_time(answer, took));
-            if matches!(answer, AdminSocket::Stalled(_)) {
-                chain.rados_replies = rados_replies(target, context.deadlines.asok).await;
-            }
         }
         if chain.rados(socket.map_err(|problem| problem.to_string())) {
             return chain;
@@ -245,7 +241,8 @@ pub(super) enum AsokProblem {
 }
 
 /// `Stalled("rados: oldest op 4.2s on osd.0 ...")` when the daemon's oldest RADOS operation is
-/// older than the threshold; `Answered` when it is not; `Silent` when the admin socket does not
+/// older than the threshold, with its count of replies from the OSDs (its `perf dump`, asked
+/// then: whether RADOS answers it at all); `Answered` when it is not; `Silent` when the admin socket does not
 /// answer within `deadline` (a frozen daemon's does not). `Err` when no socket is where the
 /// config says, or the service user may not use it.
 pub(super) async fn rados_stall(
@@ -287,25 +284,13 @@ pub(super) async fn rados_stall(
     let osd = oldest
         .osd
         .map_or_else(|| "an unknown OSD".to_string(), |osd| format!("osd.{osd}"));
-    Ok(AdminSocket::Stalled(format!(
-        "rados: oldest op {:.1}s on {osd} ({} in flight)",
-        oldest.age, oldest.ops
-    )))
-}
-
-/// The daemon's count of replies from the OSDs (`perf dump`), asked once its admin socket
-/// showed RADOS stalled under it: whether RADOS answers it at all ([`Outcome::rados_replies`]).
-/// `None` when the socket does not say (the hold at HAProxy then never starts).
-async fn rados_replies(target: &Target, deadline: Duration) -> Option<u64> {
-    let path = crate::probe::asok::find(&target.asok.0, &target.name)?;
-    let dump = r#"{"prefix": "perf dump", "format": "json"}"#;
-    match crate::probe::asok::command(&path, dump, deadline).await {
-        Ok(reply) => crate::probe::asok::rados_replies(&reply),
-        Err(err) => {
-            tracing::debug!("asok perf dump: {err}");
-            None
-        }
-    }
+    Ok(AdminSocket::Stalled {
+        stall: format!(
+            "rados: oldest op {:.1}s on {osd} ({} in flight)",
+            oldest.age, oldest.ops
+        ),
+        replies: crate::probe::asok::replies(&path, deadline).await,
+    })
 }
 
 /// What an admin socket that gave no reply says of its process. No answer in time, or a full

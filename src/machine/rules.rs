@@ -460,16 +460,13 @@ fn judged(facts: &Facts) -> Outcome {
         return outcome;
     }
     if let Some(socket) = facts.socket {
-        let stalled =
-            || verdict::AdminSocket::Stalled("rados: oldest op 4.2s on osd.0 (3 in flight)".into());
+        let stalled = |replies| verdict::AdminSocket::Stalled {
+            stall: "rados: oldest op 4.2s on osd.0 (3 in flight)".into(),
+            replies,
+        };
         let socket = match socket {
-            Socket::Stalled => stalled(),
-            Socket::StalledReplies(count) => {
-                if outcome.waits_on_rados() {
-                    outcome.rados_replies = Some(count);
-                }
-                stalled()
-            }
+            Socket::Stalled => stalled(None),
+            Socket::StalledReplies(count) => stalled(Some(count)),
             Socket::Silent => verdict::AdminSocket::Silent,
             Socket::Answers => verdict::AdminSocket::Answered,
         };

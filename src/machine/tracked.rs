@@ -29,8 +29,8 @@ pub(super) const HOLD_AFTER: Duration = Duration::from_secs(2);
 /// While RADOS answers none of an RGW's operations, HAProxy is told `maxconn:2` for it: new
 /// requests wait in HAProxy's queue (`timeout queue`) instead of in the RGW, so the ones the
 /// clients or HAProxy give up on never reach RADOS, and at the thaw the RGW serves the live
-/// ones instead of working off the dead. Measured (osd-frozen-45 at 100 req/s, 3 runs each):
-/// 1,523-1,543 client errors held against 2,092-2,456 not held.
+/// ones instead of working off the dead. Measured (osd-frozen-45 at 100 req/s, 3 runs each in
+/// one bench run): 1,522-1,543 client errors held against 2,012-2,219 not held.
 pub(super) const HOLD_MAXCONN: u32 = 2;
 
 /// What HAProxy is told once a hold ends: HAProxy keeps an agent-set `maxconn` until told
@@ -176,12 +176,20 @@ pub(super) struct Probes {
     pub(super) silent_since: Option<Instant>,
     /// Failures in a row that found a healthy peer while it was kept in rotation.
     pub(super) peer_back: u32,
-    /// The RADOS reply count the probes that found RADOS stalled under it read, and since
-    /// when (the first such probe's send time) it has read that; `None` once a probe says
-    /// otherwise.
-    pub(super) replies: Option<(u64, Instant)>,
-    /// The send time of the last probe, when it found RADOS stalled.
-    pub(super) replies_at: Option<Instant>,
+    /// The RADOS reply count the probes that found RADOS stalled under it read; `None` once a
+    /// probe says otherwise.
+    pub(super) replies: Option<Replies>,
+}
+
+/// The RADOS reply count that probes finding RADOS stalled under a daemon read, probe after
+/// probe.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Replies {
+    count: u64,
+    /// The send time of the first probe that read this count.
+    since: Instant,
+    /// The send time of the last one.
+    last: Instant,
 }
 
 /// A daemon kept in rotation for want of a healthy peer goes out on this many failures in a
@@ -202,19 +210,21 @@ impl Probes {
         sent: Instant,
     ) {
         let stalled = matches!(result, Ok(Verdict::Degraded { .. })) && step == Step::Asok;
-        self.replies = match (replies.filter(|_| stalled), self.replies) {
-            (Some(count), Some((before, since))) if count == before => Some((count, since)),
-            (Some(count), _) => Some((count, sent)),
-            (None, _) => None,
-        };
-        self.replies_at = stalled.then_some(sent);
+        self.replies = replies.filter(|_| stalled).map(|count| Replies {
+            count,
+            since: match self.replies {
+                Some(before) if before.count == count => before.since,
+                _ => sent,
+            },
+            last: sent,
+        });
     }
 
     /// How long RADOS has answered none of its operations, once that is [`HOLD_AFTER`] or
     /// more as the last probe saw it.
     pub(super) fn unanswered_for(&self) -> Option<Duration> {
-        let (_, since) = self.replies?;
-        let silent = self.replies_at?.saturating_duration_since(since);
+        let replies = self.replies?;
+        let silent = replies.last.saturating_duration_since(replies.since);
         (silent >= HOLD_AFTER).then_some(silent)
     }
 
@@ -368,19 +378,18 @@ impl Tracked {
     /// In rotation: `up ready`, with its weight once the weight was ever lowered (HAProxy keeps
     /// an agent-set weight until told another).
     fn ready_word(&self) -> Word {
-        let maxconn = if self.held {
-            HOLD_MAXCONN
-        } else if self.maxconn_told {
-            OPEN_MAXCONN
-        } else {
-            return match self.speed {
-                Speed::Untold => Word::UpReady,
-                speed => Word::UpReadyAt(speed.weight()),
-            };
+        let maxconn = match (self.held, self.maxconn_told) {
+            (true, _) => Some(HOLD_MAXCONN),
+            (false, true) => Some(OPEN_MAXCONN),
+            (false, false) => None,
         };
-        Word::UpReadyLimit {
-            weight: (self.speed != Speed::Untold).then(|| self.speed.weight()),
-            maxconn,
+        match (maxconn, self.speed) {
+            (None, Speed::Untold) => Word::UpReady,
+            (None, speed) => Word::UpReadyAt(speed.weight()),
+            (Some(maxconn), speed) => Word::UpReadyLimit {
+                weight: (speed != Speed::Untold).then(|| speed.weight()),
+                maxconn,
+            },
         }
     }
 
@@ -561,28 +570,27 @@ impl Tracked {
         let (to, reason) = if self.flags.drained {
             (Phase::Draining { planned: None }, Reason::Drained)
         } else if self.probes.last_was(ProbeClass::Degraded) {
-            let unanswered = self.probes.unanswered_for();
-            let hold = unanswered.is_some() && self.policy.load_balanced;
-            if hold != self.held {
+            let unanswered = self
+                .probes
+                .unanswered_for()
+                .filter(|_| self.policy.load_balanced);
+            let reason = match unanswered {
+                Some(silent) => Reason::ClusterHeld { detail, silent },
+                None => Reason::Cluster { detail },
+            };
+            if unanswered.is_some() != self.held {
                 // The hold starting or ending is an event: HAProxy's word for it changes.
-                self.held = hold;
-                if hold && !self.maxconn_told {
+                self.held = unanswered.is_some();
+                if self.held && !self.maxconn_told {
                     // Before HAProxy hears it: a sidecar restarted during the hold must still
                     // end it (HAProxy keeps the `maxconn`).
                     self.maxconn_told = true;
                     actions.push(Action::Persist);
                 }
-                let reason = match unanswered.filter(|_| hold) {
-                    Some(silent) => Reason::ClusterHeld { detail, silent },
-                    None => Reason::Cluster { detail },
-                };
                 self.set_saying(name, Phase::Degraded, reason, now, actions);
                 return;
             }
-            match unanswered.filter(|_| hold) {
-                Some(silent) => (Phase::Degraded, Reason::ClusterHeld { detail, silent }),
-                None => (Phase::Degraded, Reason::Cluster { detail }),
-            }
+            (Phase::Degraded, reason)
         } else if self.probes.last_was(ProbeClass::Busy) {
             match self.shed {
                 Some(Shed::Busy { .. }) => {

@@ -244,8 +244,10 @@ impl fmt::Display for Hang {
 /// What a daemon's admin socket said after a failure that [`Outcome::waits_on_rados`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminSocket {
-    /// Its oldest RADOS operation is this old: `rados: oldest op 4.2s on osd.0 (3 in flight)`.
-    Stalled(String),
+    /// Its oldest RADOS operation is this old: `rados: oldest op 4.2s on osd.0 (3 in flight)`;
+    /// and its count of replies from the OSDs, when its `perf dump` gave one
+    /// ([`Outcome::rados_replies`]).
+    Stalled { stall: String, replies: Option<u64> },
     /// It answered, and RADOS is not stalled under it.
     Answered,
     /// It did not answer within its timeout: the process is hung, not only its frontend.
@@ -313,12 +315,13 @@ impl Outcome {
     /// socket is a configuration problem. Returns whether the outcome is final.
     pub fn rados(&mut self, socket: Result<AdminSocket, String>) -> bool {
         match socket {
-            Ok(AdminSocket::Stalled(stall)) => {
+            Ok(AdminSocket::Stalled { stall, replies }) => {
                 let failure = describe(&self.result);
                 self.result = Ok(Verdict::Degraded {
                     reason: format!("{} {failure} while {stall}", self.step),
                 });
                 self.step = Step::Asok;
+                self.rados_replies = replies;
             }
             Ok(AdminSocket::Gone) => {}
             // A GET that timed out (a failed S3 step came after a GET that answered: neither
@@ -529,9 +532,10 @@ mod tests {
     #[test]
     fn a_failure_while_rados_stalls_under_the_daemon_is_the_clusters() {
         let stall = || {
-            Some(Ok(AdminSocket::Stalled(
-                "rados: oldest op 4.2s on osd.0 (3 in flight)".into(),
-            )))
+            Some(Ok(AdminSocket::Stalled {
+                stall: "rados: oldest op 4.2s on osd.0 (3 in flight)".into(),
+                replies: None,
+            }))
         };
         let timeout = || Err(ProbeError::Timeout);
         check_cluster(vec![

@@ -86,16 +86,32 @@ pub async fn command(path: &Path, json: &str, timeout: Duration) -> Result<Vec<u
 /// on before a planned restart: on 16.2.15 behind HAProxy it only grows (see
 /// [`super::connections`]).
 pub async fn in_flight(path: &Path, timeout: Duration) -> Result<u64, AsokError> {
-    let body = command(
-        path,
-        r#"{"prefix": "perf dump", "format": "json"}"#,
-        timeout,
-    )
-    .await?;
+    let body = perf_dump(path, timeout).await?;
     qactive(&body).ok_or_else(|| AsokError::Protocol {
         path: path.to_path_buf(),
         message: "no rgw qactive counter in perf dump".into(),
     })
+}
+
+/// The daemon's [`rados_replies`], from its `perf dump`; `None` when it does not say (why is
+/// logged at debug).
+pub async fn replies(path: &Path, timeout: Duration) -> Option<u64> {
+    match perf_dump(path, timeout).await {
+        Ok(body) => rados_replies(&body),
+        Err(err) => {
+            tracing::debug!("asok perf dump: {err}");
+            None
+        }
+    }
+}
+
+async fn perf_dump(path: &Path, timeout: Duration) -> Result<Vec<u8>, AsokError> {
+    command(
+        path,
+        r#"{"prefix": "perf dump", "format": "json"}"#,
+        timeout,
+    )
+    .await
 }
 
 /// The oldest RADOS operation a daemon is waiting for (`objecter_requests`).
